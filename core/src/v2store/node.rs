@@ -1,0 +1,125 @@
+//! The store's internal node tree. Nodes do not keep their own path (it is known while
+//! walking), which keeps a million keys small.
+
+use super::event::NodeExtern;
+use super::path;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum NodeKind {
+    File(String),
+    Dir(BTreeMap<String, Node>),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Node {
+    pub created_index: u64,
+    pub modified_index: u64,
+    /// Absolute expiration in nanoseconds since the epoch; None is permanent.
+    pub expire_time: Option<i64>,
+    pub kind: NodeKind,
+}
+
+impl Node {
+    pub fn new_file(value: String, index: u64, expire_time: Option<i64>) -> Node {
+        Node { created_index: index, modified_index: index, expire_time, kind: NodeKind::File(value) }
+    }
+
+    pub fn new_dir(index: u64, expire_time: Option<i64>) -> Node {
+        Node {
+            created_index: index,
+            modified_index: index,
+            expire_time,
+            kind: NodeKind::Dir(BTreeMap::new()),
+        }
+    }
+
+    pub fn is_dir(&self) -> bool {
+        matches!(self.kind, NodeKind::Dir(_))
+    }
+
+    /// The value of a file; a directory reads as "".
+    pub fn value(&self) -> &str {
+        match &self.kind {
+            NodeKind::File(v) => v,
+            NodeKind::Dir(_) => "",
+        }
+    }
+
+    pub fn children(&self) -> Option<&BTreeMap<String, Node>> {
+        match &self.kind {
+            NodeKind::Dir(c) => Some(c),
+            NodeKind::File(_) => None,
+        }
+    }
+
+    pub fn children_mut(&mut self) -> Option<&mut BTreeMap<String, Node>> {
+        match &mut self.kind {
+            NodeKind::Dir(c) => Some(c),
+            NodeKind::File(_) => None,
+        }
+    }
+
+    /// etcd's expirationAndTTL: the TTL is the ceiling of the seconds left at `now`.
+    pub fn expiration_and_ttl(&self, now: i64) -> (Option<i64>, i64) {
+        match self.expire_time {
+            None => (None, 0),
+            Some(t) => {
+                let left = t.saturating_sub(now);
+                let mut ttl = left / 1_000_000_000;
+                if left % 1_000_000_000 > 0 {
+                    ttl += 1;
+                }
+                (Some(t), ttl)
+            }
+        }
+    }
+
+    /// The node as clients see it (etcd's Repr). Hidden children are never listed.
+    pub fn repr(&self, key: &str, recursive: bool, now: i64) -> NodeExtern {
+        let mut out = NodeExtern::new(key, self.modified_index, self.created_index);
+        (out.expiration, out.ttl) = self.expiration_and_ttl(now);
+        match &self.kind {
+            NodeKind::File(v) => out.value = Some(v.clone()),
+            NodeKind::Dir(children) => {
+                out.dir = true;
+                if recursive {
+                    out.nodes = list(children, key, true, now);
+                }
+            }
+        }
+        out
+    }
+
+    /// The node as a get answers it: a directory always lists its children one level deep,
+    /// all levels when recursive (etcd's loadInternalNode).
+    pub fn load(&self, key: &str, recursive: bool, now: i64) -> NodeExtern {
+        let mut out = self.repr(key, false, now);
+        if let NodeKind::Dir(children) = &self.kind {
+            out.nodes = list(children, key, recursive, now);
+        }
+        out
+    }
+
+    /// Post-order paths of this node and everything below it (children before parents),
+    /// with the expiration of each, for watcher notification and TTL bookkeeping.
+    pub fn walk_post_order(&self, key: &str, out: &mut Vec<(String, Option<i64>)>) {
+        if let NodeKind::Dir(children) = &self.kind {
+            for (name, child) in children {
+                child.walk_post_order(&path::join(key, name), out);
+            }
+        }
+        out.push((key.to_string(), self.expire_time));
+    }
+}
+
+/// Children in key order (sorted=true asks for this order; etcd's unsorted order is
+/// unspecified, so one order serves both).
+fn list(children: &BTreeMap<String, Node>, key: &str, recursive: bool, now: i64) -> Vec<NodeExtern> {
+    children
+        .iter()
+        .filter(|(name, _)| !name.starts_with('_'))
+        .map(|(name, child)| child.repr(&path::join(key, name), recursive, now))
+        .collect()
+}
