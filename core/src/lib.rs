@@ -2,6 +2,7 @@
 //! client and embedding API that the server binary, the C ABI and the bindings build on.
 
 pub mod error;
+pub mod storage;
 pub mod time;
 pub mod v2store;
 

@@ -1,0 +1,178 @@
+//! Durable state of one member in `--data-dir`: the write-ahead log, snapshots, and the
+//! member's identity; plus the raft `Storage` view of them.
+
+mod snap;
+mod wal;
+
+pub use snap::Snapshotter;
+pub use wal::{Replay, Wal};
+
+use crate::error::{Error, ErrorCode, Result};
+use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
+use raft::storage::MemStorage;
+use raft::{GetEntriesContext, RaftState, Storage};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+/// The identity a member is created with; kept so a restart rejoins the same cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberMeta {
+    pub member_id: u64,
+    pub cluster_id: u64,
+}
+
+pub struct DataDir {
+    pub root: PathBuf,
+}
+
+impl DataDir {
+    pub fn new(root: &Path) -> DataDir {
+        DataDir { root: root.to_path_buf() }
+    }
+    pub fn wal_dir(&self) -> PathBuf {
+        self.root.join("member").join("wal")
+    }
+    pub fn snap_dir(&self) -> PathBuf {
+        self.root.join("member").join("snap")
+    }
+    fn meta_path(&self) -> PathBuf {
+        self.root.join("member").join("meta.json")
+    }
+
+    pub fn read_meta(&self) -> Result<Option<MemberMeta>> {
+        let p = self.meta_path();
+        match std::fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| Error::new(ErrorCode::Corrupt, format!("{}: {e}", p.display()), 0)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(p.display(), e)),
+        }
+    }
+
+    pub fn write_meta(&self, meta: &MemberMeta) -> Result<()> {
+        let p = self.meta_path();
+        let dir = p.parent().expect("member dir");
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
+        let tmp = p.with_extension("json.tmp");
+        let body = serde_json::to_vec(meta).expect("meta json");
+        let write = || -> std::io::Result<()> {
+            std::fs::write(&tmp, &body)?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &p)?;
+            std::fs::File::open(dir)?.sync_all()
+        };
+        write().map_err(|e| Error::io(p.display(), e))
+    }
+}
+
+/// raft-rs's view of the log: entries in memory (raft's MemStorage), every one of them
+/// already durable in the WAL, plus the newest snapshot with its data for lagging peers.
+#[derive(Clone)]
+pub struct RaftStorage {
+    mem: MemStorage,
+    snapshot: Arc<RwLock<Snapshot>>,
+}
+
+impl RaftStorage {
+    /// Rebuild from the newest snapshot and the replayed log.
+    pub fn restore(snapshot: Snapshot, replay: &Replay) -> Result<RaftStorage> {
+        let mem = MemStorage::new();
+        let snap_index = snapshot.get_metadata().index;
+        {
+            let mut core = mem.wl();
+            core.apply_snapshot(snapshot.clone()).map_err(raft_err)?;
+            let entries: Vec<Entry> = replay.entries.iter().filter(|e| e.index > snap_index).cloned().collect();
+            if let Some(first) = entries.first() {
+                if first.index != snap_index + 1 {
+                    return Err(Error::new(
+                        ErrorCode::Corrupt,
+                        format!("write-ahead log starts at index {} but the snapshot ends at {snap_index}", first.index),
+                        0,
+                    ));
+                }
+            }
+            core.append(&entries).map_err(raft_err)?;
+            if let Some(hs) = &replay.hard_state {
+                let mut hs = hs.clone();
+                hs.commit = hs.commit.max(snap_index);
+                core.set_hardstate(hs);
+            }
+        }
+        Ok(RaftStorage { mem, snapshot: Arc::new(RwLock::new(snapshot)) })
+    }
+
+    pub fn append(&self, entries: &[Entry]) -> Result<()> {
+        self.mem.wl().append(entries).map_err(raft_err)
+    }
+
+    pub fn set_hard_state(&self, hs: HardState) {
+        self.mem.wl().set_hardstate(hs);
+    }
+
+    pub fn set_commit(&self, commit: u64) {
+        self.mem.wl().mut_hard_state().commit = commit;
+    }
+
+    pub fn hard_state(&self) -> HardState {
+        self.mem.rl().hard_state().clone()
+    }
+
+    pub fn set_conf_state(&self, cs: ConfState) {
+        self.mem.wl().set_conf_state(cs);
+    }
+
+    /// A snapshot received from the leader replaces the log.
+    pub fn apply_snapshot(&self, snap: Snapshot) -> Result<()> {
+        self.mem.wl().apply_snapshot(snap.clone()).map_err(raft_err)?;
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = snap;
+        Ok(())
+    }
+
+    /// A local snapshot was saved: keep it for peers and drop in-memory log before
+    /// `compact_to` (keeping some entries so slow followers can catch up from the log).
+    pub fn compact(&self, snap: Snapshot, compact_to: u64) -> Result<()> {
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = snap;
+        self.mem.wl().compact(compact_to).map_err(raft_err)
+    }
+
+    pub fn conf_state(&self) -> ConfState {
+        self.mem.initial_state().map(|s| s.conf_state).unwrap_or_default()
+    }
+}
+
+fn raft_err(e: raft::Error) -> Error {
+    Error::new(ErrorCode::RaftInternal, e.to_string(), 0)
+}
+
+impl Storage for RaftStorage {
+    fn initial_state(&self) -> raft::Result<RaftState> {
+        self.mem.initial_state()
+    }
+    fn entries(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: impl Into<Option<u64>>,
+        context: GetEntriesContext,
+    ) -> raft::Result<Vec<Entry>> {
+        self.mem.entries(low, high, max_size, context)
+    }
+    fn term(&self, idx: u64) -> raft::Result<u64> {
+        self.mem.term(idx)
+    }
+    fn first_index(&self) -> raft::Result<u64> {
+        self.mem.first_index()
+    }
+    fn last_index(&self) -> raft::Result<u64> {
+        self.mem.last_index()
+    }
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        let snap = self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if snap.get_metadata().index < request_index {
+            return Err(raft::Error::Store(raft::StorageError::SnapshotTemporarilyUnavailable));
+        }
+        Ok(snap)
+    }
+}

@@ -1,0 +1,120 @@
+//! Snapshot files: `<term:016x>-<index:016x>.snap` in `<data-dir>/member/snap`, each
+//! `magic | crc32 | len | raft Snapshot (protobuf)`, written to a temporary file, synced and
+//! renamed so a crash never leaves a half snapshot under a real name.
+
+use crate::error::{Error, ErrorCode, Result};
+use protobuf::Message as _;
+use raft::eraftpb::Snapshot;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 8] = b"ETCDRSSN";
+/// Older snapshots kept besides the newest.
+const KEEP_OLDER: usize = 1;
+
+pub struct Snapshotter {
+    dir: PathBuf,
+}
+
+impl Snapshotter {
+    pub fn new(dir: &Path) -> Result<Snapshotter> {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
+        Ok(Snapshotter { dir: dir.to_path_buf() })
+    }
+
+    fn names(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = fs::read_dir(&self.dir)
+            .map_err(|e| Error::io(self.dir.display(), e))?
+            .filter_map(|d| d.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".snap"))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Durably write a snapshot and drop the ones older than the newest few.
+    pub fn save(&self, snap: &Snapshot) -> Result<()> {
+        let meta = snap.get_metadata();
+        let name = format!("{:016x}-{:016x}.snap", meta.term, meta.index);
+        let body = snap.write_to_bytes().map_err(|e| Error::new(ErrorCode::Io, e.to_string(), 0))?;
+        let tmp = self.dir.join(format!("{name}.tmp"));
+        let path = self.dir.join(&name);
+        let write = || -> std::io::Result<()> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(MAGIC)?;
+            f.write_all(&crc32fast::hash(&body).to_le_bytes())?;
+            f.write_all(&(body.len() as u64).to_le_bytes())?;
+            f.write_all(&body)?;
+            f.sync_all()?;
+            fs::rename(&tmp, &path)?;
+            File::open(&self.dir)?.sync_all()
+        };
+        write().map_err(|e| Error::io(path.display(), e))?;
+        let names = self.names()?;
+        if names.len() > KEEP_OLDER + 1 {
+            for old in &names[..names.len() - KEEP_OLDER - 1] {
+                let _ = fs::remove_file(self.dir.join(old));
+            }
+        }
+        Ok(())
+    }
+
+    /// The newest snapshot, if any. A damaged one stops the start: the log it replaced may
+    /// already be released.
+    pub fn load_newest(&self) -> Result<Option<Snapshot>> {
+        let Some(name) = self.names()?.pop() else { return Ok(None) };
+        let path = self.dir.join(name);
+        let bytes = fs::read(&path).map_err(|e| Error::io(path.display(), e))?;
+        let bad = |what: &str| {
+            Error::new(
+                ErrorCode::Corrupt,
+                format!("snapshot {} is damaged: {what}; refusing to start", path.display()),
+                0,
+            )
+        };
+        if bytes.len() < 20 || &bytes[..8] != MAGIC {
+            return Err(bad("bad header"));
+        }
+        let crc = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes")) as usize;
+        let body = &bytes[20..];
+        if body.len() != len || crc32fast::hash(body) != crc {
+            return Err(bad("checksum mismatch"));
+        }
+        Snapshot::parse_from_bytes(body).map(Some).map_err(|e| bad(&e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(term: u64, index: u64, data: &str) -> Snapshot {
+        let mut s = Snapshot::default();
+        s.mut_metadata().term = term;
+        s.mut_metadata().index = index;
+        s.data = data.as_bytes().to_vec().into();
+        s
+    }
+
+    #[test]
+    fn newest_wins_and_old_ones_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Snapshotter::new(dir.path()).unwrap();
+        assert!(s.load_newest().unwrap().is_none());
+        for i in 1..=4 {
+            s.save(&snap(1, i * 10, &format!("state {i}"))).unwrap();
+        }
+        let got = s.load_newest().unwrap().unwrap();
+        assert_eq!(got.get_metadata().index, 40);
+        assert_eq!(&got.data[..], b"state 4");
+        assert_eq!(s.names().unwrap().len(), 2);
+        let newest = dir.path().join(s.names().unwrap().pop().unwrap());
+        let mut b = fs::read(&newest).unwrap();
+        let n = b.len();
+        b[n - 2] ^= 1;
+        fs::write(&newest, b).unwrap();
+        assert_eq!(s.load_newest().unwrap_err().code, ErrorCode::Corrupt);
+    }
+}

@@ -1,0 +1,403 @@
+//! The write-ahead log: raft entries and hard state in checksummed records, one record (one
+//! write, one fsync) per Ready.
+//!
+//! Segment files `<seq:016x>.wal` in `<data-dir>/member/wal`. A record is
+//! `len: u32 LE | crc32(payload): u32 LE | crc32(len bytes): u32 LE | payload`.
+//! Only the last record of the last segment can be torn by a crash (records are appended and
+//! synced one at a time): a record that runs past the end of the file, or a short or zeroed
+//! tail, is truncated away. Any other damage stops the start with the file and offset.
+
+use crate::error::{Error, ErrorCode, Result};
+use protobuf::Message as _;
+use raft::eraftpb::{Entry, HardState};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+const HEADER: usize = 12;
+const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// The largest record we ever write or accept (a batch of entries).
+const MAX_RECORD: usize = 512 * 1024 * 1024;
+
+struct Segment {
+    seq: u64,
+    path: PathBuf,
+    /// The highest entry index written into this segment (0: none).
+    last_index: u64,
+}
+
+pub struct Wal {
+    dir: PathBuf,
+    file: File,
+    size: u64,
+    segments: Vec<Segment>,
+    hard_state: HardState,
+}
+
+/// What replaying the log found.
+#[derive(Default)]
+pub struct Replay {
+    pub hard_state: Option<HardState>,
+    pub entries: Vec<Entry>,
+    /// Bytes cut from a torn tail (0 when the log was clean).
+    pub truncated_bytes: u64,
+}
+
+fn segment_name(seq: u64) -> String {
+    format!("{seq:016x}.wal")
+}
+
+fn corrupt(path: &Path, offset: u64, what: &str) -> Error {
+    Error::new(
+        ErrorCode::Corrupt,
+        format!(
+            "write-ahead log {} is damaged at offset {offset}: {what}; refusing to start (restore the data dir from a backup or a healthy member)",
+            path.display()
+        ),
+        0,
+    )
+}
+
+fn encode_record(hs: Option<&HardState>, entries: &[Entry]) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(64 + entries.iter().map(|e| e.data.len() + 32).sum::<usize>());
+    match hs {
+        Some(hs) => {
+            let b = hs.write_to_bytes().expect("hard state encodes");
+            payload.push(1);
+            payload.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            payload.extend_from_slice(&b);
+        }
+        None => payload.push(0),
+    }
+    payload.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    for e in entries {
+        let b = e.write_to_bytes().expect("entry encodes");
+        payload.extend_from_slice(&(b.len() as u32).to_le_bytes());
+        payload.extend_from_slice(&b);
+    }
+    let len = (payload.len() as u32).to_le_bytes();
+    let mut rec = Vec::with_capacity(HEADER + payload.len());
+    rec.extend_from_slice(&len);
+    rec.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    rec.extend_from_slice(&crc32fast::hash(&len).to_le_bytes());
+    rec.extend_from_slice(&payload);
+    rec
+}
+
+fn decode_payload(p: &[u8]) -> Option<(Option<HardState>, Vec<Entry>)> {
+    fn take<'a>(p: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        if p.len() < n {
+            return None;
+        }
+        let (a, b) = p.split_at(n);
+        *p = b;
+        Some(a)
+    }
+    fn u32_at(p: &mut &[u8]) -> Option<usize> {
+        Some(u32::from_le_bytes(take(p, 4)?.try_into().ok()?) as usize)
+    }
+    let mut p = p;
+    let hs = match take(&mut p, 1)?[0] {
+        0 => None,
+        1 => {
+            let n = u32_at(&mut p)?;
+            Some(HardState::parse_from_bytes(take(&mut p, n)?).ok()?)
+        }
+        _ => return None,
+    };
+    let count = u32_at(&mut p)?;
+    let mut entries = Vec::with_capacity(count.min(1 << 16));
+    for _ in 0..count {
+        let n = u32_at(&mut p)?;
+        entries.push(Entry::parse_from_bytes(take(&mut p, n)?).ok()?);
+    }
+    p.is_empty().then_some((hs, entries))
+}
+
+/// Apply a batch of entries to the replayed log: later entries replace conflicting ones.
+fn merge(log: &mut Vec<Entry>, batch: Vec<Entry>) {
+    let Some(first) = batch.first().map(|e| e.index) else { return };
+    if let Some(pos) = log.iter().position(|e| e.index >= first) {
+        log.truncate(pos);
+    }
+    log.extend(batch);
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir.display(), e))
+}
+
+impl Wal {
+    /// Open (or create) the log in `dir` and replay it.
+    pub fn open(dir: &Path) -> Result<(Wal, Replay)> {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
+        let mut seqs: Vec<u64> = fs::read_dir(dir)
+            .map_err(|e| Error::io(dir.display(), e))?
+            .filter_map(|d| d.ok())
+            .filter_map(|d| {
+                let name = d.file_name().into_string().ok()?;
+                u64::from_str_radix(name.strip_suffix(".wal")?, 16).ok()
+            })
+            .collect();
+        seqs.sort_unstable();
+        let mut replay = Replay::default();
+        let mut segments = Vec::new();
+        let count = seqs.len();
+        for (i, seq) in seqs.into_iter().enumerate() {
+            let path = dir.join(segment_name(seq));
+            let last = i + 1 == count;
+            let last_index = Self::replay_segment(&path, last, &mut replay)?;
+            segments.push(Segment { seq, path, last_index });
+        }
+        if segments.is_empty() {
+            let path = dir.join(segment_name(1));
+            File::create(&path).map_err(|e| Error::io(path.display(), e))?;
+            sync_dir(dir)?;
+            segments.push(Segment { seq: 1, path, last_index: 0 });
+        }
+        let tail = &segments[segments.len() - 1].path;
+        let file = OpenOptions::new().append(true).open(tail).map_err(|e| Error::io(tail.display(), e))?;
+        let size = file.metadata().map_err(|e| Error::io(tail.display(), e))?.len();
+        let wal = Wal {
+            dir: dir.to_path_buf(),
+            file,
+            size,
+            segments,
+            hard_state: replay.hard_state.clone().unwrap_or_default(),
+        };
+        Ok((wal, replay))
+    }
+
+    /// Read one segment into `replay`; returns the highest entry index seen in it.
+    fn replay_segment(path: &Path, last: bool, replay: &mut Replay) -> Result<u64> {
+        let mut buf = Vec::new();
+        File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut buf))
+            .map_err(|e| Error::io(path.display(), e))?;
+        let mut off = 0usize;
+        let mut last_index = 0;
+        while off < buf.len() {
+            let rest = &buf[off..];
+            let torn = |what: &str| -> Result<bool> {
+                if last {
+                    Ok(true)
+                } else {
+                    Err(corrupt(path, off as u64, what))
+                }
+            };
+            if rest.len() < HEADER {
+                if torn("incomplete record header")? {
+                    break;
+                }
+            }
+            let len_bytes: [u8; 4] = rest[0..4].try_into().expect("4 bytes");
+            let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
+            let len_crc = u32::from_le_bytes(rest[8..12].try_into().expect("4 bytes"));
+            let len = u32::from_le_bytes(len_bytes) as usize;
+            if crc32fast::hash(&len_bytes) != len_crc || len > MAX_RECORD {
+                // A zeroed tail is what an interrupted append leaves behind.
+                if rest.iter().all(|b| *b == 0) && torn("zeroed record")? {
+                    break;
+                }
+                return Err(corrupt(path, off as u64, "record header checksum mismatch"));
+            }
+            let end = off + HEADER + len;
+            if end > buf.len() {
+                if torn("record runs past the end of the file")? {
+                    break;
+                }
+            }
+            let payload = &buf[off + HEADER..end];
+            if crc32fast::hash(payload) != crc {
+                if end == buf.len() && torn("last record checksum mismatch")? {
+                    break;
+                }
+                return Err(corrupt(path, off as u64, "record checksum mismatch"));
+            }
+            let Some((hs, entries)) = decode_payload(payload) else {
+                return Err(corrupt(path, off as u64, "record does not decode"));
+            };
+            if let Some(hs) = hs {
+                replay.hard_state = Some(hs);
+            }
+            if let Some(e) = entries.last() {
+                last_index = last_index.max(e.index);
+            }
+            merge(&mut replay.entries, entries);
+            off = end;
+        }
+        if off < buf.len() {
+            // Cut the torn tail so new records follow the last good one.
+            let f = OpenOptions::new().write(true).open(path).map_err(|e| Error::io(path.display(), e))?;
+            f.set_len(off as u64).and_then(|_| f.sync_all()).map_err(|e| Error::io(path.display(), e))?;
+            replay.truncated_bytes += (buf.len() - off) as u64;
+            tracing::warn!(file = %path.display(), offset = off, bytes = buf.len() - off, "truncated a torn record at the end of the write-ahead log");
+        }
+        Ok(last_index)
+    }
+
+    /// Append the hard state (if changed) and entries as one record and fsync it.
+    pub fn save(&mut self, hs: Option<&HardState>, entries: &[Entry]) -> Result<()> {
+        if hs.is_none() && entries.is_empty() {
+            return Ok(());
+        }
+        if self.size >= SEGMENT_BYTES {
+            self.rotate()?;
+        }
+        let rec = encode_record(hs, entries);
+        let path = &self.segments[self.segments.len() - 1].path;
+        self.file
+            .write_all(&rec)
+            .and_then(|_| self.file.sync_data())
+            .map_err(|e| Error::io(path.display(), e))?;
+        self.size += rec.len() as u64;
+        if let Some(hs) = hs {
+            self.hard_state = hs.clone();
+        }
+        if let Some(e) = entries.last() {
+            let seg = self.segments.last_mut().expect("a segment");
+            seg.last_index = seg.last_index.max(e.index);
+        }
+        Ok(())
+    }
+
+    /// Start a new segment that begins with the current hard state, so older segments can
+    /// be deleted without losing it.
+    fn rotate(&mut self) -> Result<()> {
+        let seq = self.segments.last().map_or(1, |s| s.seq + 1);
+        let path = self.dir.join(segment_name(seq));
+        self.file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io(path.display(), e))?;
+        sync_dir(&self.dir)?;
+        self.size = 0;
+        self.segments.push(Segment { seq, path, last_index: 0 });
+        let hs = self.hard_state.clone();
+        self.save(Some(&hs), &[])
+    }
+
+    /// Release the log up to `index` (covered by a durable snapshot): segments whose entries
+    /// are all at or below it are deleted. The segment being written is rotated first.
+    pub fn release_to(&mut self, index: u64) -> Result<()> {
+        if self.segments.last().is_some_and(|s| s.last_index > 0 && s.last_index <= index) {
+            self.rotate()?;
+        }
+        let keep_from = self
+            .segments
+            .iter()
+            .position(|s| s.last_index > index || s.last_index == 0)
+            .unwrap_or(self.segments.len() - 1);
+        let last = self.segments.len() - 1;
+        let mut removed = 0;
+        for s in self.segments.drain(..keep_from.min(last)) {
+            fs::remove_file(&s.path).map_err(|e| Error::io(s.path.display(), e))?;
+            removed += 1;
+        }
+        if removed > 0 {
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(index: u64, term: u64, data: &str) -> Entry {
+        let mut e = Entry::default();
+        e.index = index;
+        e.term = term;
+        e.data = data.as_bytes().to_vec().into();
+        e
+    }
+
+    fn hs(term: u64, commit: u64) -> HardState {
+        let mut h = HardState::default();
+        h.term = term;
+        h.commit = commit;
+        h
+    }
+
+    #[test]
+    fn round_trip_and_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut w, r) = Wal::open(dir.path()).unwrap();
+            assert!(r.entries.is_empty());
+            w.save(Some(&hs(1, 0)), &[entry(1, 1, "a"), entry(2, 1, "b"), entry(3, 1, "c")]).unwrap();
+            // a new leader overwrites the uncommitted tail
+            w.save(Some(&hs(2, 2)), &[entry(3, 2, "C"), entry(4, 2, "d")]).unwrap();
+        }
+        let (_w, r) = Wal::open(dir.path()).unwrap();
+        let got: Vec<_> = r.entries.iter().map(|e| (e.index, e.term)).collect();
+        assert_eq!(got, [(1, 1), (2, 1), (3, 2), (4, 2)]);
+        assert_eq!(r.hard_state.unwrap().commit, 2);
+    }
+
+    fn only_segment(dir: &Path) -> PathBuf {
+        dir.join(segment_name(1))
+    }
+
+    #[test]
+    fn torn_tail_is_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut w, _) = Wal::open(dir.path()).unwrap();
+            w.save(Some(&hs(1, 1)), &[entry(1, 1, "a")]).unwrap();
+            w.save(None, &[entry(2, 1, "bbbbbbbb")]).unwrap();
+        }
+        let p = only_segment(dir.path());
+        let len = fs::metadata(&p).unwrap().len();
+        OpenOptions::new().write(true).open(&p).unwrap().set_len(len - 3).unwrap();
+        let (mut w, r) = Wal::open(dir.path()).unwrap();
+        assert_eq!(r.entries.len(), 1);
+        assert!(r.truncated_bytes > 0);
+        w.save(None, &[entry(2, 1, "again")]).unwrap();
+        drop(w);
+        let (_, r) = Wal::open(dir.path()).unwrap();
+        assert_eq!(r.entries.len(), 2);
+        assert_eq!(r.truncated_bytes, 0);
+    }
+
+    #[test]
+    fn flipped_bit_in_the_middle_refuses_with_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut w, _) = Wal::open(dir.path()).unwrap();
+            for i in 1..=10 {
+                w.save(None, &[entry(i, 1, "some value bytes")]).unwrap();
+            }
+        }
+        let p = only_segment(dir.path());
+        let mut bytes = fs::read(&p).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x10;
+        fs::write(&p, &bytes).unwrap();
+        let err = Wal::open(dir.path()).err().expect("refuses");
+        assert_eq!(err.code, ErrorCode::Corrupt);
+        assert!(err.cause.contains(&p.display().to_string()), "{}", err.cause);
+        assert!(err.cause.contains("offset"), "{}", err.cause);
+    }
+
+    #[test]
+    fn release_deletes_old_segments_but_keeps_hard_state() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut w, _) = Wal::open(dir.path()).unwrap();
+            w.save(Some(&hs(3, 2)), &[entry(1, 3, "a"), entry(2, 3, "b")]).unwrap();
+            w.release_to(2).unwrap();
+            assert_eq!(w.segment_count(), 1);
+            w.save(None, &[entry(3, 3, "c")]).unwrap();
+        }
+        let (_, r) = Wal::open(dir.path()).unwrap();
+        assert_eq!(r.hard_state.unwrap().term, 3);
+        assert_eq!(r.entries.iter().map(|e| e.index).collect::<Vec<_>>(), [3]);
+    }
+}
