@@ -2,6 +2,8 @@
 //! client and embedding API that the server binary, the C ABI and the bindings build on.
 
 pub mod error;
+pub mod member;
+pub mod request;
 pub mod storage;
 pub mod time;
 pub mod v2store;
