@@ -54,6 +54,7 @@ pub enum ErrorCode {
     Stopped = 1010,
     Corrupt = 1011,
     InvalidArgument = 1012,
+    NotLeader = 1013,
 }
 
 impl ErrorCode {
@@ -99,6 +100,7 @@ impl ErrorCode {
         Self::Stopped,
         Self::Corrupt,
         Self::InvalidArgument,
+        Self::NotLeader,
     ];
 
     pub fn from_code(code: u32) -> Option<ErrorCode> {
@@ -150,6 +152,7 @@ impl ErrorCode {
             Stopped => "Member stopped",
             Corrupt => "Data corrupt",
             InvalidArgument => "Invalid argument",
+            NotLeader => "not current leader",
         }
     }
 
@@ -158,7 +161,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             KeyNotFound => 404,
-            NotFile | DirNotEmpty => 403,
+            NotFile | DirNotEmpty | NotLeader => 403,
             Unauthorized => 401,
             TestFailed | NodeExist => 412,
             RaftInternal | LeaderElect => 500,
@@ -179,7 +182,11 @@ pub struct Error {
 
 impl Error {
     pub fn new(code: ErrorCode, cause: impl Into<String>, index: u64) -> Error {
-        Error { code, cause: cause.into(), index }
+        Error {
+            code,
+            cause: cause.into(),
+            index,
+        }
     }
 
     /// The numeric code: etcd's errorCode, or an etcdrs code from 1000 up.
@@ -257,7 +264,10 @@ mod tests {
         );
         assert_eq!(Error::from_json(&e.to_json()), Some(e));
         let no_cause = Error::new(ErrorCode::RaftInternal, "", 0);
-        assert_eq!(no_cause.to_json(), r#"{"errorCode":300,"message":"Raft Internal Error","index":0}"#);
+        assert_eq!(
+            no_cause.to_json(),
+            r#"{"errorCode":300,"message":"Raft Internal Error","index":0}"#
+        );
     }
 
     #[test]

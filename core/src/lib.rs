@@ -1,11 +1,28 @@
 //! etcdrs-core: one etcd member — raft driver, durable log, v2 store, HTTP API — and the
 //! client and embedding API that the server binary, the C ABI and the bindings build on.
+//!
+//! Layers, each using only the ones below it: `storage` (WAL, snapshots) → `raft` (the
+//! consensus driver) → `v2store` + `apply` (the state machine) → `server` (what a member
+//! answers) → `api` (HTTP) and `client` (HTTP or in-process) → `node` (embedding).
 
+pub mod api;
+pub mod apply;
+pub mod client;
+pub mod config;
 pub mod error;
 pub mod member;
+pub mod node;
+pub mod raft;
 pub mod request;
+pub mod server;
 pub mod storage;
 pub mod time;
 pub mod v2store;
+mod wait;
 
+pub use client::{Client, GetOptions, WatchCanceller, WatchOptions, WatchStream};
+pub use config::{ClusterState, Config};
 pub use error::{Error, ErrorCode, Result};
+pub use node::Node;
+pub use server::{KeyResponse, LeaderStats, SelfStats};
+pub use v2store::{Action, Event, NodeExtern, StoreStats};

@@ -48,17 +48,30 @@ pub fn parse_initial_cluster(s: &str) -> Result<Vec<(String, Vec<String>)>> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (name, url) = part.split_once('=').ok_or_else(|| {
-            Error::new(ErrorCode::InvalidConfig, format!("--initial-cluster entry {part:?} is not name=url"), 0)
+            Error::new(
+                ErrorCode::InvalidConfig,
+                format!("--initial-cluster entry {part:?} is not name=url"),
+                0,
+            )
         })?;
-        url::Url::parse(url)
-            .map_err(|e| Error::new(ErrorCode::InvalidConfig, format!("--initial-cluster URL {url:?}: {e}"), 0))?;
+        url::Url::parse(url).map_err(|e| {
+            Error::new(
+                ErrorCode::InvalidConfig,
+                format!("--initial-cluster URL {url:?}: {e}"),
+                0,
+            )
+        })?;
         match out.iter_mut().find(|(n, _)| n == name) {
             Some((_, urls)) => urls.push(url.to_string()),
             None => out.push((name.to_string(), vec![url.to_string()])),
         }
     }
     if out.is_empty() {
-        return Err(Error::new(ErrorCode::InvalidConfig, "--initial-cluster is empty", 0));
+        return Err(Error::new(
+            ErrorCode::InvalidConfig,
+            "--initial-cluster is empty",
+            0,
+        ));
     }
     Ok(out)
 }

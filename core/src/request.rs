@@ -69,9 +69,12 @@ fn invalid(code: ErrorCode, cause: &str) -> Error {
 fn form_u64(get: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<u64> {
     match get(name) {
         None => Ok(0),
-        Some(v) => v
-            .parse::<u64>()
-            .map_err(|_| invalid(ErrorCode::IndexNaN, &format!("invalid value for \"{name}\""))),
+        Some(v) => v.parse::<u64>().map_err(|_| {
+            invalid(
+                ErrorCode::IndexNaN,
+                &format!("invalid value for \"{name}\""),
+            )
+        }),
     }
 }
 
@@ -87,14 +90,23 @@ fn parse_bool(v: &str) -> Option<bool> {
 fn form_bool(get: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<bool> {
     match get(name) {
         None => Ok(false),
-        Some(v) => parse_bool(&v).ok_or_else(|| invalid(ErrorCode::InvalidField, &format!("invalid value for \"{name}\""))),
+        Some(v) => parse_bool(&v).ok_or_else(|| {
+            invalid(
+                ErrorCode::InvalidField,
+                &format!("invalid value for \"{name}\""),
+            )
+        }),
     }
 }
 
 impl KeyRequest {
     /// Build from form fields (query string and body merged, first value wins), checking
     /// them in etcd's order so the first error reported is etcd's.
-    pub fn from_form(method: Method, key: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<KeyRequest> {
+    pub fn from_form(
+        method: Method,
+        key: &str,
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<KeyRequest> {
         let prev_index = form_u64(get, "prevIndex")?;
         let wait_index = form_u64(get, "waitIndex")?;
         let recursive = form_bool(get, "recursive")?;
@@ -111,13 +123,19 @@ impl KeyRequest {
             ),
             _ => None,
         };
-        let prev_exist = match get("prevExist") {
-            None => None,
-            Some(v) => Some(parse_bool(&v).ok_or_else(|| invalid(ErrorCode::InvalidField, "invalid value for prevExist"))?),
-        };
+        let prev_exist =
+            match get("prevExist") {
+                None => None,
+                Some(v) => Some(parse_bool(&v).ok_or_else(|| {
+                    invalid(ErrorCode::InvalidField, "invalid value for prevExist")
+                })?),
+            };
         let refresh = match get("refresh") {
             None => None,
-            Some(v) => Some(parse_bool(&v).ok_or_else(|| invalid(ErrorCode::InvalidField, "invalid value for refresh"))?),
+            Some(v) => Some(
+                parse_bool(&v)
+                    .ok_or_else(|| invalid(ErrorCode::InvalidField, "invalid value for refresh"))?,
+            ),
         };
         let req = KeyRequest {
             method,
@@ -144,14 +162,23 @@ impl KeyRequest {
     /// The checks etcd makes on a well-formed request before it reaches the store.
     pub fn validate(&self) -> Result<()> {
         if self.wait && self.method != Method::Get {
-            return Err(invalid(ErrorCode::InvalidField, "\"wait\" can only be used with GET requests"));
+            return Err(invalid(
+                ErrorCode::InvalidField,
+                "\"wait\" can only be used with GET requests",
+            ));
         }
         if self.prev_value.as_deref() == Some("") {
-            return Err(invalid(ErrorCode::PrevValueRequired, "\"prevValue\" cannot be empty"));
+            return Err(invalid(
+                ErrorCode::PrevValueRequired,
+                "\"prevValue\" cannot be empty",
+            ));
         }
         if self.refresh == Some(true) {
             if self.value.as_deref().is_some_and(|v| !v.is_empty()) {
-                return Err(invalid(ErrorCode::RefreshValue, "A value was provided on a refresh"));
+                return Err(invalid(
+                    ErrorCode::RefreshValue,
+                    "A value was provided on a refresh",
+                ));
             }
             if self.ttl.is_none() {
                 return Err(invalid(ErrorCode::RefreshTtlRequired, "No TTL value set"));
@@ -234,12 +261,21 @@ pub struct MemberAttributes {
 pub enum Op {
     V2(V2Request),
     /// The leader's clock: expire every key whose time has come.
-    Sync { time: i64 },
+    Sync {
+        time: i64,
+    },
     /// Record the initial members (their peer URLs) in the cluster namespace.
-    ClusterInit { members: Vec<(u64, Vec<String>)> },
+    ClusterInit {
+        members: Vec<(u64, Vec<String>)>,
+    },
     /// A member announces its name and client URLs.
-    Publish { member_id: u64, attributes: MemberAttributes },
-    ClusterVersion { version: String },
+    Publish {
+        member_id: u64,
+        attributes: MemberAttributes,
+    },
+    ClusterVersion {
+        version: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,7 +290,8 @@ impl RaftRequest {
     }
 
     pub fn decode(data: &[u8]) -> Result<RaftRequest> {
-        bincode::deserialize(data).map_err(|e| Error::new(ErrorCode::Corrupt, format!("raft entry: {e}"), 0))
+        bincode::deserialize(data)
+            .map_err(|e| Error::new(ErrorCode::Corrupt, format!("raft entry: {e}"), 0))
     }
 }
 
@@ -264,25 +301,40 @@ mod tests {
     use std::collections::HashMap;
 
     fn form(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k: &str| m.get(k).cloned()
     }
 
     #[test]
     fn etcd_error_order_and_causes() {
         let e = KeyRequest::from_form(Method::Put, "/foo", &form(&[("ttl", "abc")])).unwrap_err();
-        assert_eq!((e.code, e.cause.as_str()), (ErrorCode::TtlNaN, "invalid value for \"ttl\""));
-        let e = KeyRequest::from_form(Method::Get, "/foo", &form(&[("recursive", "maybe")])).unwrap_err();
+        assert_eq!(
+            (e.code, e.cause.as_str()),
+            (ErrorCode::TtlNaN, "invalid value for \"ttl\"")
+        );
+        let e = KeyRequest::from_form(Method::Get, "/foo", &form(&[("recursive", "maybe")]))
+            .unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidField);
         let e = KeyRequest::from_form(Method::Put, "/foo", &form(&[("wait", "true")])).unwrap_err();
         assert_eq!(e.cause, "\"wait\" can only be used with GET requests");
-        let e = KeyRequest::from_form(Method::Put, "/foo", &form(&[("refresh", "true"), ("value", "1")])).unwrap_err();
+        let e = KeyRequest::from_form(
+            Method::Put,
+            "/foo",
+            &form(&[("refresh", "true"), ("value", "1")]),
+        )
+        .unwrap_err();
         assert_eq!(e.code, ErrorCode::RefreshValue);
-        let e = KeyRequest::from_form(Method::Put, "/foo", &form(&[("refresh", "true")])).unwrap_err();
+        let e =
+            KeyRequest::from_form(Method::Put, "/foo", &form(&[("refresh", "true")])).unwrap_err();
         assert_eq!(e.code, ErrorCode::RefreshTtlRequired);
-        let e = KeyRequest::from_form(Method::Put, "/foo", &form(&[("prevValue", "")])).unwrap_err();
+        let e =
+            KeyRequest::from_form(Method::Put, "/foo", &form(&[("prevValue", "")])).unwrap_err();
         assert_eq!(e.code, ErrorCode::PrevValueRequired);
-        let e = KeyRequest::from_form(Method::Delete, "/foo", &form(&[("prevIndex", "x")])).unwrap_err();
+        let e = KeyRequest::from_form(Method::Delete, "/foo", &form(&[("prevIndex", "x")]))
+            .unwrap_err();
         assert_eq!(e.code, ErrorCode::IndexNaN);
     }
 
@@ -291,13 +343,27 @@ mod tests {
         let r = KeyRequest::from_form(
             Method::Put,
             "/foo",
-            &form(&[("value", "v"), ("ttl", "5"), ("prevExist", "true"), ("prevIndex", "3"), ("dir", "false")]),
+            &form(&[
+                ("value", "v"),
+                ("ttl", "5"),
+                ("prevExist", "true"),
+                ("prevIndex", "3"),
+                ("dir", "false"),
+            ]),
         )
         .unwrap();
-        assert_eq!((r.ttl, r.prev_exist, r.prev_index), (Some(5), Some(true), 3));
-        let pairs: Vec<(String, String)> = r.to_form().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        assert_eq!(
+            (r.ttl, r.prev_exist, r.prev_index),
+            (Some(5), Some(true), 3)
+        );
+        let pairs: Vec<(String, String)> = r
+            .to_form()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         let m: HashMap<_, _> = pairs.into_iter().collect();
-        let back = KeyRequest::from_form(Method::Put, "/foo", &|k: &str| m.get(k).cloned()).unwrap();
+        let back =
+            KeyRequest::from_form(Method::Put, "/foo", &|k: &str| m.get(k).cloned()).unwrap();
         assert_eq!(back, r);
         let empty_ttl = KeyRequest::from_form(Method::Put, "/foo", &form(&[("ttl", "")])).unwrap();
         assert_eq!(empty_ttl.ttl, None);

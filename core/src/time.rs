@@ -24,7 +24,9 @@ pub fn format_rfc3339_nano(nanos: i64) -> String {
 }
 
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(text).ok()?.timestamp_nanos_opt()
+    DateTime::parse_from_rfc3339(text)
+        .ok()?
+        .timestamp_nanos_opt()
 }
 
 /// Go's `time.Duration.String()` for a non-negative duration, e.g. `1m18.544996775s`.
@@ -71,7 +73,10 @@ mod tests {
     fn rfc3339_nano_like_go() {
         assert_eq!(format_rfc3339_nano(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_rfc3339_nano(1_500_000_000), "1970-01-01T00:00:01.5Z");
-        assert_eq!(format_rfc3339_nano(1_000_000_001), "1970-01-01T00:00:01.000000001Z");
+        assert_eq!(
+            format_rfc3339_nano(1_000_000_001),
+            "1970-01-01T00:00:01.000000001Z"
+        );
         let t = 1_795_000_000_123_456_789;
         assert_eq!(parse_rfc3339(&format_rfc3339_nano(t)), Some(t));
     }

@@ -1,1 +1,167 @@
-fn main() {}
+//! `etcdrs`: an etcd member. Takes etcd's flags (also spelled with one dash, and as ETCD_*
+//! environment variables); with none it serves 127.0.0.1:2379 and :4001 with data in
+//! ./default.etcd.
+
+use clap::Parser;
+use etcdrs_core::{ClusterState, Config, Node};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "etcdrs",
+    version,
+    about = "An etcd-compatible, Raft-replicated key-value store"
+)]
+struct Flags {
+    /// Human-readable name for this member.
+    #[arg(long, env = "ETCD_NAME", default_value = "default")]
+    name: String,
+    /// Path to the data directory [default: <name>.etcd].
+    #[arg(long, env = "ETCD_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// URLs to listen on for client traffic.
+    #[arg(
+        long,
+        env = "ETCD_LISTEN_CLIENT_URLS",
+        default_value = "http://127.0.0.1:2379,http://127.0.0.1:4001"
+    )]
+    listen_client_urls: String,
+    /// Client URLs to advertise to the rest of the cluster [default: the listen URLs].
+    #[arg(long, env = "ETCD_ADVERTISE_CLIENT_URLS")]
+    advertise_client_urls: Option<String>,
+    /// URLs to listen on for peer traffic.
+    #[arg(
+        long,
+        env = "ETCD_LISTEN_PEER_URLS",
+        default_value = "http://127.0.0.1:2380"
+    )]
+    listen_peer_urls: String,
+    /// This member's peer URLs to advertise to the rest of the cluster.
+    #[arg(
+        long,
+        env = "ETCD_INITIAL_ADVERTISE_PEER_URLS",
+        default_value = "http://127.0.0.1:2380"
+    )]
+    initial_advertise_peer_urls: String,
+    /// Initial cluster configuration for bootstrapping (name=peerURL,...).
+    #[arg(long, env = "ETCD_INITIAL_CLUSTER", default_value = "")]
+    initial_cluster: String,
+    /// new or existing.
+    #[arg(long, env = "ETCD_INITIAL_CLUSTER_STATE", default_value = "new")]
+    initial_cluster_state: String,
+    /// Initial cluster token for the cluster during bootstrap.
+    #[arg(
+        long,
+        env = "ETCD_INITIAL_CLUSTER_TOKEN",
+        default_value = "etcd-cluster"
+    )]
+    initial_cluster_token: String,
+    /// Time (in milliseconds) of a heartbeat interval.
+    #[arg(long, env = "ETCD_HEARTBEAT_INTERVAL", default_value_t = 100)]
+    heartbeat_interval: u64,
+    /// Time (in milliseconds) for an election to timeout.
+    #[arg(long, env = "ETCD_ELECTION_TIMEOUT", default_value_t = 1000)]
+    election_timeout: u64,
+    /// Number of committed transactions to trigger a snapshot to disk.
+    #[arg(long, env = "ETCD_SNAPSHOT_COUNT", default_value_t = 10000)]
+    snapshot_count: u64,
+    /// Accepted for etcd compatibility: the v2 API is always served.
+    #[arg(long, env = "ETCD_ENABLE_V2", default_value = "true", num_args = 0..=1, default_missing_value = "true")]
+    enable_v2: String,
+}
+
+fn split_urls(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// etcd accepts `-name x` as well as `--name x`.
+fn normalize_args() -> Vec<String> {
+    std::env::args()
+        .enumerate()
+        .map(|(i, a)| {
+            let single_dash_long =
+                i > 0 && a.starts_with('-') && !a.starts_with("--") && a.len() > 2;
+            if single_dash_long && a.as_bytes()[1].is_ascii_alphabetic() {
+                format!("-{a}")
+            } else {
+                a
+            }
+        })
+        .collect()
+}
+
+fn config(f: Flags) -> Result<Config, String> {
+    let initial_cluster_state = match f.initial_cluster_state.as_str() {
+        "new" => ClusterState::New,
+        "existing" => ClusterState::Existing,
+        other => {
+            return Err(format!(
+                "--initial-cluster-state must be new or existing, not {other:?}"
+            ))
+        }
+    };
+    Ok(Config {
+        data_dir: f
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from(format!("{}.etcd", f.name))),
+        name: f.name,
+        listen_client_urls: split_urls(&f.listen_client_urls),
+        advertise_client_urls: f
+            .advertise_client_urls
+            .as_deref()
+            .map(split_urls)
+            .unwrap_or_default(),
+        listen_peer_urls: split_urls(&f.listen_peer_urls),
+        initial_advertise_peer_urls: split_urls(&f.initial_advertise_peer_urls),
+        initial_cluster: f.initial_cluster,
+        initial_cluster_state,
+        initial_cluster_token: f.initial_cluster_token,
+        heartbeat_interval_ms: f.heartbeat_interval,
+        election_timeout_ms: f.election_timeout,
+        snapshot_count: f.snapshot_count,
+        ..Config::default()
+    })
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let flags = Flags::parse_from(normalize_args());
+    let cfg = match config(flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("etcdrs: {e}");
+            std::process::exit(2);
+        }
+    };
+    let mut node = match Node::start(cfg) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!("cannot start: {} ({})", e.message(), e.cause);
+            std::process::exit(1);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("signal runtime");
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT, shutting down"),
+            _ = term.recv() => tracing::info!("received SIGTERM, shutting down"),
+        }
+    });
+    node.stop();
+}

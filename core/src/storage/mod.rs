@@ -28,7 +28,9 @@ pub struct DataDir {
 
 impl DataDir {
     pub fn new(root: &Path) -> DataDir {
-        DataDir { root: root.to_path_buf() }
+        DataDir {
+            root: root.to_path_buf(),
+        }
     }
     pub fn wal_dir(&self) -> PathBuf {
         self.root.join("member").join("wal")
@@ -82,8 +84,18 @@ impl RaftStorage {
         let snap_index = snapshot.get_metadata().index;
         {
             let mut core = mem.wl();
-            core.apply_snapshot(snapshot.clone()).map_err(raft_err)?;
-            let entries: Vec<Entry> = replay.entries.iter().filter(|e| e.index > snap_index).cloned().collect();
+            if snap_index == 0 {
+                // The bootstrap snapshot carries only the initial voters.
+                core.set_conf_state(snapshot.get_metadata().get_conf_state().clone());
+            } else {
+                core.apply_snapshot(snapshot.clone()).map_err(raft_err)?;
+            }
+            let entries: Vec<Entry> = replay
+                .entries
+                .iter()
+                .filter(|e| e.index > snap_index)
+                .cloned()
+                .collect();
             if let Some(first) = entries.first() {
                 if first.index != snap_index + 1 {
                     return Err(Error::new(
@@ -100,7 +112,10 @@ impl RaftStorage {
                 core.set_hardstate(hs);
             }
         }
-        Ok(RaftStorage { mem, snapshot: Arc::new(RwLock::new(snapshot)) })
+        Ok(RaftStorage {
+            mem,
+            snapshot: Arc::new(RwLock::new(snapshot)),
+        })
     }
 
     pub fn append(&self, entries: &[Entry]) -> Result<()> {
@@ -125,7 +140,10 @@ impl RaftStorage {
 
     /// A snapshot received from the leader replaces the log.
     pub fn apply_snapshot(&self, snap: Snapshot) -> Result<()> {
-        self.mem.wl().apply_snapshot(snap.clone()).map_err(raft_err)?;
+        self.mem
+            .wl()
+            .apply_snapshot(snap.clone())
+            .map_err(raft_err)?;
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = snap;
         Ok(())
     }
@@ -138,7 +156,10 @@ impl RaftStorage {
     }
 
     pub fn conf_state(&self) -> ConfState {
-        self.mem.initial_state().map(|s| s.conf_state).unwrap_or_default()
+        self.mem
+            .initial_state()
+            .map(|s| s.conf_state)
+            .unwrap_or_default()
     }
 }
 
@@ -169,9 +190,15 @@ impl Storage for RaftStorage {
         self.mem.last_index()
     }
     fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        let snap = self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let snap = self
+            .snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         if snap.get_metadata().index < request_index {
-            return Err(raft::Error::Store(raft::StorageError::SnapshotTemporarilyUnavailable));
+            return Err(raft::Error::Store(
+                raft::StorageError::SnapshotTemporarilyUnavailable,
+            ));
         }
         Ok(snap)
     }

@@ -20,7 +20,9 @@ pub struct Snapshotter {
 impl Snapshotter {
     pub fn new(dir: &Path) -> Result<Snapshotter> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
-        Ok(Snapshotter { dir: dir.to_path_buf() })
+        Ok(Snapshotter {
+            dir: dir.to_path_buf(),
+        })
     }
 
     fn names(&self) -> Result<Vec<String>> {
@@ -37,7 +39,9 @@ impl Snapshotter {
     pub fn save(&self, snap: &Snapshot) -> Result<()> {
         let meta = snap.get_metadata();
         let name = format!("{:016x}-{:016x}.snap", meta.term, meta.index);
-        let body = snap.write_to_bytes().map_err(|e| Error::new(ErrorCode::Io, e.to_string(), 0))?;
+        let body = snap
+            .write_to_bytes()
+            .map_err(|e| Error::new(ErrorCode::Io, e.to_string(), 0))?;
         let tmp = self.dir.join(format!("{name}.tmp"));
         let path = self.dir.join(&name);
         let write = || -> std::io::Result<()> {
@@ -63,13 +67,18 @@ impl Snapshotter {
     /// The newest snapshot, if any. A damaged one stops the start: the log it replaced may
     /// already be released.
     pub fn load_newest(&self) -> Result<Option<Snapshot>> {
-        let Some(name) = self.names()?.pop() else { return Ok(None) };
+        let Some(name) = self.names()?.pop() else {
+            return Ok(None);
+        };
         let path = self.dir.join(name);
         let bytes = fs::read(&path).map_err(|e| Error::io(path.display(), e))?;
         let bad = |what: &str| {
             Error::new(
                 ErrorCode::Corrupt,
-                format!("snapshot {} is damaged: {what}; refusing to start", path.display()),
+                format!(
+                    "snapshot {} is damaged: {what}; refusing to start",
+                    path.display()
+                ),
                 0,
             )
         };
@@ -82,7 +91,9 @@ impl Snapshotter {
         if body.len() != len || crc32fast::hash(body) != crc {
             return Err(bad("checksum mismatch"));
         }
-        Snapshot::parse_from_bytes(body).map(Some).map_err(|e| bad(&e.to_string()))
+        Snapshot::parse_from_bytes(body)
+            .map(Some)
+            .map_err(|e| bad(&e.to_string()))
     }
 }
 

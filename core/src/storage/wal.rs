@@ -59,7 +59,8 @@ fn corrupt(path: &Path, offset: u64, what: &str) -> Error {
 }
 
 fn encode_record(hs: Option<&HardState>, entries: &[Entry]) -> Vec<u8> {
-    let mut payload = Vec::with_capacity(64 + entries.iter().map(|e| e.data.len() + 32).sum::<usize>());
+    let mut payload =
+        Vec::with_capacity(64 + entries.iter().map(|e| e.data.len() + 32).sum::<usize>());
     match hs {
         Some(hs) => {
             let b = hs.write_to_bytes().expect("hard state encodes");
@@ -116,7 +117,9 @@ fn decode_payload(p: &[u8]) -> Option<(Option<HardState>, Vec<Entry>)> {
 
 /// Apply a batch of entries to the replayed log: later entries replace conflicting ones.
 fn merge(log: &mut Vec<Entry>, batch: Vec<Entry>) {
-    let Some(first) = batch.first().map(|e| e.index) else { return };
+    let Some(first) = batch.first().map(|e| e.index) else {
+        return;
+    };
     if let Some(pos) = log.iter().position(|e| e.index >= first) {
         log.truncate(pos);
     }
@@ -124,7 +127,9 @@ fn merge(log: &mut Vec<Entry>, batch: Vec<Entry>) {
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir.display(), e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir.display(), e))
 }
 
 impl Wal {
@@ -147,17 +152,31 @@ impl Wal {
             let path = dir.join(segment_name(seq));
             let last = i + 1 == count;
             let last_index = Self::replay_segment(&path, last, &mut replay)?;
-            segments.push(Segment { seq, path, last_index });
+            segments.push(Segment {
+                seq,
+                path,
+                last_index,
+            });
         }
         if segments.is_empty() {
             let path = dir.join(segment_name(1));
             File::create(&path).map_err(|e| Error::io(path.display(), e))?;
             sync_dir(dir)?;
-            segments.push(Segment { seq: 1, path, last_index: 0 });
+            segments.push(Segment {
+                seq: 1,
+                path,
+                last_index: 0,
+            });
         }
         let tail = &segments[segments.len() - 1].path;
-        let file = OpenOptions::new().append(true).open(tail).map_err(|e| Error::io(tail.display(), e))?;
-        let size = file.metadata().map_err(|e| Error::io(tail.display(), e))?.len();
+        let file = OpenOptions::new()
+            .append(true)
+            .open(tail)
+            .map_err(|e| Error::io(tail.display(), e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| Error::io(tail.display(), e))?
+            .len();
         let wal = Wal {
             dir: dir.to_path_buf(),
             file,
@@ -228,8 +247,13 @@ impl Wal {
         }
         if off < buf.len() {
             // Cut the torn tail so new records follow the last good one.
-            let f = OpenOptions::new().write(true).open(path).map_err(|e| Error::io(path.display(), e))?;
-            f.set_len(off as u64).and_then(|_| f.sync_all()).map_err(|e| Error::io(path.display(), e))?;
+            let f = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| Error::io(path.display(), e))?;
+            f.set_len(off as u64)
+                .and_then(|_| f.sync_all())
+                .map_err(|e| Error::io(path.display(), e))?;
             replay.truncated_bytes += (buf.len() - off) as u64;
             tracing::warn!(file = %path.display(), offset = off, bytes = buf.len() - off, "truncated a torn record at the end of the write-ahead log");
         }
@@ -273,7 +297,11 @@ impl Wal {
             .map_err(|e| Error::io(path.display(), e))?;
         sync_dir(&self.dir)?;
         self.size = 0;
-        self.segments.push(Segment { seq, path, last_index: 0 });
+        self.segments.push(Segment {
+            seq,
+            path,
+            last_index: 0,
+        });
         let hs = self.hard_state.clone();
         self.save(Some(&hs), &[])
     }
@@ -281,7 +309,11 @@ impl Wal {
     /// Release the log up to `index` (covered by a durable snapshot): segments whose entries
     /// are all at or below it are deleted. The segment being written is rotated first.
     pub fn release_to(&mut self, index: u64) -> Result<()> {
-        if self.segments.last().is_some_and(|s| s.last_index > 0 && s.last_index <= index) {
+        if self
+            .segments
+            .last()
+            .is_some_and(|s| s.last_index > 0 && s.last_index <= index)
+        {
             self.rotate()?;
         }
         let keep_from = self
@@ -331,9 +363,14 @@ mod tests {
         {
             let (mut w, r) = Wal::open(dir.path()).unwrap();
             assert!(r.entries.is_empty());
-            w.save(Some(&hs(1, 0)), &[entry(1, 1, "a"), entry(2, 1, "b"), entry(3, 1, "c")]).unwrap();
+            w.save(
+                Some(&hs(1, 0)),
+                &[entry(1, 1, "a"), entry(2, 1, "b"), entry(3, 1, "c")],
+            )
+            .unwrap();
             // a new leader overwrites the uncommitted tail
-            w.save(Some(&hs(2, 2)), &[entry(3, 2, "C"), entry(4, 2, "d")]).unwrap();
+            w.save(Some(&hs(2, 2)), &[entry(3, 2, "C"), entry(4, 2, "d")])
+                .unwrap();
         }
         let (_w, r) = Wal::open(dir.path()).unwrap();
         let got: Vec<_> = r.entries.iter().map(|e| (e.index, e.term)).collect();
@@ -355,7 +392,12 @@ mod tests {
         }
         let p = only_segment(dir.path());
         let len = fs::metadata(&p).unwrap().len();
-        OpenOptions::new().write(true).open(&p).unwrap().set_len(len - 3).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_len(len - 3)
+            .unwrap();
         let (mut w, r) = Wal::open(dir.path()).unwrap();
         assert_eq!(r.entries.len(), 1);
         assert!(r.truncated_bytes > 0);
@@ -382,7 +424,11 @@ mod tests {
         fs::write(&p, &bytes).unwrap();
         let err = Wal::open(dir.path()).err().expect("refuses");
         assert_eq!(err.code, ErrorCode::Corrupt);
-        assert!(err.cause.contains(&p.display().to_string()), "{}", err.cause);
+        assert!(
+            err.cause.contains(&p.display().to_string()),
+            "{}",
+            err.cause
+        );
         assert!(err.cause.contains("offset"), "{}", err.cause);
     }
 
@@ -391,7 +437,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let (mut w, _) = Wal::open(dir.path()).unwrap();
-            w.save(Some(&hs(3, 2)), &[entry(1, 3, "a"), entry(2, 3, "b")]).unwrap();
+            w.save(Some(&hs(3, 2)), &[entry(1, 3, "a"), entry(2, 3, "b")])
+                .unwrap();
             w.release_to(2).unwrap();
             assert_eq!(w.segment_count(), 1);
             w.save(None, &[entry(3, 3, "c")]).unwrap();

@@ -68,7 +68,12 @@ pub struct NodeExtern {
 
 impl NodeExtern {
     pub fn new(key: &str, modified_index: u64, created_index: u64) -> NodeExtern {
-        NodeExtern { key: key.to_string(), modified_index, created_index, ..Default::default() }
+        NodeExtern {
+            key: key.to_string(),
+            modified_index,
+            created_index,
+            ..Default::default()
+        }
     }
 
     fn trim_prefix(&mut self, prefix: &str) {
@@ -86,6 +91,7 @@ impl NodeExtern {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub action: Action,
+    #[serde(default)]
     pub node: NodeExtern,
     #[serde(rename = "prevNode", default, skip_serializing_if = "Option::is_none")]
     pub prev_node: Option<NodeExtern>,

@@ -100,7 +100,13 @@ impl Store {
             let child_path = path::join(&cur_path, comp);
             match children.get(comp) {
                 Some(c) => cur = c,
-                None => return Err(Error::new(ErrorCode::KeyNotFound, child_path, self.current_index)),
+                None => {
+                    return Err(Error::new(
+                        ErrorCode::KeyNotFound,
+                        child_path,
+                        self.current_index,
+                    ))
+                }
             }
             cur_path = child_path;
         }
@@ -126,7 +132,9 @@ impl Store {
             let Some(children) = cur.children_mut() else {
                 return Err(Error::new(ErrorCode::NotDir, cur_path, err_index));
             };
-            let child = children.entry(comp.to_string()).or_insert_with(|| Node::new_dir(index, None));
+            let child = children
+                .entry(comp.to_string())
+                .or_insert_with(|| Node::new_dir(index, None));
             if !child.is_dir() {
                 return Err(Error::new(ErrorCode::NotDir, child_path, err_index));
             }
@@ -194,8 +202,22 @@ impl Store {
         r
     }
 
+    /// Read a node for the member's own bookkeeping: no counters move, no TTLs shown.
+    pub fn peek(&self, p: &str) -> Option<NodeExtern> {
+        let p = path::clean(p);
+        self.lookup(&p).ok().map(|n| n.load(&p, false, 0))
+    }
+
     /// Create a node that must not exist; `unique` appends a 20-digit in-order name.
-    pub fn create(&mut self, p: &str, dir: bool, value: &str, unique: bool, expire: Option<i64>, now: i64) -> Result<Event> {
+    pub fn create(
+        &mut self,
+        p: &str,
+        dir: bool,
+        value: &str,
+        unique: bool,
+        expire: Option<i64>,
+        now: i64,
+    ) -> Result<Event> {
         let r = self.internal_create(p, dir, value, unique, false, expire, Action::Create, now);
         self.count(r.is_ok(), StatKind::CreateSuccess, StatKind::CreateFail);
         let e = r?;
@@ -204,13 +226,29 @@ impl Store {
     }
 
     /// Create or replace a node; `refresh` keeps the value, resets the TTL and wakes no one.
-    pub fn set(&mut self, p: &str, dir: bool, value: &str, expire: Option<i64>, refresh: bool, now: i64) -> Result<Event> {
+    pub fn set(
+        &mut self,
+        p: &str,
+        dir: bool,
+        value: &str,
+        expire: Option<i64>,
+        refresh: bool,
+        now: i64,
+    ) -> Result<Event> {
         let r = self.set_inner(p, dir, value, expire, refresh, now);
         self.count(r.is_ok(), StatKind::SetSuccess, StatKind::SetFail);
         r
     }
 
-    fn set_inner(&mut self, p: &str, dir: bool, value: &str, expire: Option<i64>, refresh: bool, now: i64) -> Result<Event> {
+    fn set_inner(
+        &mut self,
+        p: &str,
+        dir: bool,
+        value: &str,
+        expire: Option<i64>,
+        refresh: bool,
+        now: i64,
+    ) -> Result<Event> {
         let clean = path::clean(p);
         let prev = match self.lookup(&clean) {
             Ok(n) => Some((n.value().to_string(), n.repr(&clean, false, now))),
@@ -241,7 +279,11 @@ impl Store {
     ) -> Result<Event> {
         let curr = self.current_index;
         let next = curr + 1;
-        let p = if unique { path::clean(&format!("{p}/{next:020}")) } else { path::clean(p) };
+        let p = if unique {
+            path::clean(&format!("{p}/{next:020}"))
+        } else {
+            path::clean(p)
+        };
         if Self::is_read_only(&p) {
             return Err(Error::new(ErrorCode::RootReadOnly, "/", curr));
         }
@@ -267,7 +309,11 @@ impl Store {
             prev = Some(existing.repr(&p, false, now));
             replaced_expire = existing.expire_time;
         }
-        let node = if dir { Node::new_dir(next, expire) } else { Node::new_file(value.to_string(), next, expire) };
+        let node = if dir {
+            Node::new_dir(next, expire)
+        } else {
+            Node::new_file(value.to_string(), next, expire)
+        };
         let mut e = Event::new(action, &p, next, next);
         if dir {
             e.node.dir = true;
@@ -285,13 +331,27 @@ impl Store {
 
     /// Change the value (or, for a directory, only the TTL) of an existing node. A missing
     /// `expire` makes the node permanent.
-    pub fn update(&mut self, p: &str, value: &str, expire: Option<i64>, refresh: bool, now: i64) -> Result<Event> {
+    pub fn update(
+        &mut self,
+        p: &str,
+        value: &str,
+        expire: Option<i64>,
+        refresh: bool,
+        now: i64,
+    ) -> Result<Event> {
         let r = self.update_inner(p, value, expire, refresh, now);
         self.count(r.is_ok(), StatKind::UpdateSuccess, StatKind::UpdateFail);
         r
     }
 
-    fn update_inner(&mut self, p: &str, value: &str, expire: Option<i64>, refresh: bool, now: i64) -> Result<Event> {
+    fn update_inner(
+        &mut self,
+        p: &str,
+        value: &str,
+        expire: Option<i64>,
+        refresh: bool,
+        now: i64,
+    ) -> Result<Event> {
         let p = path::clean(p);
         let curr = self.current_index;
         if Self::is_read_only(&p) {
@@ -302,7 +362,11 @@ impl Store {
             return Err(Error::new(ErrorCode::NotFile, p, curr));
         }
         let next = curr + 1;
-        let value = if refresh { n.value().to_string() } else { value.to_string() };
+        let value = if refresh {
+            n.value().to_string()
+        } else {
+            value.to_string()
+        };
         let mut e = Event::new(Action::Update, &p, next, n.created_index);
         e.etcd_index = next;
         e.prev_node = Some(n.repr(&p, false, now));
@@ -358,7 +422,11 @@ impl Store {
         now: i64,
     ) -> Result<Event> {
         let r = self.cas_inner(p, prev_value, prev_index, value, expire, refresh, now);
-        self.count(r.is_ok(), StatKind::CompareAndSwapSuccess, StatKind::CompareAndSwapFail);
+        self.count(
+            r.is_ok(),
+            StatKind::CompareAndSwapSuccess,
+            StatKind::CompareAndSwapFail,
+        );
         r
     }
 
@@ -382,8 +450,13 @@ impl Store {
         if n.is_dir() {
             return Err(Error::new(ErrorCode::NotFile, p, curr));
         }
-        Self::compare(n, prev_value, prev_index).map_err(|cause| Error::new(ErrorCode::TestFailed, cause, curr))?;
-        let value = if refresh { n.value().to_string() } else { value.to_string() };
+        Self::compare(n, prev_value, prev_index)
+            .map_err(|cause| Error::new(ErrorCode::TestFailed, cause, curr))?;
+        let value = if refresh {
+            n.value().to_string()
+        } else {
+            value.to_string()
+        };
         let next = curr + 1;
         let mut e = Event::new(Action::CompareAndSwap, &p, next, n.created_index);
         e.etcd_index = next;
@@ -442,9 +515,19 @@ impl Store {
         Ok(e)
     }
 
-    pub fn compare_and_delete(&mut self, p: &str, prev_value: &str, prev_index: u64, now: i64) -> Result<Event> {
+    pub fn compare_and_delete(
+        &mut self,
+        p: &str,
+        prev_value: &str,
+        prev_index: u64,
+        now: i64,
+    ) -> Result<Event> {
         let r = self.cad_inner(p, prev_value, prev_index, now);
-        self.count(r.is_ok(), StatKind::CompareAndDeleteSuccess, StatKind::CompareAndDeleteFail);
+        self.count(
+            r.is_ok(),
+            StatKind::CompareAndDeleteSuccess,
+            StatKind::CompareAndDeleteFail,
+        );
         r
     }
 
@@ -455,7 +538,8 @@ impl Store {
         if n.is_dir() {
             return Err(Error::new(ErrorCode::NotFile, p, curr));
         }
-        Self::compare(n, prev_value, prev_index).map_err(|cause| Error::new(ErrorCode::TestFailed, cause, curr))?;
+        Self::compare(n, prev_value, prev_index)
+            .map_err(|cause| Error::new(ErrorCode::TestFailed, cause, curr))?;
         let next = curr + 1;
         let mut e = Event::new(Action::CompareAndDelete, &p, next, n.created_index);
         e.etcd_index = next;
@@ -466,8 +550,13 @@ impl Store {
     /// Watch `p` from index `since` (0: from the next change).
     pub fn watch(&self, p: &str, recursive: bool, stream: bool, since: u64) -> Result<Watcher> {
         let p = path::clean(p);
-        let since = if since == 0 { self.current_index + 1 } else { since };
-        self.hub.watch(&p, recursive, stream, since, self.current_index)
+        let since = if since == 0 {
+            self.current_index + 1
+        } else {
+            since
+        };
+        self.hub
+            .watch(&p, recursive, stream, since, self.current_index)
     }
 
     /// Expire every node whose expiration is at or before `cutoff` (the time carried by a
@@ -511,7 +600,12 @@ impl Store {
                 (e.to_json(), flags)
             })
             .collect();
-        let saved = SavedRef { current_index: self.current_index, root: &self.root, stats: self.stats.to_vec(), history };
+        let saved = SavedRef {
+            current_index: self.current_index,
+            root: &self.root,
+            stats: self.stats.to_vec(),
+            history,
+        };
         bincode::serialize(&saved).expect("store serializes")
     }
 
@@ -521,15 +615,23 @@ impl Store {
             .map_err(|e| Error::new(ErrorCode::Corrupt, format!("store snapshot: {e}"), 0))?;
         let mut history = Vec::with_capacity(saved.history.len());
         for (json, flags) in saved.history {
-            let mut e: Event = serde_json::from_str(&json)
-                .map_err(|e| Error::new(ErrorCode::Corrupt, format!("store snapshot history: {e}"), 0))?;
+            let mut e: Event = serde_json::from_str(&json).map_err(|e| {
+                Error::new(
+                    ErrorCode::Corrupt,
+                    format!("store snapshot history: {e}"),
+                    0,
+                )
+            })?;
             e.etcd_index = flags >> 1;
             e.refresh = flags & 1 == 1;
             history.push(e);
         }
         let mut walked = Vec::new();
         saved.root.walk_post_order("/", &mut walked);
-        self.ttl_keys = walked.into_iter().filter_map(|(p, t)| t.map(|t| (t, p))).collect();
+        self.ttl_keys = walked
+            .into_iter()
+            .filter_map(|(p, t)| t.map(|t| (t, p)))
+            .collect();
         self.root = saved.root;
         self.current_index = saved.current_index;
         self.stats = Stats::from_vec(&saved.stats);

@@ -23,7 +23,12 @@ pub(crate) struct Node {
 
 impl Node {
     pub fn new_file(value: String, index: u64, expire_time: Option<i64>) -> Node {
-        Node { created_index: index, modified_index: index, expire_time, kind: NodeKind::File(value) }
+        Node {
+            created_index: index,
+            modified_index: index,
+            expire_time,
+            kind: NodeKind::File(value),
+        }
     }
 
     pub fn new_dir(index: u64, expire_time: Option<i64>) -> Node {
@@ -116,7 +121,12 @@ impl Node {
 
 /// Children in key order (sorted=true asks for this order; etcd's unsorted order is
 /// unspecified, so one order serves both).
-fn list(children: &BTreeMap<String, Node>, key: &str, recursive: bool, now: i64) -> Vec<NodeExtern> {
+fn list(
+    children: &BTreeMap<String, Node>,
+    key: &str,
+    recursive: bool,
+    now: i64,
+) -> Vec<NodeExtern> {
     children
         .iter()
         .filter(|(name, _)| !name.starts_with('_'))

@@ -50,7 +50,11 @@ impl EventHistory {
             return Ok(Vec::new());
         }
         let offset = (index - start) as usize;
-        let prefix = if key.ends_with('/') { key.to_string() } else { format!("{key}/") };
+        let prefix = if key.ends_with('/') {
+            key.to_string()
+        } else {
+            format!("{key}/")
+        };
         Ok(self
             .events
             .iter()
@@ -127,14 +131,18 @@ impl WatcherHub {
         store_index: u64,
     ) -> Result<Watcher> {
         let mut inner = self.lock();
-        let found = inner.history.matching(key, recursive, since).map_err(|mut e| {
-            e.index = store_index;
-            e
-        })?;
+        let found = inner
+            .history
+            .matching(key, recursive, since)
+            .map_err(|mut e| {
+                e.index = store_index;
+                e
+            })?;
         let (tx, rx) = mpsc::channel(WATCHER_BUFFER);
         let mut watcher = Watcher {
             rx,
             start_index: store_index,
+            stream,
             hub: Weak::new(),
             key: key.to_string(),
             id: 0,
@@ -162,7 +170,13 @@ impl WatcherHub {
             .watchers
             .entry(key.to_string())
             .or_default()
-            .push(Slot { id, recursive, stream, since, tx });
+            .push(Slot {
+                id,
+                recursive,
+                stream,
+                since,
+                tx,
+            });
         self.count.fetch_add(1, Ordering::Relaxed);
         watcher.hub = Arc::downgrade(self);
         watcher.id = id;
@@ -205,7 +219,9 @@ impl WatcherHub {
     }
 
     fn notify_locked(&self, inner: &mut HubInner, e: &Arc<Event>, watch_path: &str, deleted: bool) {
-        let Some(list) = inner.watchers.get_mut(watch_path) else { return };
+        let Some(list) = inner.watchers.get_mut(watch_path) else {
+            return;
+        };
         let original = e.node.key == watch_path;
         if !original && path::is_hidden_from(watch_path, &e.node.key) {
             return;
@@ -240,7 +256,11 @@ impl WatcherHub {
     }
 
     pub fn history_snapshot(&self) -> Vec<Event> {
-        self.lock().history.events().map(|e| (**e).clone()).collect()
+        self.lock()
+            .history
+            .events()
+            .map(|e| (**e).clone())
+            .collect()
     }
 
     pub fn restore_history(&self, events: Vec<Event>) {
@@ -262,6 +282,7 @@ impl WatcherHub {
 pub struct Watcher {
     rx: mpsc::Receiver<Arc<Event>>,
     start_index: u64,
+    stream: bool,
     hub: Weak<WatcherHub>,
     key: String,
     id: u64,
@@ -273,8 +294,20 @@ impl Watcher {
         self.start_index
     }
 
+    /// A stream watcher keeps delivering; a plain one ends after its first event.
+    pub fn is_stream(&self) -> bool {
+        self.stream
+    }
+
     pub async fn recv(&mut self) -> Option<Arc<Event>> {
         self.rx.recv().await
+    }
+
+    pub fn poll_recv(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Arc<Event>>> {
+        self.rx.poll_recv(cx)
     }
 
     pub fn try_recv(&mut self) -> Option<Arc<Event>> {

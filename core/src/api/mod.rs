@@ -1,0 +1,325 @@
+//! etcd's client HTTP API over hyper: /v2/keys, /v2/stats, /v2/machines, /v2/members,
+//! /version, /health. Status codes, headers (etcd's casing) and bodies follow etcd 3.4.
+
+mod watch_body;
+
+use crate::error::{Error, ErrorCode};
+use crate::member::format_id;
+use crate::request::{KeyRequest, Method};
+use crate::server::{KeyResponse, KeyResult, Server};
+use crate::v2store::Action;
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use watch_body::WatchBody;
+
+pub type Body = BoxBody<Bytes, Infallible>;
+
+/// Go's ParseForm reads at most this much of a form body.
+pub const MAX_FORM_BYTES: usize = 10 << 20;
+const KEYS_PREFIX: &str = "/v2/keys";
+
+/// Accept connections until shutdown.
+pub async fn serve(
+    listener: TcpListener,
+    server: Arc<Server>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, _) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let server = server.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let server = server.clone();
+                async move { Ok::<_, Infallible>(route(req, &server).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .title_case_headers(true)
+                .serve_connection(TokioIo::new(stream), svc);
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "client connection ended");
+            }
+        });
+    }
+}
+
+fn full(body: impl Into<Bytes>) -> Body {
+    Full::new(body.into()).boxed()
+}
+
+fn response(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_str(content_type).expect("content type"),
+    );
+    r
+}
+
+fn json<T: serde::Serialize>(status: u16, v: &T, newline: bool) -> Response<Body> {
+    let mut s = serde_json::to_string(v).expect("json");
+    if newline {
+        s.push('\n');
+    }
+    response(status, "application/json", s)
+}
+
+fn header(r: &mut Response<Body>, name: &'static str, value: impl ToString) {
+    if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
+        r.headers_mut().insert(name, v);
+    }
+}
+
+/// Go's http.Error for a disallowed method.
+fn method_not_allowed(allowed: &str) -> Response<Body> {
+    let mut r = response(405, "text/plain; charset=utf-8", "Method Not Allowed\n");
+    header(&mut r, "allow", allowed);
+    header(&mut r, "x-content-type-options", "nosniff");
+    r
+}
+
+fn not_found() -> Response<Body> {
+    let mut r = response(404, "text/plain; charset=utf-8", "404 page not found\n");
+    header(&mut r, "x-content-type-options", "nosniff");
+    r
+}
+
+/// etcd's httptypes.HTTPError: `{"message":...}`.
+fn http_error(status: u16, message: &str) -> Response<Body> {
+    json(status, &serde_json::json!({ "message": message }), true)
+}
+
+async fn route(req: Request<Incoming>, server: &Server) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    let mut resp = if method == hyper::Method::OPTIONS {
+        response(200, "text/plain; charset=utf-8", Bytes::new())
+    } else if path == KEYS_PREFIX || path.starts_with("/v2/keys/") {
+        keys(req, server).await
+    } else {
+        let get_only = |f: &dyn Fn() -> Response<Body>| {
+            if method == hyper::Method::GET || method == hyper::Method::HEAD {
+                f()
+            } else {
+                method_not_allowed("GET")
+            }
+        };
+        match path.as_str() {
+            "/v2/stats/store" => get_only(&|| json(200, &server.store_stats(), false)),
+            "/v2/stats/self" => get_only(&|| json(200, &server.self_stats(), false)),
+            "/v2/stats/leader" => get_only(&|| match server.leader_stats() {
+                Some(s) => json(200, &s, false),
+                None => http_error(403, "not current leader"),
+            }),
+            "/v2/machines" | "/v2/machines/" => get_only(&|| {
+                response(
+                    200,
+                    "text/plain; charset=utf-8",
+                    server.machines().join(", "),
+                )
+            }),
+            "/v2/members" | "/v2/members/" => members(server, &method, None),
+            "/v2/members/leader" => members(server, &method, Some("leader")),
+            "/version" => get_only(&|| {
+                json(
+                    200,
+                    &serde_json::json!({ "etcdserver": "3.4.0", "etcdcluster": crate::apply::CLUSTER_VERSION }),
+                    false,
+                )
+            }),
+            "/health" => get_only(&|| {
+                if server.healthy() {
+                    response(200, "text/plain; charset=utf-8", r#"{"health":"true"}"#)
+                } else {
+                    response(503, "text/plain; charset=utf-8", r#"{"health":"false"}"#)
+                }
+            }),
+            _ => not_found(),
+        }
+    };
+    let h = resp.headers_mut();
+    h.insert(
+        "access-control-allow-headers",
+        HeaderValue::from_static("accept, content-type, authorization"),
+    );
+    h.insert(
+        "access-control-allow-methods",
+        HeaderValue::from_static("POST, GET, OPTIONS, PUT, DELETE"),
+    );
+    h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    resp
+}
+
+fn members(server: &Server, method: &hyper::Method, sub: Option<&str>) -> Response<Body> {
+    if method != hyper::Method::GET {
+        // Adding, removing and updating members comes with the cluster transport.
+        return method_not_allowed("GET");
+    }
+    let mut r = match sub {
+        None => json(
+            200,
+            &serde_json::json!({ "members": server.members() }),
+            true,
+        ),
+        Some(_) => match server.leader() {
+            Some(m) => json(200, &m, true),
+            None => http_error(503, "During election"),
+        },
+    };
+    header(&mut r, "x-etcd-cluster-id", format_id(server.cluster_id));
+    r
+}
+
+fn key_error(err: &Error, cluster_id: u64) -> Response<Body> {
+    let mut r = response(
+        err.code.http_status(),
+        "application/json",
+        format!("{}\n", err.to_json()),
+    );
+    header(&mut r, "x-etcd-cluster-id", format_id(cluster_id));
+    header(&mut r, "x-etcd-index", err.index);
+    r
+}
+
+fn raft_headers(
+    r: &mut Response<Body>,
+    cluster_id: u64,
+    etcd_index: u64,
+    raft_index: u64,
+    raft_term: u64,
+) {
+    header(r, "x-etcd-cluster-id", format_id(cluster_id));
+    header(r, "x-etcd-index", etcd_index);
+    header(r, "x-raft-index", raft_index);
+    header(r, "x-raft-term", raft_term);
+}
+
+fn key_event(resp: &KeyResponse, cluster_id: u64, no_value_on_success: bool) -> Response<Body> {
+    let e = &resp.event;
+    let body = if no_value_on_success
+        && matches!(
+            e.action,
+            Action::Set | Action::CompareAndSwap | Action::Create | Action::Update
+        ) {
+        format!("{{\"action\":\"{}\"}}\n", e.action.as_str())
+    } else {
+        format!("{}\n", e.to_json())
+    };
+    let mut r = response(
+        if e.is_created() { 201 } else { 200 },
+        "application/json",
+        body,
+    );
+    raft_headers(
+        &mut r,
+        cluster_id,
+        resp.etcd_index,
+        resp.raft_index,
+        resp.raft_term,
+    );
+    r
+}
+
+/// Form fields from the body (when it is a form) and the query string; the body's value
+/// wins, as with Go's Request.FormValue.
+async fn read_form(
+    req: Request<Incoming>,
+    method: Method,
+) -> Result<HashMap<String, String>, Error> {
+    let mut form = HashMap::new();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let is_form = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if matches!(method, Method::Put | Method::Post) && is_form {
+        let body = Limited::new(req.into_body(), MAX_FORM_BYTES)
+            .collect()
+            .await
+            .map_err(|e| {
+                let cause = if e
+                    .downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
+                    "http: POST too large".to_string()
+                } else {
+                    e.to_string()
+                };
+                Error::new(ErrorCode::InvalidForm, cause, 0)
+            })?
+            .to_bytes();
+        for (k, v) in form_urlencoded::parse(&body) {
+            form.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+        }
+    }
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        form.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    Ok(form)
+}
+
+async fn keys(req: Request<Incoming>, server: &Server) -> Response<Body> {
+    let cluster_id = server.cluster_id;
+    let Some(method) = Method::parse(req.method().as_str()) else {
+        let mut r = method_not_allowed("HEAD,GET,PUT,POST,DELETE");
+        header(&mut r, "x-etcd-cluster-id", format_id(cluster_id));
+        return r;
+    };
+    let raw_key = req.uri().path()[KEYS_PREFIX.len()..].to_string();
+    let key = match percent_encoding::percent_decode_str(&raw_key).decode_utf8() {
+        Ok(k) => k.into_owned(),
+        Err(_) => {
+            return key_error(
+                &Error::new(ErrorCode::InvalidForm, "key is not valid UTF-8", 0),
+                cluster_id,
+            )
+        }
+    };
+    let form = match read_form(req, method).await {
+        Ok(f) => f,
+        Err(e) => return key_error(&e, cluster_id),
+    };
+    let request = match KeyRequest::from_form(method, &key, &|name: &str| form.get(name).cloned()) {
+        Ok(r) => r,
+        Err(e) => return key_error(&e, cluster_id),
+    };
+    let no_value = request.no_value_on_success;
+    match server.handle(request).await {
+        Err(e) => key_error(&e, cluster_id),
+        Ok(KeyResult::Event(resp)) => key_event(&resp, cluster_id, no_value),
+        Ok(KeyResult::Watch(w)) => {
+            let (etcd_index, raft_index, raft_term) = (w.etcd_index, w.raft_index, w.raft_term);
+            let mut r = Response::new(WatchBody::new(w).boxed());
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            raft_headers(&mut r, cluster_id, etcd_index, raft_index, raft_term);
+            r
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The body of a long-poll or streaming watch: headers go out at once (as etcd flushes
+//! them), events follow as they happen. When the client goes away hyper drops the body,
+//! and dropping the watcher unregisters it.
+
+use crate::server::KeyWatch;
+use bytes::Bytes;
+use hyper::body::{Body, Frame};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+pub struct WatchBody {
+    watch: Option<KeyWatch>,
+}
+
+impl WatchBody {
+    pub fn new(watch: KeyWatch) -> WatchBody {
+        WatchBody { watch: Some(watch) }
+    }
+}
+
+impl Body for WatchBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let Some(w) = self.watch.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match w.poll_next(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(None) => {
+                self.watch = None;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(e)) => {
+                let mut line = e.to_json();
+                line.push('\n');
+                if !w.is_stream() {
+                    self.watch = None;
+                }
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from(line)))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.watch.is_none()
+    }
+}

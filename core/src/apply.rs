@@ -1,0 +1,234 @@
+//! The state machine: committed entries, in order, into the v2 store; results to whoever
+//! waits for them; a snapshot every `snapshot_count` applied entries. Nothing here reads a
+//! clock: times come from the entries.
+
+use crate::error::Result;
+use crate::raft::{RaftMsg, RaftStatus};
+use crate::request::{Method, Op, RaftRequest, V2Request};
+use crate::storage::Snapshotter;
+use crate::v2store::{Event, Store, CLUSTER_PREFIX};
+use crate::wait::{Applied, Wait};
+use raft::eraftpb::{ConfState, Entry, Snapshot};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, RwLock};
+
+pub enum ApplyMsg {
+    Entries {
+        entries: Vec<Entry>,
+        conf_state: ConfState,
+    },
+    /// The leader sent a snapshot: the store becomes its state.
+    Restore(Snapshot),
+    Stop,
+}
+
+/// The etcd cluster version recorded in the store (the v2 API level etcdrs speaks).
+pub const CLUSTER_VERSION: &str = "3.4.0";
+
+pub fn members_dir() -> String {
+    format!("{CLUSTER_PREFIX}/members")
+}
+
+pub fn member_key(id: u64, leaf: &str) -> String {
+    format!("{}/{}/{leaf}", members_dir(), crate::member::format_id(id))
+}
+
+pub fn version_key() -> String {
+    format!("{CLUSTER_PREFIX}/version")
+}
+
+/// Apply one keys-API mutation the way etcd's applierV2store does.
+pub fn apply_v2(store: &mut Store, r: &V2Request) -> Result<Event> {
+    let now = r.time;
+    match r.method {
+        Method::Post => store.create(&r.path, r.dir, &r.value, true, r.expiration, now),
+        Method::Delete if r.prev_index > 0 || !r.prev_value.is_empty() => {
+            store.compare_and_delete(&r.path, &r.prev_value, r.prev_index, now)
+        }
+        Method::Delete => store.delete(&r.path, r.dir, r.recursive, now),
+        Method::Put => {
+            let compare = r.prev_index > 0 || !r.prev_value.is_empty();
+            match r.prev_exist {
+                Some(true) if !compare => {
+                    store.update(&r.path, &r.value, r.expiration, r.refresh, now)
+                }
+                Some(true) => store.compare_and_swap(
+                    &r.path,
+                    &r.prev_value,
+                    r.prev_index,
+                    &r.value,
+                    r.expiration,
+                    r.refresh,
+                    now,
+                ),
+                Some(false) => store.create(&r.path, r.dir, &r.value, false, r.expiration, now),
+                None if compare => store.compare_and_swap(
+                    &r.path,
+                    &r.prev_value,
+                    r.prev_index,
+                    &r.value,
+                    r.expiration,
+                    r.refresh,
+                    now,
+                ),
+                None => store.set(&r.path, r.dir, &r.value, r.expiration, r.refresh, now),
+            }
+        }
+        // Reads never become entries.
+        Method::Get | Method::Head => store.get(&r.path, r.recursive, false, now),
+    }
+}
+
+/// Apply one replicated request to the store.
+pub fn apply_op(store: &mut Store, op: &Op) -> Applied {
+    match op {
+        Op::V2(r) => apply_v2(store, r).map(Some),
+        Op::Sync { time } => {
+            store.delete_expired_keys(*time);
+            Ok(None)
+        }
+        Op::ClusterInit { members } => {
+            if store.peek(&members_dir()).is_none() {
+                for (id, peer_urls) in members {
+                    let attrs = serde_json::json!({ "peerURLs": peer_urls }).to_string();
+                    store.set(
+                        &member_key(*id, "raftAttributes"),
+                        false,
+                        &attrs,
+                        None,
+                        false,
+                        0,
+                    )?;
+                }
+            }
+            Ok(None)
+        }
+        Op::Publish {
+            member_id,
+            attributes,
+        } => {
+            let attrs = serde_json::to_string(attributes).expect("attributes json");
+            store.set(
+                &member_key(*member_id, "attributes"),
+                false,
+                &attrs,
+                None,
+                false,
+                0,
+            )?;
+            Ok(None)
+        }
+        Op::ClusterVersion { version } => {
+            if store.peek(&version_key()).is_none() {
+                store.set(&version_key(), false, version, None, false, 0)?;
+            }
+            Ok(None)
+        }
+    }
+}
+
+pub struct Applier {
+    pub store: Arc<RwLock<Store>>,
+    pub wait: Arc<Wait>,
+    pub status: Arc<RaftStatus>,
+    pub snapshotter: Arc<Snapshotter>,
+    pub raft_tx: Sender<RaftMsg>,
+    pub snapshot_count: u64,
+    pub applied: u64,
+    pub applied_term: u64,
+    pub last_snapshot: u64,
+    pub conf_state: ConfState,
+}
+
+impl Applier {
+    pub fn run(mut self, rx: Receiver<ApplyMsg>) {
+        while let Ok(msg) = rx.recv() {
+            match msg {
+                ApplyMsg::Entries {
+                    entries,
+                    conf_state,
+                } => {
+                    self.conf_state = conf_state;
+                    self.apply_entries(entries);
+                    self.maybe_snapshot();
+                }
+                ApplyMsg::Restore(snap) => self.restore(snap),
+                ApplyMsg::Stop => break,
+            }
+        }
+    }
+
+    fn apply_entries(&mut self, entries: Vec<Entry>) {
+        let mut results: Vec<(u64, Applied)> = Vec::with_capacity(entries.len());
+        {
+            let mut store = self.store.write().unwrap_or_else(|p| p.into_inner());
+            for e in entries {
+                if e.index <= self.applied {
+                    continue;
+                }
+                self.applied = e.index;
+                self.applied_term = e.term;
+                if e.data.is_empty() || e.get_entry_type() != raft::eraftpb::EntryType::EntryNormal
+                {
+                    continue;
+                }
+                match RaftRequest::decode(&e.data) {
+                    Ok(req) => {
+                        let r = apply_op(&mut store, &req.op);
+                        if req.id != 0 {
+                            results.push((req.id, r));
+                        }
+                    }
+                    Err(err) => {
+                        tracing::error!(index = e.index, error = %err, "skipping an entry that does not decode")
+                    }
+                }
+            }
+            self.status.set_has_ttl_keys(store.has_ttl_keys());
+        }
+        self.status.set_applied(self.applied);
+        for (id, r) in results {
+            self.wait.trigger(id, r);
+        }
+    }
+
+    fn maybe_snapshot(&mut self) {
+        if self.applied < self.last_snapshot + self.snapshot_count {
+            return;
+        }
+        let data = self.store.read().unwrap_or_else(|p| p.into_inner()).save();
+        let mut snap = Snapshot::default();
+        snap.data = data.into();
+        let meta = snap.mut_metadata();
+        meta.index = self.applied;
+        meta.term = self.applied_term;
+        meta.set_conf_state(self.conf_state.clone());
+        match self.snapshotter.save(&snap) {
+            Ok(()) => {
+                self.last_snapshot = self.applied;
+                let _ = self.raft_tx.send(RaftMsg::Snapshotted(snap));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not save a snapshot; the log keeps growing")
+            }
+        }
+    }
+
+    fn restore(&mut self, snap: Snapshot) {
+        let meta = snap.get_metadata();
+        if let Err(e) = self
+            .store
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .recover(&snap.data)
+        {
+            tracing::error!(error = %e, "could not restore the store from the leader's snapshot");
+            return;
+        }
+        self.applied = meta.index;
+        self.applied_term = meta.term;
+        self.last_snapshot = meta.index;
+        self.conf_state = meta.get_conf_state().clone();
+        self.status.set_applied(self.applied);
+    }
+}

@@ -1,0 +1,249 @@
+//! The client's HTTP transport: etcd's v2 wire protocol over hyper, with failover across
+//! endpoints when one cannot be reached.
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::request::{KeyRequest, Method};
+use crate::server::KeyResponse;
+use crate::v2store::Event;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::CONTENT_TYPE;
+use hyper::{HeaderMap, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Characters escaped in a key path (everything a URL path cannot carry as is).
+const KEY: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'?')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+pub struct HttpTransport {
+    endpoints: Vec<String>,
+    current: AtomicUsize,
+    client: HyperClient<HttpConnector, Full<Bytes>>,
+    timeout: Option<Duration>,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+fn header_u64(h: &HeaderMap, name: &str) -> u64 {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn bad(e: impl std::fmt::Display) -> Error {
+    Error::new(ErrorCode::BadResponse, e.to_string(), 0)
+}
+
+impl HttpTransport {
+    pub fn new<S: AsRef<str>>(endpoints: &[S], timeout: Option<Duration>) -> Result<HttpTransport> {
+        let mut eps = Vec::new();
+        for e in endpoints {
+            let e = e.as_ref().trim().trim_end_matches('/');
+            let u = url::Url::parse(e).map_err(|err| {
+                Error::new(
+                    ErrorCode::InvalidArgument,
+                    format!("endpoint {e:?}: {err}"),
+                    0,
+                )
+            })?;
+            if u.scheme() != "http" {
+                return Err(Error::new(
+                    ErrorCode::InvalidArgument,
+                    format!("endpoint {e:?}: only http is supported"),
+                    0,
+                ));
+            }
+            eps.push(e.to_string());
+        }
+        if eps.is_empty() {
+            return Err(Error::new(ErrorCode::InvalidArgument, "no endpoints", 0));
+        }
+        let client = HyperClient::builder(TokioExecutor::new()).build_http();
+        Ok(HttpTransport {
+            endpoints: eps,
+            current: AtomicUsize::new(0),
+            client,
+            timeout,
+        })
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        form_body: Option<String>,
+        wait: bool,
+    ) -> Result<Answer> {
+        let n = self.endpoints.len();
+        let start = self.current.load(Ordering::Relaxed);
+        let mut failures = Vec::new();
+        for i in 0..n {
+            let idx = (start + i) % n;
+            let uri = format!("{}{}", self.endpoints[idx], path_and_query);
+            let mut b = hyper::Request::builder().method(method.as_str()).uri(&uri);
+            if form_body.is_some() {
+                b = b.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+            }
+            let req = b
+                .body(Full::new(Bytes::from(
+                    form_body.clone().unwrap_or_default(),
+                )))
+                .map_err(|e| Error::new(ErrorCode::InvalidArgument, e.to_string(), 0))?;
+            let call = async {
+                let resp = self.client.request(req).await?;
+                let (parts, body) = resp.into_parts();
+                let body = body.collect().await.map_err(CallError::Body)?.to_bytes();
+                Ok::<_, CallError>(Answer {
+                    status: parts.status,
+                    headers: parts.headers,
+                    body,
+                })
+            };
+            let result = match self.timeout.filter(|_| !wait) {
+                Some(t) => tokio::time::timeout(t, call).await.map_err(|_| {
+                    Error::new(ErrorCode::Timeout, format!("{uri}: no answer in {t:?}"), 0)
+                })?,
+                None => call.await,
+            };
+            match result {
+                Ok(a) => {
+                    self.current.store(idx, Ordering::Relaxed);
+                    return Ok(a);
+                }
+                // Nothing was sent: the next endpoint may answer.
+                Err(CallError::Request(e)) if e.is_connect() => {
+                    failures.push(format!("{}: {e}", self.endpoints[idx]))
+                }
+                Err(e) => {
+                    return Err(Error::new(
+                        ErrorCode::ConnectionFailed,
+                        format!("{uri}: {e}"),
+                        0,
+                    ))
+                }
+            }
+        }
+        Err(Error::new(
+            ErrorCode::ConnectionFailed,
+            failures.join("; "),
+            0,
+        ))
+    }
+
+    pub async fn keys(&self, req: &KeyRequest) -> Result<KeyResponse> {
+        let key = if req.key.starts_with('/') {
+            req.key.clone()
+        } else {
+            format!("/{}", req.key)
+        };
+        let mut path = format!("/v2/keys{}", utf8_percent_encode(&key, KEY));
+        let form = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(req.to_form())
+            .finish();
+        let body = match req.method {
+            Method::Put | Method::Post => Some(form),
+            _ => {
+                if !form.is_empty() {
+                    path.push('?');
+                    path.push_str(&form);
+                }
+                None
+            }
+        };
+        let a = self.send(req.method, &path, body, req.wait).await?;
+        if let Some(err) = Error::from_json(&String::from_utf8_lossy(&a.body)) {
+            return Err(err);
+        }
+        if !a.status.is_success() {
+            return Err(bad(format!(
+                "HTTP {}: {}",
+                a.status,
+                String::from_utf8_lossy(&a.body)
+            )));
+        }
+        if a.body.is_empty() && req.wait {
+            return Err(Error::new(
+                ErrorCode::WatcherCleared,
+                "the watch ended without an event",
+                header_u64(&a.headers, "x-etcd-index"),
+            ));
+        }
+        let event: Event = serde_json::from_slice(&a.body).map_err(bad)?;
+        Ok(KeyResponse {
+            event,
+            etcd_index: header_u64(&a.headers, "x-etcd-index"),
+            raft_index: header_u64(&a.headers, "x-raft-index"),
+            raft_term: header_u64(&a.headers, "x-raft-term"),
+        })
+    }
+
+    /// GET a JSON document; etcd's `{"message":..}` errors become typed errors.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let a = self.send(Method::Get, path, None, false).await?;
+        if a.status.is_success() {
+            return serde_json::from_slice(&a.body).map_err(bad);
+        }
+        let message = serde_json::from_slice::<serde_json::Value>(&a.body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(String::from))
+            .unwrap_or_else(|| String::from_utf8_lossy(&a.body).into_owned());
+        let code = match a.status.as_u16() {
+            403 => ErrorCode::NotLeader,
+            503 => ErrorCode::LeaderElect,
+            _ => ErrorCode::BadResponse,
+        };
+        Err(Error::new(code, message, 0))
+    }
+
+    pub async fn machines(&self) -> Result<Vec<String>> {
+        let a = self.send(Method::Get, "/v2/machines", None, false).await?;
+        if !a.status.is_success() {
+            return Err(bad(format!("HTTP {}", a.status)));
+        }
+        Ok(String::from_utf8_lossy(&a.body)
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect())
+    }
+}
+
+#[derive(Debug)]
+enum CallError {
+    Request(hyper_util::client::legacy::Error),
+    Body(hyper::Error),
+}
+
+impl From<hyper_util::client::legacy::Error> for CallError {
+    fn from(e: hyper_util::client::legacy::Error) -> Self {
+        CallError::Request(e)
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Request(e) => write!(f, "{e}"),
+            CallError::Body(e) => write!(f, "{e}"),
+        }
+    }
+}

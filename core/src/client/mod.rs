@@ -1,0 +1,405 @@
+//! The Rust client: the same operations over HTTP (a list of endpoints, with failover) or
+//! directly against a `Node` in this process. Both give the same results: the in-process
+//! path calls the very code that serves HTTP.
+
+mod http;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::member::Member;
+use crate::request::{KeyRequest, Method};
+use crate::server::{KeyResponse, KeyResult, LeaderStats, SelfStats, Server};
+use crate::v2store::StoreStats;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+pub use http::HttpTransport;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GetOptions {
+    pub recursive: bool,
+    pub sorted: bool,
+    /// Linearizable read through raft (etcd's quorum=true).
+    pub quorum: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WatchOptions {
+    /// Start from this index (0: the next change).
+    pub wait_index: u64,
+    pub recursive: bool,
+}
+
+enum Transport {
+    Local(Arc<Server>),
+    Http(HttpTransport),
+}
+
+/// A client of an etcd cluster (or of an in-process member). Cheap to clone; usable from
+/// many tasks at once.
+#[derive(Clone)]
+pub struct Client {
+    transport: Arc<Transport>,
+}
+
+impl Client {
+    pub fn local(server: Arc<Server>) -> Client {
+        Client {
+            transport: Arc::new(Transport::Local(server)),
+        }
+    }
+
+    /// A client over HTTP to these endpoints (`http://host:port`), trying the next one when
+    /// one cannot be reached. `timeout` bounds every call except watches.
+    pub fn http<S: AsRef<str>>(endpoints: &[S], timeout: Option<Duration>) -> Result<Client> {
+        Ok(Client {
+            transport: Arc::new(Transport::Http(HttpTransport::new(endpoints, timeout)?)),
+        })
+    }
+
+    /// Any keys-API request. A watch (`wait`) answers with its first event.
+    pub async fn request(&self, req: KeyRequest) -> Result<KeyResponse> {
+        match &*self.transport {
+            Transport::Http(h) => h.keys(&req).await,
+            Transport::Local(s) => match s.handle(req).await? {
+                KeyResult::Event(r) => Ok(r),
+                KeyResult::Watch(mut w) => {
+                    let event = w.next().await.ok_or_else(|| {
+                        Error::new(
+                            ErrorCode::WatcherCleared,
+                            "the watch ended without an event",
+                            w.etcd_index,
+                        )
+                    })?;
+                    Ok(KeyResponse {
+                        event,
+                        etcd_index: w.etcd_index,
+                        raft_index: w.raft_index,
+                        raft_term: w.raft_term,
+                    })
+                }
+            },
+        }
+    }
+
+    fn put(key: &str) -> KeyRequest {
+        KeyRequest {
+            method: Method::Put,
+            key: key.to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// Set a key's value (creating or replacing it).
+    pub async fn set(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<KeyResponse> {
+        self.request(KeyRequest {
+            value: Some(value.into()),
+            ttl,
+            ..Self::put(key)
+        })
+        .await
+    }
+
+    /// Create or replace a directory.
+    pub async fn set_dir(&self, key: &str, ttl: Option<u64>) -> Result<KeyResponse> {
+        self.request(KeyRequest {
+            dir: true,
+            ttl,
+            ..Self::put(key)
+        })
+        .await
+    }
+
+    pub async fn get(&self, key: &str) -> Result<KeyResponse> {
+        self.get_with(key, GetOptions::default()).await
+    }
+
+    pub async fn get_with(&self, key: &str, o: GetOptions) -> Result<KeyResponse> {
+        self.request(KeyRequest {
+            key: key.to_string(),
+            recursive: o.recursive,
+            sorted: o.sorted,
+            quorum: o.quorum,
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Create a key that must not exist yet.
+    pub async fn create(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<KeyResponse> {
+        self.request(KeyRequest {
+            value: Some(value.into()),
+            ttl,
+            prev_exist: Some(false),
+            ..Self::put(key)
+        })
+        .await
+    }
+
+    pub async fn create_dir(&self, key: &str, ttl: Option<u64>) -> Result<KeyResponse> {
+        self.request(KeyRequest {
+            dir: true,
+            ttl,
+            prev_exist: Some(false),
+            ..Self::put(key)
+        })
+        .await
+    }
+
+    /// POST: a new key in `dir` named by the etcd index (in-order keys).
+    pub async fn create_in_order(
+        &self,
+        dir: &str,
+        value: &str,
+        ttl: Option<u64>,
+    ) -> Result<KeyResponse> {
+        self.request(KeyRequest {
+            method: Method::Post,
+            value: Some(value.into()),
+            ttl,
+            ..Self::put(dir)
+        })
+        .await
+    }
+
+    /// Change an existing key (a missing ttl makes it permanent).
+    pub async fn update(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<KeyResponse> {
+        self.request(KeyRequest {
+            value: Some(value.into()),
+            ttl,
+            prev_exist: Some(true),
+            ..Self::put(key)
+        })
+        .await
+    }
+
+    pub async fn update_dir(&self, key: &str, ttl: Option<u64>) -> Result<KeyResponse> {
+        self.request(KeyRequest {
+            dir: true,
+            ttl,
+            prev_exist: Some(true),
+            ..Self::put(key)
+        })
+        .await
+    }
+
+    /// Reset a key's TTL without changing its value or waking watchers.
+    pub async fn refresh(&self, key: &str, ttl: u64) -> Result<KeyResponse> {
+        self.request(KeyRequest {
+            ttl: Some(ttl),
+            refresh: Some(true),
+            prev_exist: Some(true),
+            ..Self::put(key)
+        })
+        .await
+    }
+
+    /// Set `value` only if the key's value is `prev_value` and/or its modifiedIndex is
+    /// `prev_index` (at least one must be given).
+    pub async fn compare_and_swap(
+        &self,
+        key: &str,
+        value: &str,
+        prev_value: Option<&str>,
+        prev_index: Option<u64>,
+        ttl: Option<u64>,
+    ) -> Result<KeyResponse> {
+        if prev_value.is_none() && prev_index.is_none() {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "compare_and_swap needs prev_value or prev_index",
+                0,
+            ));
+        }
+        self.request(KeyRequest {
+            value: Some(value.into()),
+            ttl,
+            prev_value: prev_value.map(String::from),
+            prev_index: prev_index.unwrap_or(0),
+            ..Self::put(key)
+        })
+        .await
+    }
+
+    pub async fn compare_and_delete(
+        &self,
+        key: &str,
+        prev_value: Option<&str>,
+        prev_index: Option<u64>,
+    ) -> Result<KeyResponse> {
+        if prev_value.is_none() && prev_index.is_none() {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "compare_and_delete needs prev_value or prev_index",
+                0,
+            ));
+        }
+        self.request(KeyRequest {
+            method: Method::Delete,
+            key: key.to_string(),
+            prev_value: prev_value.map(String::from),
+            prev_index: prev_index.unwrap_or(0),
+            ..Default::default()
+        })
+        .await
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<KeyResponse> {
+        self.request(KeyRequest {
+            method: Method::Delete,
+            key: key.to_string(),
+            ..Default::default()
+        })
+        .await
+    }
+
+    pub async fn delete_dir(&self, key: &str, recursive: bool) -> Result<KeyResponse> {
+        self.request(KeyRequest {
+            method: Method::Delete,
+            key: key.to_string(),
+            dir: true,
+            recursive,
+            ..Default::default()
+        })
+        .await
+    }
+
+    pub async fn exists(&self, key: &str) -> Result<bool> {
+        match self.get(key).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.code == ErrorCode::KeyNotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Wait for the next change of `key` (or below it, when recursive).
+    pub async fn watch(&self, key: &str, o: WatchOptions) -> Result<KeyResponse> {
+        self.request(KeyRequest {
+            key: key.to_string(),
+            wait: true,
+            wait_index: o.wait_index,
+            recursive: o.recursive,
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Every change of `key` from `o.wait_index` on, until cancelled. No change is missed
+    /// between events: each wait starts after the last event seen.
+    pub fn watch_stream(&self, key: &str, o: WatchOptions) -> WatchStream {
+        WatchStream {
+            client: self.clone(),
+            key: key.to_string(),
+            options: o,
+            cancel: WatchCanceller {
+                inner: Arc::new((AtomicBool::new(false), Notify::new())),
+            },
+        }
+    }
+
+    pub async fn machines(&self) -> Result<Vec<String>> {
+        match &*self.transport {
+            Transport::Http(h) => h.machines().await,
+            Transport::Local(s) => Ok(s.machines()),
+        }
+    }
+
+    pub async fn members(&self) -> Result<Vec<Member>> {
+        match &*self.transport {
+            Transport::Http(h) => h
+                .get_json::<serde_json::Value>("/v2/members")
+                .await
+                .and_then(|v| {
+                    serde_json::from_value(v["members"].clone())
+                        .map_err(|e| Error::new(ErrorCode::BadResponse, e.to_string(), 0))
+                }),
+            Transport::Local(s) => Ok(s.members()),
+        }
+    }
+
+    /// The current leader (errors during an election).
+    pub async fn leader(&self) -> Result<Member> {
+        match &*self.transport {
+            Transport::Http(h) => h.get_json("/v2/members/leader").await,
+            Transport::Local(s) => s
+                .leader()
+                .ok_or_else(|| Error::new(ErrorCode::LeaderElect, "During election", 0)),
+        }
+    }
+
+    pub async fn stats_store(&self) -> Result<StoreStats> {
+        match &*self.transport {
+            Transport::Http(h) => h.get_json("/v2/stats/store").await,
+            Transport::Local(s) => Ok(s.store_stats()),
+        }
+    }
+
+    pub async fn stats_self(&self) -> Result<SelfStats> {
+        match &*self.transport {
+            Transport::Http(h) => h.get_json("/v2/stats/self").await,
+            Transport::Local(s) => Ok(s.self_stats()),
+        }
+    }
+
+    pub async fn stats_leader(&self) -> Result<LeaderStats> {
+        match &*self.transport {
+            Transport::Http(h) => h.get_json("/v2/stats/leader").await,
+            Transport::Local(s) => s
+                .leader_stats()
+                .ok_or_else(|| Error::new(ErrorCode::NotLeader, "", 0)),
+        }
+    }
+}
+
+/// Cancels a `WatchStream` from anywhere (another task or thread).
+#[derive(Clone)]
+pub struct WatchCanceller {
+    inner: Arc<(AtomicBool, Notify)>,
+}
+
+impl WatchCanceller {
+    pub fn cancel(&self) {
+        self.inner.0.store(true, Ordering::SeqCst);
+        self.inner.1.notify_waiters();
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A continuous watch. `next` gives every change in order; None once cancelled.
+pub struct WatchStream {
+    client: Client,
+    key: String,
+    options: WatchOptions,
+    cancel: WatchCanceller,
+}
+
+impl WatchStream {
+    pub fn canceller(&self) -> WatchCanceller {
+        self.cancel.clone()
+    }
+
+    /// The next change. An error (e.g. 401, the index fell out of history) does not end the
+    /// stream; the caller decides whether to go on.
+    pub async fn next(&mut self) -> Option<Result<KeyResponse>> {
+        let notified = self.cancel.inner.1.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.cancel.is_cancelled() {
+            return None;
+        }
+        let watch = self.client.watch(&self.key, self.options);
+        tokio::select! {
+            r = watch => {
+                if let Ok(resp) = &r {
+                    self.options.wait_index = resp.event.node.modified_index + 1;
+                }
+                Some(r)
+            }
+            _ = notified => None,
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! A member's configuration: etcd's flags, with etcd's defaults.
+
+use crate::error::{Error, ErrorCode, Result};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClusterState {
+    #[default]
+    New,
+    Existing,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub name: String,
+    pub data_dir: PathBuf,
+    pub listen_client_urls: Vec<String>,
+    /// Client URLs told to others (/v2/machines, /v2/members); defaults to the listen URLs.
+    pub advertise_client_urls: Vec<String>,
+    pub listen_peer_urls: Vec<String>,
+    pub initial_advertise_peer_urls: Vec<String>,
+    /// `name=peerURL,...`; empty means this member alone (`name=initial-advertise-peer-urls`).
+    pub initial_cluster: String,
+    pub initial_cluster_state: ClusterState,
+    pub initial_cluster_token: String,
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_ms: u64,
+    pub snapshot_count: u64,
+    /// How long a write waits for its entry to apply before answering a timeout.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            name: "default".into(),
+            data_dir: PathBuf::from("default.etcd"),
+            listen_client_urls: vec![
+                "http://127.0.0.1:2379".into(),
+                "http://127.0.0.1:4001".into(),
+            ],
+            advertise_client_urls: Vec::new(),
+            listen_peer_urls: vec!["http://127.0.0.1:2380".into()],
+            initial_advertise_peer_urls: vec!["http://127.0.0.1:2380".into()],
+            initial_cluster: String::new(),
+            initial_cluster_state: ClusterState::New,
+            initial_cluster_token: "etcd-cluster".into(),
+            heartbeat_interval_ms: 100,
+            election_timeout_ms: 1000,
+            snapshot_count: 10_000,
+            request_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Config {
+    /// A config for an embedded single member on ephemeral loopback ports.
+    pub fn ephemeral(name: &str, data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            name: name.to_string(),
+            data_dir: data_dir.into(),
+            listen_client_urls: vec!["http://127.0.0.1:0".into()],
+            ..Config::default()
+        }
+    }
+
+    pub fn initial_cluster_or_self(&self) -> String {
+        if self.initial_cluster.trim().is_empty() {
+            self.initial_advertise_peer_urls
+                .iter()
+                .map(|u| format!("{}={u}", self.name))
+                .collect::<Vec<_>>()
+                .join(",")
+        } else {
+            self.initial_cluster.clone()
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::new(ErrorCode::InvalidConfig, m, 0));
+        if self.name.is_empty() {
+            return bad("--name must not be empty".into());
+        }
+        if self.listen_client_urls.is_empty() {
+            return bad("--listen-client-urls must name at least one URL".into());
+        }
+        for u in self.listen_client_urls.iter().chain(&self.listen_peer_urls) {
+            let url = url::Url::parse(u)
+                .map_err(|e| Error::new(ErrorCode::InvalidConfig, format!("URL {u:?}: {e}"), 0))?;
+            if url.scheme() != "http" {
+                return bad(format!("URL {u:?}: only http is supported"));
+            }
+        }
+        if self.heartbeat_interval_ms == 0 {
+            return bad("--heartbeat-interval must be positive".into());
+        }
+        if self.election_timeout_ms < 5 * self.heartbeat_interval_ms {
+            return bad(format!(
+                "--election-timeout[{}ms] should be at least 5 times as --heartbeat-interval[{}ms]",
+                self.election_timeout_ms, self.heartbeat_interval_ms
+            ));
+        }
+        if self.snapshot_count == 0 {
+            return bad("--snapshot-count must be positive".into());
+        }
+        Ok(())
+    }
+}

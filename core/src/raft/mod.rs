@@ -1,0 +1,298 @@
+//! The consensus driver around raft-rs's RawNode, on its own thread: it batches everything
+//! waiting into one round, persists each Ready with one WAL write and one fsync, sends
+//! messages through a `Transport`, and hands committed entries to the apply loop over a
+//! channel (it never waits on the state machine).
+
+mod status;
+
+pub use status::{RaftRole, RaftStatus};
+
+use crate::apply::ApplyMsg;
+use crate::error::{Error, ErrorCode, Result};
+use crate::storage::{RaftStorage, Snapshotter, Wal};
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChange, ConfChangeV2, EntryType, Message, Snapshot};
+use raft::{RawNode, StateRole};
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Entries kept in memory after a snapshot so a slow follower can catch up from the log
+/// (etcd's SnapshotCatchUpEntries).
+const CATCH_UP_ENTRIES: u64 = 5000;
+/// Proposals held while no leader is known.
+const MAX_PENDING_PROPOSALS: usize = 100_000;
+/// A read-index round that got no answer in this long is failed.
+const READ_INDEX_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends raft messages to peers. The cluster transport implements it over HTTP; a single
+/// member has no peers.
+pub trait Transport: Send {
+    fn send(&mut self, msgs: Vec<Message>);
+}
+
+/// The transport of a one-member group: there is nobody to talk to.
+pub struct NoPeers;
+
+impl Transport for NoPeers {
+    fn send(&mut self, msgs: Vec<Message>) {
+        if !msgs.is_empty() {
+            tracing::debug!(count = msgs.len(), "no peers to send raft messages to");
+        }
+    }
+}
+
+pub enum RaftMsg {
+    /// An encoded `RaftRequest`; its result reaches the proposer through the wait registry.
+    Propose(Vec<u8>),
+    /// Ask for a linearizable read point (the commit index confirmed by a quorum).
+    ReadIndex(oneshot::Sender<Result<u64>>),
+    /// A message from a peer.
+    Step(Message),
+    /// The apply loop saved a snapshot durably: the log before it can go.
+    Snapshotted(Snapshot),
+    Stop,
+}
+
+pub struct RaftDriver {
+    pub node: RawNode<RaftStorage>,
+    pub storage: RaftStorage,
+    pub wal: Wal,
+    pub snapshotter: Arc<Snapshotter>,
+    pub rx: Receiver<RaftMsg>,
+    pub apply_tx: Sender<ApplyMsg>,
+    pub transport: Box<dyn Transport>,
+    pub status: Arc<RaftStatus>,
+    pub tick: Duration,
+    pub sync_interval: Duration,
+}
+
+struct Loop {
+    pending_proposals: Vec<Vec<u8>>,
+    pending_reads: Vec<oneshot::Sender<Result<u64>>>,
+    read_rounds: HashMap<u64, (Instant, Vec<oneshot::Sender<Result<u64>>>)>,
+    next_read_ctx: u64,
+    last_tick: Instant,
+    last_sync: Instant,
+}
+
+impl RaftDriver {
+    /// Run until told to stop or the log cannot be written (then the member stops serving
+    /// writes rather than acknowledge something it could not make durable).
+    pub fn run(mut self) {
+        let mut l = Loop {
+            pending_proposals: Vec::new(),
+            pending_reads: Vec::new(),
+            read_rounds: HashMap::new(),
+            next_read_ctx: 1,
+            last_tick: Instant::now(),
+            last_sync: Instant::now(),
+        };
+        self.publish_status();
+        loop {
+            let wait = self.tick.saturating_sub(l.last_tick.elapsed());
+            let mut stop = false;
+            match self.rx.recv_timeout(wait) {
+                Ok(m) => stop |= self.handle(m, &mut l),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => stop = true,
+            }
+            // Everything already waiting joins this round.
+            while let Ok(m) = self.rx.try_recv() {
+                stop |= self.handle(m, &mut l);
+            }
+            if stop {
+                break;
+            }
+            if l.last_tick.elapsed() >= self.tick {
+                self.node.tick();
+                l.last_tick = Instant::now();
+            }
+            self.maybe_sync(&mut l);
+            self.flush_pending(&mut l);
+            if let Err(e) = self.on_ready(&mut l) {
+                tracing::error!(error = %e, "cannot persist the raft log; this member stops serving writes");
+                self.status.set_failed();
+                break;
+            }
+            self.publish_status();
+        }
+        for (_, (_, waiters)) in l.read_rounds.drain() {
+            for w in waiters {
+                let _ = w.send(Err(Error::new(ErrorCode::Stopped, "member stopped", 0)));
+            }
+        }
+        let _ = self.apply_tx.send(ApplyMsg::Stop);
+    }
+
+    fn handle(&mut self, m: RaftMsg, l: &mut Loop) -> bool {
+        match m {
+            RaftMsg::Propose(data) => self.propose(data, l),
+            RaftMsg::ReadIndex(reply) => l.pending_reads.push(reply),
+            RaftMsg::Step(msg) => {
+                if let Err(e) = self.node.step(msg) {
+                    tracing::debug!(error = %e, "dropped a raft message");
+                }
+            }
+            RaftMsg::Snapshotted(snap) => self.compact(snap),
+            RaftMsg::Stop => return true,
+        }
+        false
+    }
+
+    fn propose(&mut self, data: Vec<u8>, l: &mut Loop) {
+        if self.node.raft.leader_id == raft::INVALID_ID {
+            if l.pending_proposals.len() < MAX_PENDING_PROPOSALS {
+                l.pending_proposals.push(data);
+            }
+            return;
+        }
+        if let Err(e) = self.node.propose(Vec::new(), data.clone()) {
+            tracing::debug!(error = %e, "proposal dropped; will retry when a leader is known");
+            if l.pending_proposals.len() < MAX_PENDING_PROPOSALS {
+                l.pending_proposals.push(data);
+            }
+        }
+    }
+
+    /// The leader's clock, replicated: TTL expiry happens when replicas apply it.
+    fn maybe_sync(&mut self, l: &mut Loop) {
+        if self.node.raft.state != StateRole::Leader || l.last_sync.elapsed() < self.sync_interval {
+            return;
+        }
+        l.last_sync = Instant::now();
+        if self.status.has_ttl_keys() {
+            let req = crate::request::RaftRequest {
+                id: 0,
+                op: crate::request::Op::Sync {
+                    time: crate::time::now_nanos(),
+                },
+            };
+            let _ = self.node.propose(Vec::new(), req.encode());
+        }
+    }
+
+    fn flush_pending(&mut self, l: &mut Loop) {
+        if self.node.raft.leader_id != raft::INVALID_ID && !l.pending_proposals.is_empty() {
+            for data in std::mem::take(&mut l.pending_proposals) {
+                self.propose(data, l);
+            }
+        }
+        if !l.pending_reads.is_empty() {
+            // One read-index round serves every read queued at this moment.
+            let ctx = l.next_read_ctx;
+            l.next_read_ctx += 1;
+            self.node.read_index(ctx.to_be_bytes().to_vec());
+            l.read_rounds
+                .insert(ctx, (Instant::now(), std::mem::take(&mut l.pending_reads)));
+        }
+        l.read_rounds.retain(|_, (since, waiters)| {
+            if since.elapsed() < READ_INDEX_TIMEOUT {
+                return true;
+            }
+            for w in waiters.drain(..) {
+                let _ = w.send(Err(Error::new(
+                    ErrorCode::Timeout,
+                    "read index timed out",
+                    0,
+                )));
+            }
+            false
+        });
+    }
+
+    fn on_ready(&mut self, l: &mut Loop) -> Result<()> {
+        if !self.node.has_ready() {
+            return Ok(());
+        }
+        let mut rd = self.node.ready();
+        self.transport.send(rd.take_messages());
+        if !rd.snapshot().is_empty() {
+            let snap = rd.snapshot().clone();
+            self.snapshotter.save(&snap)?;
+            self.storage.apply_snapshot(snap.clone())?;
+            let _ = self.apply_tx.send(ApplyMsg::Restore(snap));
+        }
+        self.handle_committed(rd.take_committed_entries());
+        let entries = rd.take_entries();
+        let hs = rd.hs().cloned();
+        self.wal.save(hs.as_ref(), &entries)?;
+        self.storage.append(&entries)?;
+        if let Some(hs) = hs {
+            self.storage.set_hard_state(hs);
+        }
+        self.transport.send(rd.take_persisted_messages());
+        for rs in rd.take_read_states() {
+            let ctx = rs
+                .request_ctx
+                .as_slice()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            if let Some((_, waiters)) = l.read_rounds.remove(&ctx) {
+                for w in waiters {
+                    let _ = w.send(Ok(rs.index));
+                }
+            }
+        }
+        let mut light = self.node.advance(rd);
+        if let Some(commit) = light.commit_index() {
+            self.storage.set_commit(commit);
+        }
+        self.transport.send(light.take_messages());
+        self.handle_committed(light.take_committed_entries());
+        self.node.advance_apply();
+        Ok(())
+    }
+
+    fn handle_committed(&mut self, entries: Vec<raft::eraftpb::Entry>) {
+        if entries.is_empty() {
+            return;
+        }
+        for e in &entries {
+            let cs = match e.get_entry_type() {
+                EntryType::EntryConfChange => ConfChange::parse_from_bytes(&e.data)
+                    .ok()
+                    .and_then(|cc| self.node.apply_conf_change(&cc).ok()),
+                EntryType::EntryConfChangeV2 => ConfChangeV2::parse_from_bytes(&e.data)
+                    .ok()
+                    .and_then(|cc| self.node.apply_conf_change(&cc).ok()),
+                EntryType::EntryNormal => None,
+            };
+            if let Some(cs) = cs {
+                self.storage.set_conf_state(cs);
+            }
+        }
+        let conf_state = self.storage.conf_state();
+        let _ = self.apply_tx.send(ApplyMsg::Entries {
+            entries,
+            conf_state,
+        });
+    }
+
+    fn compact(&mut self, snap: Snapshot) {
+        let index = snap.get_metadata().index;
+        let compact_to = index.saturating_sub(CATCH_UP_ENTRIES).max(1);
+        if let Err(e) = self.storage.compact(snap, compact_to) {
+            tracing::warn!(error = %e, "could not compact the in-memory log");
+        }
+        if let Err(e) = self.wal.release_to(index) {
+            tracing::warn!(error = %e, "could not release write-ahead log segments");
+        }
+        tracing::info!(index, "snapshot saved; released the log before it");
+    }
+
+    fn publish_status(&self) {
+        let r = &self.node.raft;
+        let role = match r.state {
+            StateRole::Leader => RaftRole::Leader,
+            StateRole::Candidate => RaftRole::Candidate,
+            StateRole::PreCandidate => RaftRole::PreCandidate,
+            StateRole::Follower => RaftRole::Follower,
+        };
+        self.status
+            .update(r.term, r.raft_log.committed, r.leader_id, role);
+    }
+}

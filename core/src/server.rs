@@ -1,0 +1,453 @@
+//! A running member's shared state and what it answers: the one implementation of every
+//! request, used by the HTTP API and by in-process clients alike.
+
+use crate::apply::{member_key, members_dir};
+use crate::error::{Error, ErrorCode, Result};
+use crate::member::{format_id, Member};
+use crate::raft::{RaftMsg, RaftRole, RaftStatus};
+use crate::request::{KeyRequest, MemberAttributes, Method, Op, RaftRequest, V2Request};
+use crate::time::{format_go_duration, format_rfc3339_nano, now_nanos};
+use crate::v2store::{path, Event, Store, StoreStats, Watcher, KEYS_PREFIX};
+use crate::wait::Wait;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, UNIX_EPOCH};
+
+/// The answer to a keys-API request: the event (keys as the client named them) and the
+/// indices etcd sends as headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyResponse {
+    pub event: Event,
+    /// X-Etcd-Index: the store index when the answer was made.
+    pub etcd_index: u64,
+    /// X-Raft-Index: the raft commit index.
+    pub raft_index: u64,
+    /// X-Raft-Term.
+    pub raft_term: u64,
+}
+
+/// A registered watch with the headers etcd sends before its first event.
+pub struct KeyWatch {
+    pub watcher: Watcher,
+    pub etcd_index: u64,
+    pub raft_index: u64,
+    pub raft_term: u64,
+}
+
+impl KeyWatch {
+    /// The next event, keys as the client named them; None when the watch ended.
+    pub fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Event>> {
+        self.watcher
+            .poll_recv(cx)
+            .map(|e| e.map(|e| e.trimmed(KEYS_PREFIX)))
+    }
+
+    pub async fn next(&mut self) -> Option<Event> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// A stream watch keeps delivering; a plain one ends after its first event.
+    pub fn is_stream(&self) -> bool {
+        self.watcher.is_stream()
+    }
+}
+
+pub enum KeyResult {
+    Event(KeyResponse),
+    Watch(KeyWatch),
+}
+
+/// /v2/stats/self.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SelfStats {
+    pub name: String,
+    pub id: String,
+    pub state: String,
+    pub start_time: String,
+    pub leader_info: LeaderInfo,
+    pub recv_append_request_cnt: u64,
+    pub send_append_request_cnt: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaderInfo {
+    pub leader: String,
+    pub uptime: String,
+    pub start_time: String,
+}
+
+/// /v2/stats/leader (only the leader answers it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeaderStats {
+    pub leader: String,
+    pub followers: serde_json::Map<String, serde_json::Value>,
+}
+
+pub struct Server {
+    pub(crate) store: Arc<RwLock<Store>>,
+    raft_tx: Mutex<Sender<RaftMsg>>,
+    wait: Arc<Wait>,
+    pub(crate) status: Arc<RaftStatus>,
+    pub member_id: u64,
+    pub cluster_id: u64,
+    pub name: String,
+    /// The initial members, shown until the cluster's own records are applied.
+    initial_members: Vec<(u64, String, Vec<String>)>,
+    client_urls: RwLock<Vec<String>>,
+    next_id: AtomicU64,
+    request_timeout: Duration,
+}
+
+fn stopped() -> Error {
+    Error::new(ErrorCode::Stopped, "member stopped", 0)
+}
+
+/// Map a store path back to the client's key space (etcd's trimErrorPrefix).
+fn trim_error(mut e: Error) -> Error {
+    if let Some(rest) = e.cause.strip_prefix(KEYS_PREFIX) {
+        e.cause = rest.to_string();
+    }
+    e
+}
+
+/// The store path of a client key.
+pub fn store_path(key: &str) -> String {
+    let clean = path::clean(key);
+    if clean == "/" {
+        KEYS_PREFIX.to_string()
+    } else {
+        format!("{KEYS_PREFIX}{clean}")
+    }
+}
+
+impl Server {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        store: Arc<RwLock<Store>>,
+        raft_tx: Sender<RaftMsg>,
+        wait: Arc<Wait>,
+        status: Arc<RaftStatus>,
+        member_id: u64,
+        cluster_id: u64,
+        name: String,
+        initial_members: Vec<(u64, String, Vec<String>)>,
+        request_timeout: Duration,
+    ) -> Server {
+        Server {
+            store,
+            raft_tx: Mutex::new(raft_tx),
+            wait,
+            status,
+            member_id,
+            cluster_id,
+            name,
+            initial_members,
+            client_urls: RwLock::new(Vec::new()),
+            next_id: AtomicU64::new(rand::random::<u64>() >> 16 | 1),
+            request_timeout,
+        }
+    }
+
+    pub(crate) fn set_client_urls(&self, urls: Vec<String>) {
+        *self.client_urls.write().unwrap_or_else(|p| p.into_inner()) = urls;
+    }
+
+    pub fn client_urls(&self) -> Vec<String> {
+        self.client_urls
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn send(&self, msg: RaftMsg) -> Result<()> {
+        self.raft_tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(msg)
+            .map_err(|_| stopped())
+    }
+
+    fn read_store(&self) -> std::sync::RwLockReadGuard<'_, Store> {
+        self.store.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn store_index(&self) -> u64 {
+        self.read_store().index()
+    }
+
+    pub fn raft_term(&self) -> u64 {
+        self.status.term()
+    }
+
+    pub fn raft_index(&self) -> u64 {
+        self.status.commit()
+    }
+
+    pub fn leader_id(&self) -> u64 {
+        self.status.leader()
+    }
+
+    /// Put a request through raft and wait until it is applied here.
+    pub async fn propose(&self, op: Op) -> Result<Option<Event>> {
+        if self.status.failed() {
+            return Err(Error::new(
+                ErrorCode::RaftInternal,
+                "raft log write failed; member stopped serving writes",
+                0,
+            ));
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let rx = self.wait.register(id);
+        if let Err(e) = self.send(RaftMsg::Propose(RaftRequest { id, op }.encode())) {
+            self.wait.cancel(id);
+            return Err(e);
+        }
+        match tokio::time::timeout(self.request_timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(stopped()),
+            Err(_) => {
+                self.wait.cancel(id);
+                // What etcd answers when an entry does not commit in time.
+                Err(Error::new(
+                    ErrorCode::RaftInternal,
+                    "etcdserver: request timed out",
+                    0,
+                ))
+            }
+        }
+    }
+
+    /// Wait until this member has applied everything a quorum had committed when the read
+    /// arrived (raft ReadIndex), so the read that follows is linearizable.
+    pub async fn linearize(&self) -> Result<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(RaftMsg::ReadIndex(tx))?;
+        let index = match tokio::time::timeout(self.request_timeout, rx).await {
+            Ok(Ok(r)) => r?,
+            Ok(Err(_)) => return Err(stopped()),
+            Err(_) => {
+                return Err(Error::new(
+                    ErrorCode::RaftInternal,
+                    "etcdserver: request timed out",
+                    0,
+                ))
+            }
+        };
+        tokio::time::timeout(self.request_timeout, self.status.wait_applied(index))
+            .await
+            .map_err(|_| Error::new(ErrorCode::RaftInternal, "etcdserver: request timed out", 0))
+    }
+
+    /// Answer one keys-API request.
+    pub async fn handle(&self, req: KeyRequest) -> Result<KeyResult> {
+        self.handle_inner(req).await.map_err(trim_error)
+    }
+
+    async fn handle_inner(&self, req: KeyRequest) -> Result<KeyResult> {
+        req.validate()?;
+        let p = store_path(&req.key);
+        match req.method {
+            Method::Get if req.wait => {
+                let watcher =
+                    self.read_store()
+                        .watch(&p, req.recursive, req.stream, req.wait_index)?;
+                Ok(KeyResult::Watch(KeyWatch {
+                    etcd_index: watcher.start_index(),
+                    watcher,
+                    raft_index: self.raft_index(),
+                    raft_term: self.raft_term(),
+                }))
+            }
+            Method::Get | Method::Head => {
+                if req.quorum && req.method == Method::Get {
+                    self.linearize().await?;
+                }
+                let event = self
+                    .read_store()
+                    .get(&p, req.recursive, req.sorted, now_nanos())?;
+                Ok(KeyResult::Event(self.respond(event)))
+            }
+            Method::Put | Method::Post | Method::Delete => {
+                let now = now_nanos();
+                let v2 = V2Request {
+                    method: req.method,
+                    path: p,
+                    value: req.value.unwrap_or_default(),
+                    dir: req.dir,
+                    prev_value: req.prev_value.unwrap_or_default(),
+                    prev_index: req.prev_index,
+                    prev_exist: req.prev_exist,
+                    expiration: req
+                        .ttl
+                        .map(|t| now.saturating_add((t as i64).saturating_mul(1_000_000_000))),
+                    refresh: req.refresh == Some(true),
+                    recursive: req.recursive,
+                    time: now,
+                };
+                let event = self.propose(Op::V2(v2)).await?.ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::RaftInternal,
+                        "received response with no Event",
+                        0,
+                    )
+                })?;
+                Ok(KeyResult::Event(self.respond(event)))
+            }
+        }
+    }
+
+    fn respond(&self, event: Event) -> KeyResponse {
+        KeyResponse {
+            etcd_index: event.etcd_index,
+            event: event.trimmed(KEYS_PREFIX),
+            raft_index: self.raft_index(),
+            raft_term: self.raft_term(),
+        }
+    }
+
+    pub fn store_stats(&self) -> StoreStats {
+        self.read_store().stats()
+    }
+
+    pub fn self_stats(&self) -> SelfStats {
+        let (leader, since, since_wall) = self.status.leader_since();
+        let nanos = |t: std::time::SystemTime| {
+            t.duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i64)
+        };
+        SelfStats {
+            name: self.name.clone(),
+            id: format_id(self.member_id),
+            state: self.status.role().etcd_name().to_string(),
+            start_time: format_rfc3339_nano(nanos(self.status.start_time)),
+            leader_info: LeaderInfo {
+                leader: if leader == 0 {
+                    String::new()
+                } else {
+                    format_id(leader)
+                },
+                uptime: format_go_duration(since.elapsed().as_nanos()),
+                start_time: format_rfc3339_nano(nanos(since_wall)),
+            },
+            recv_append_request_cnt: 0,
+            send_append_request_cnt: 0,
+        }
+    }
+
+    /// Leader statistics; members that are not the leader answer etcd's "not current leader".
+    pub fn leader_stats(&self) -> Option<LeaderStats> {
+        (self.status.role() == RaftRole::Leader).then(|| LeaderStats {
+            leader: format_id(self.member_id),
+            followers: serde_json::Map::new(),
+        })
+    }
+
+    /// The cluster's members, from the replicated records (the initial members until those
+    /// are applied).
+    pub fn members(&self) -> Vec<Member> {
+        let store = self.read_store();
+        let mut out = Vec::new();
+        if let Some(dir) = store.peek(&members_dir()) {
+            for n in &dir.nodes {
+                let Some(id) = n
+                    .key
+                    .rsplit('/')
+                    .next()
+                    .and_then(|h| u64::from_str_radix(h, 16).ok())
+                else {
+                    continue;
+                };
+                let read = |leaf: &str| -> Option<serde_json::Value> {
+                    let v = store.peek(&member_key(id, leaf))?.value?;
+                    serde_json::from_str(&v).ok()
+                };
+                let raft = read("raftAttributes");
+                let attrs = read("attributes");
+                let strings = |v: Option<&serde_json::Value>| -> Vec<String> {
+                    v.and_then(|v| v.as_array())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|s| s.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                out.push(Member {
+                    id,
+                    name: attrs
+                        .as_ref()
+                        .and_then(|a| a["name"].as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                    peer_urls: strings(raft.as_ref().map(|r| &r["peerURLs"])),
+                    client_urls: strings(attrs.as_ref().map(|a| &a["clientURLs"])),
+                });
+            }
+        }
+        if out.is_empty() {
+            out = self
+                .initial_members
+                .iter()
+                .map(|(id, name, peers)| Member {
+                    id: *id,
+                    name: if *id == self.member_id {
+                        name.clone()
+                    } else {
+                        String::new()
+                    },
+                    peer_urls: peers.clone(),
+                    client_urls: if *id == self.member_id {
+                        self.client_urls()
+                    } else {
+                        Vec::new()
+                    },
+                })
+                .collect();
+        }
+        out
+    }
+
+    pub fn leader(&self) -> Option<Member> {
+        let id = self.leader_id();
+        if id == 0 {
+            return None;
+        }
+        self.members().into_iter().find(|m| m.id == id)
+    }
+
+    /// Every member's client URLs (/v2/machines).
+    pub fn machines(&self) -> Vec<String> {
+        self.members()
+            .into_iter()
+            .flat_map(|m| m.client_urls)
+            .collect()
+    }
+
+    /// Healthy: a leader is known and the log is writable.
+    pub fn healthy(&self) -> bool {
+        self.leader_id() != 0 && !self.status.failed()
+    }
+
+    pub(crate) fn initial_members(&self) -> &[(u64, String, Vec<String>)] {
+        &self.initial_members
+    }
+
+    pub(crate) fn has_store_key(&self, p: &str) -> bool {
+        self.read_store().peek(p).is_some()
+    }
+
+    pub(crate) fn attributes(&self) -> MemberAttributes {
+        MemberAttributes {
+            name: self.name.clone(),
+            client_urls: self.client_urls(),
+        }
+    }
+
+    pub(crate) fn stop_raft(&self) {
+        let _ = self.send(RaftMsg::Stop);
+    }
+}
