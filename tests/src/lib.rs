@@ -1,1 +1,317 @@
+//! Helpers for integration tests: real `etcdrs` processes (and real etcd, for differential
+//! tests) on ephemeral 127.0.0.1 ports, and a small HTTP client. Every wait is bounded.
 
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The `etcdrs` binary of this workspace (built by the test script before the tests run).
+pub fn etcdrs_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("ETCDRS_BIN") {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/<test> -> target/<profile>/etcdrs
+    let exe = std::env::current_exe().expect("test executable path");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("etcdrs");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --bin etcdrs` first (scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A member process. Killed when dropped.
+pub struct Member {
+    pub child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub args: Vec<String>,
+    pub log: Arc<Mutex<String>>,
+}
+
+fn drain_stderr(child: &mut Child, log: Arc<Mutex<String>>) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            log.lock().unwrap().push_str(&line);
+            log.lock().unwrap().push('\n');
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+impl Member {
+    /// Start a member with its data in `data_dir`, serving clients on an ephemeral port.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Member {
+        let mut args: Vec<String> = vec![
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--listen-client-urls".into(),
+            "http://127.0.0.1:0".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::spawn(data_dir, args).unwrap_or_else(|log| panic!("member did not start:\n{log}"))
+    }
+
+    /// Start with exactly these arguments; Err(log) when it exits or does not serve in time.
+    pub fn spawn(data_dir: &Path, args: Vec<String>) -> Result<Member, String> {
+        let mut child = Command::new(etcdrs_bin())
+            .args(&args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn etcdrs");
+        let log = Arc::new(Mutex::new(String::new()));
+        let lines = drain_stderr(&mut child, log.clone());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            match lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) if line.contains("member is serving") => {
+                    let url = line
+                        .split('"')
+                        .find(|s| s.starts_with("http://"))
+                        .expect("serving line names a URL")
+                        .to_string();
+                    return Ok(Member {
+                        child,
+                        url,
+                        data_dir: data_dir.to_path_buf(),
+                        args,
+                        log,
+                    });
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    if let Ok(Some(_)) = child.try_wait() {
+                        std::thread::sleep(Duration::from_millis(100));
+                        return Err(log.lock().unwrap().clone());
+                    }
+                }
+            }
+        }
+        let _ = child.kill();
+        Err(format!(
+            "timed out waiting for the member to serve:\n{}",
+            log.lock().unwrap()
+        ))
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait (bounded) for a clean exit; returns the exit status code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        unsafe_kill(self.child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill9();
+        None
+    }
+
+    /// Start again on the same data dir (a new ephemeral port).
+    pub fn restart(&mut self) {
+        self.kill9();
+        let m = Self::spawn(&self.data_dir, self.args.clone())
+            .unwrap_or_else(|log| panic!("restart failed:\n{log}"));
+        *self = m;
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+fn unsafe_kill(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Real etcd 3.4 with the v2 API, on ephemeral ports, for differential tests.
+pub struct Etcd {
+    pub child: Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Etcd {
+    pub fn start() -> Etcd {
+        let which = Command::new("sh")
+            .arg("-c")
+            .arg("command -v etcd")
+            .output()
+            .expect("sh");
+        assert!(
+            which.status.success(),
+            "real etcd is needed for differential tests: apt-get install etcd-server (scripts/test.sh does)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        for _attempt in 0..5 {
+            let (cp, pp) = (free_port(), free_port());
+            let client = format!("http://127.0.0.1:{cp}");
+            let peer = format!("http://127.0.0.1:{pp}");
+            let mut child = Command::new("etcd")
+                .args(["--enable-v2=true", "--name", "default", "--data-dir"])
+                .arg(dir.path().join(format!("d{cp}")))
+                .args([
+                    "--listen-client-urls",
+                    &client,
+                    "--advertise-client-urls",
+                    &client,
+                ])
+                .args([
+                    "--listen-peer-urls",
+                    &peer,
+                    "--initial-advertise-peer-urls",
+                    &peer,
+                ])
+                .args(["--initial-cluster", &format!("default={peer}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn etcd");
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                // Ready once the cluster version is set (the first user write gets index 4).
+                if let Ok(r) = ureq::get(&format!("{client}/version")).call() {
+                    let v = r.into_string().unwrap_or_default();
+                    if v.contains("\"etcdcluster\":\"3.") {
+                        return Etcd {
+                            child,
+                            url: client,
+                            _dir: dir,
+                        };
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("etcd did not start");
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build()
+}
+
+fn reply(r: Result<ureq::Response, ureq::Error>) -> Reply {
+    let resp = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("HTTP transport error: {e}"),
+    };
+    let status = resp.status();
+    let headers = resp
+        .headers_names()
+        .into_iter()
+        .filter_map(|n| {
+            resp.header(&n)
+                .map(|v| (n.to_ascii_lowercase(), v.to_string()))
+        })
+        .collect();
+    let body = resp.into_string().unwrap_or_default();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// `method url` with form fields in the body (PUT/POST) or the query (others).
+pub fn http(method: &str, url: &str, form: &[(&str, &str)]) -> Reply {
+    let a = agent();
+    if matches!(method, "PUT" | "POST") {
+        reply(a.request(method, url).send_form(form))
+    } else {
+        let mut req = a.request(method, url);
+        for (k, v) in form {
+            req = req.query(k, v);
+        }
+        reply(req.call())
+    }
+}
+
+pub fn get(url: &str) -> Reply {
+    http("GET", url, &[])
+}
+
+/// Poll `f` until it returns Some, for at most `limit`.
+pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
