@@ -197,8 +197,10 @@ impl Applier {
             return;
         }
         let data = self.store.read().unwrap_or_else(|p| p.into_inner()).save();
-        let mut snap = Snapshot::default();
-        snap.data = data.into();
+        let mut snap = Snapshot {
+            data: data.into(),
+            ..Default::default()
+        };
         let meta = snap.mut_metadata();
         meta.index = self.applied;
         meta.term = self.applied_term;

@@ -29,6 +29,8 @@ pub struct Node {
     shutdown: tokio::sync::watch::Sender<bool>,
     client_urls: Vec<String>,
     published: Arc<AtomicBool>,
+    /// Held while the member runs; released on stop.
+    data_dir_lock: Option<std::fs::File>,
 }
 
 fn bind(url: &str) -> Result<TcpListener> {
@@ -67,9 +69,10 @@ fn bind(url: &str) -> Result<TcpListener> {
 }
 
 fn conf_state(voters: Vec<u64>) -> ConfState {
-    let mut cs = ConfState::default();
-    cs.voters = voters;
-    cs
+    ConfState {
+        voters,
+        ..Default::default()
+    }
 }
 
 impl Node {
@@ -110,6 +113,7 @@ impl Node {
             .collect::<Result<Vec<_>>>()?;
 
         let dd = DataDir::new(&config.data_dir);
+        let data_dir_lock = dd.lock()?;
         let snapshotter = Arc::new(Snapshotter::new(&dd.snap_dir())?);
         let (wal, replay) = Wal::open(&dd.wal_dir())?;
         let (meta, snapshot) = match (dd.read_meta()?, snapshotter.load_newest()?) {
@@ -128,8 +132,10 @@ impl Node {
                     cluster_id: cluster_id(&ids.iter().map(|m| m.0).collect::<Vec<_>>()),
                 });
                 // The bootstrap snapshot: an empty store and the initial voters.
-                let mut snap = Snapshot::default();
-                snap.data = Store::new().save().into();
+                let mut snap = Snapshot {
+                    data: Store::new().save().into(),
+                    ..Default::default()
+                };
                 snap.mut_metadata()
                     .set_conf_state(conf_state(ids.iter().map(|m| m.0).collect()));
                 snapshotter.save(&snap)?;
@@ -259,6 +265,7 @@ impl Node {
             shutdown,
             client_urls,
             published,
+            data_dir_lock: Some(data_dir_lock),
         };
         // Return once the member serves: its attributes are applied (bounded).
         let deadline = Instant::now() + Duration::from_millis(config.election_timeout_ms * 3);
@@ -306,7 +313,13 @@ impl Node {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        runtime.shutdown_timeout(Duration::from_secs(1));
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // Inside someone's async context we may not block on the runtime's tasks.
+            runtime.shutdown_background();
+        } else {
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        }
+        self.data_dir_lock = None;
         tracing::info!(name = %self.server.name, "member stopped");
     }
 }

@@ -172,7 +172,8 @@ fn directories_hidden_and_in_order_keys() {
 fn bad_input_gets_etcd_errors_and_changes_nothing() {
     let (_d, m) = member();
     let k = format!("{}/v2/keys/foo", m.url);
-    let cases: &[(&str, &[(&str, &str)], u64, &str)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u64, &'a str);
+    let cases: &[Case] = &[
         (
             "PUT",
             &[("value", "v"), ("ttl", "abc")],

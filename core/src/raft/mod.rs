@@ -69,10 +69,13 @@ pub struct RaftDriver {
     pub sync_interval: Duration,
 }
 
+/// Reads waiting for one read-index round, by the round's context.
+type ReadRounds = HashMap<u64, (Instant, Vec<oneshot::Sender<Result<u64>>>)>;
+
 struct Loop {
     pending_proposals: Vec<Vec<u8>>,
     pending_reads: Vec<oneshot::Sender<Result<u64>>>,
-    read_rounds: HashMap<u64, (Instant, Vec<oneshot::Sender<Result<u64>>>)>,
+    read_rounds: ReadRounds,
     next_read_ctx: u64,
     last_tick: Instant,
     last_sync: Instant,

@@ -42,6 +42,30 @@ impl DataDir {
         self.root.join("member").join("meta.json")
     }
 
+    /// Take the data dir for this process: a second member on the same dir would corrupt it.
+    pub fn lock(&self) -> Result<std::fs::File> {
+        let dir = self.root.join("member");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(dir.display(), e))?;
+        let p = dir.join("lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(|e| Error::io(p.display(), e))?;
+        f.try_lock().map_err(|_| {
+            Error::new(
+                ErrorCode::InvalidConfig,
+                format!(
+                    "data dir {} is in use by another member",
+                    self.root.display()
+                ),
+                0,
+            )
+        })?;
+        Ok(f)
+    }
+
     pub fn read_meta(&self) -> Result<Option<MemberMeta>> {
         let p = self.meta_path();
         match std::fs::read(&p) {

@@ -195,19 +195,19 @@ impl Wal {
             .map_err(|e| Error::io(path.display(), e))?;
         let mut off = 0usize;
         let mut last_index = 0;
+        // A bad record is a torn tail only at the end of the last segment.
+        let torn = |off: usize, what: &str| {
+            if last {
+                Ok(())
+            } else {
+                Err(corrupt(path, off as u64, what))
+            }
+        };
         while off < buf.len() {
             let rest = &buf[off..];
-            let torn = |what: &str| -> Result<bool> {
-                if last {
-                    Ok(true)
-                } else {
-                    Err(corrupt(path, off as u64, what))
-                }
-            };
             if rest.len() < HEADER {
-                if torn("incomplete record header")? {
-                    break;
-                }
+                torn(off, "incomplete record header")?;
+                break;
             }
             let len_bytes: [u8; 4] = rest[0..4].try_into().expect("4 bytes");
             let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
@@ -215,20 +215,21 @@ impl Wal {
             let len = u32::from_le_bytes(len_bytes) as usize;
             if crc32fast::hash(&len_bytes) != len_crc || len > MAX_RECORD {
                 // A zeroed tail is what an interrupted append leaves behind.
-                if rest.iter().all(|b| *b == 0) && torn("zeroed record")? {
+                if rest.iter().all(|b| *b == 0) {
+                    torn(off, "zeroed record")?;
                     break;
                 }
                 return Err(corrupt(path, off as u64, "record header checksum mismatch"));
             }
             let end = off + HEADER + len;
             if end > buf.len() {
-                if torn("record runs past the end of the file")? {
-                    break;
-                }
+                torn(off, "record runs past the end of the file")?;
+                break;
             }
             let payload = &buf[off + HEADER..end];
             if crc32fast::hash(payload) != crc {
-                if end == buf.len() && torn("last record checksum mismatch")? {
+                if end == buf.len() {
+                    torn(off, "last record checksum mismatch")?;
                     break;
                 }
                 return Err(corrupt(path, off as u64, "record checksum mismatch"));
@@ -343,18 +344,20 @@ mod tests {
     use super::*;
 
     fn entry(index: u64, term: u64, data: &str) -> Entry {
-        let mut e = Entry::default();
-        e.index = index;
-        e.term = term;
-        e.data = data.as_bytes().to_vec().into();
-        e
+        Entry {
+            index,
+            term,
+            data: data.as_bytes().to_vec().into(),
+            ..Default::default()
+        }
     }
 
     fn hs(term: u64, commit: u64) -> HardState {
-        let mut h = HardState::default();
-        h.term = term;
-        h.commit = commit;
-        h
+        HardState {
+            term,
+            commit,
+            ..Default::default()
+        }
     }
 
     #[test]

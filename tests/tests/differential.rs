@@ -1,0 +1,384 @@
+//! Differential tests: the same requests to real etcd 3.4 (Debian's etcd-server, v2 API
+//! enabled) and to etcdrs, both fresh; answers compared after normalising times. Indices are
+//! compared exactly: both start with the same three internal writes.
+
+use etcdrs_tests::{http, Etcd, Member, Reply};
+use serde_json::Value;
+use std::process::Command;
+use std::time::Duration;
+
+/// Replace what legitimately differs: wall-clock times, TTLs counted down by reads, the
+/// order of unsorted listings (Go map order).
+fn normalize(mut v: Value) -> Value {
+    fn walk(v: &mut Value, countdown: bool) {
+        match v {
+            Value::Object(m) => {
+                if m.contains_key("expiration") {
+                    m.insert("expiration".into(), Value::String("<time>".into()));
+                }
+                if countdown && m.contains_key("ttl") {
+                    m.insert("ttl".into(), Value::String("<ttl>".into()));
+                }
+                for (k, child) in m.iter_mut() {
+                    if k == "nodes" {
+                        if let Value::Array(a) = child {
+                            a.sort_by(|x, y| x["key"].as_str().cmp(&y["key"].as_str()));
+                        }
+                    }
+                    walk(child, countdown);
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, countdown)),
+            _ => {}
+        }
+    }
+    let countdown = matches!(v["action"].as_str(), Some("get") | Some("expire") | None);
+    walk(&mut v, countdown);
+    v
+}
+
+#[derive(Debug, PartialEq)]
+struct Seen {
+    status: u16,
+    body: Value,
+    etcd_index: Option<String>,
+    has_raft_headers: (bool, bool),
+    content_type: Option<String>,
+    cors: Option<String>,
+}
+
+fn seen(r: &Reply) -> Seen {
+    let body = serde_json::from_str(&r.body)
+        .map(normalize)
+        .unwrap_or(Value::String(r.body.clone()));
+    Seen {
+        status: r.status,
+        body,
+        etcd_index: r.header("X-Etcd-Index").map(String::from),
+        has_raft_headers: (
+            r.header("X-Raft-Index").is_some(),
+            r.header("X-Raft-Term").is_some(),
+        ),
+        content_type: r.header("Content-Type").map(String::from),
+        cors: r.header("Access-Control-Allow-Methods").map(String::from),
+    }
+}
+
+type Step = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// The spec's examples, then etcd's error cases.
+const STEPS: &[Step] = &[
+    ("PUT", "/v2/keys/message", &[("value", "Hello world")]),
+    ("GET", "/v2/keys/message", &[]),
+    ("PUT", "/v2/keys/message", &[("value", "Hello etcd")]),
+    ("HEAD", "/v2/keys/message", &[]),
+    ("DELETE", "/v2/keys/message", &[]),
+    ("PUT", "/v2/keys/foo", &[("value", "bar"), ("ttl", "5")]),
+    ("GET", "/v2/keys/foo", &[]),
+    (
+        "PUT",
+        "/v2/keys/foo",
+        &[("value", "bar"), ("ttl", ""), ("prevExist", "true")],
+    ),
+    (
+        "GET",
+        "/v2/keys/foo",
+        &[("wait", "true"), ("waitIndex", "7")],
+    ),
+    (
+        "GET",
+        "/v2/keys/foo",
+        &[("wait", "true"), ("waitIndex", "8")],
+    ),
+    ("POST", "/v2/keys/queue", &[("value", "Job1")]),
+    ("POST", "/v2/keys/queue", &[("value", "Job2")]),
+    (
+        "GET",
+        "/v2/keys/queue",
+        &[("recursive", "true"), ("sorted", "true")],
+    ),
+    ("PUT", "/v2/keys/dir", &[("ttl", "30"), ("dir", "true")]),
+    (
+        "PUT",
+        "/v2/keys/dir",
+        &[("ttl", "30"), ("dir", "true"), ("prevExist", "true")],
+    ),
+    (
+        "PUT",
+        "/v2/keys/dir",
+        &[("prevExist", "true"), ("dir", "true")],
+    ),
+    ("GET", "/v2/keys/dir", &[]),
+    ("PUT", "/v2/keys/foo", &[("value", "one")]),
+    ("PUT", "/v2/keys/foo?prevExist=false", &[("value", "three")]),
+    ("PUT", "/v2/keys/foo?prevValue=two", &[("value", "three")]),
+    (
+        "PUT",
+        "/v2/keys/foo?prevValue=two&prevIndex=3",
+        &[("value", "three")],
+    ),
+    ("PUT", "/v2/keys/foo?prevValue=one", &[("value", "two")]),
+    ("PUT", "/v2/keys/foo", &[("value", "one")]),
+    ("DELETE", "/v2/keys/foo?prevValue=two", &[]),
+    ("DELETE", "/v2/keys/foo?prevIndex=1", &[]),
+    ("DELETE", "/v2/keys/foo?prevValue=one", &[]),
+    ("PUT", "/v2/keys/dir2", &[("dir", "true")]),
+    ("PUT", "/v2/keys/foo_dir/foo", &[("value", "bar")]),
+    ("GET", "/v2/keys/", &[]),
+    ("GET", "/v2/keys/", &[("recursive", "true")]),
+    ("DELETE", "/v2/keys/foo_dir?dir=true", &[]),
+    ("DELETE", "/v2/keys/foo_dir", &[]),
+    ("DELETE", "/v2/keys/foo_dir?recursive=true", &[]),
+    ("DELETE", "/v2/keys/dir2?dir=true", &[]),
+    (
+        "PUT",
+        "/v2/keys/_message",
+        &[("value", "Hello hidden world")],
+    ),
+    ("PUT", "/v2/keys/message", &[("value", "Hello world")]),
+    ("GET", "/v2/keys/", &[]),
+    ("GET", "/v2/keys/_message", &[]),
+    ("PUT", "/v2/keys/afile", &[("value", "Hello\nWorld\n")]),
+    ("PUT", "/v2/keys/r", &[("value", "v"), ("ttl", "10")]),
+    (
+        "PUT",
+        "/v2/keys/r",
+        &[("refresh", "true"), ("ttl", "20"), ("prevExist", "true")],
+    ),
+    ("PUT", "/v2/keys/r", &[("refresh", "true"), ("ttl", "20")]),
+    (
+        "PUT",
+        "/v2/keys/nv",
+        &[("value", "x"), ("noValueOnSuccess", "true")],
+    ),
+    (
+        "PUT",
+        "/v2/keys/dir2",
+        &[("dir", "true"), ("value", "ignored")],
+    ),
+    ("PUT", "/v2/keys/dir2", &[("value", "x")]),
+    (
+        "PUT",
+        "/v2/keys/dir2",
+        &[("value", "x"), ("prevExist", "true")],
+    ),
+    ("PUT", "/v2/keys/dir2?prevValue=a", &[("value", "x")]),
+    ("DELETE", "/v2/keys/dir2?prevValue=a", &[]),
+    (
+        "PUT",
+        "/v2/keys/dir2",
+        &[("dir", "true"), ("prevExist", "false")],
+    ),
+    (
+        "PUT",
+        "/v2/keys/missing",
+        &[("value", "x"), ("prevExist", "true")],
+    ),
+    ("PUT", "/v2/keys/message/child", &[("value", "x")]),
+    ("GET", "/v2/keys/message/child", &[]),
+    ("GET", "/v2/keys/nope/deeper", &[]),
+    ("PUT", "/v2/keys/", &[("value", "x")]),
+    ("DELETE", "/v2/keys/", &[]),
+    ("POST", "/v2/keys/message", &[("value", "x")]),
+    ("PUT", "/v2/keys/foo", &[("value", "v"), ("ttl", "abc")]),
+    (
+        "PUT",
+        "/v2/keys/foo",
+        &[("value", "v"), ("prevIndex", "abc")],
+    ),
+    ("GET", "/v2/keys/foo", &[("recursive", "maybe")]),
+    ("PUT", "/v2/keys/foo", &[("wait", "true")]),
+    ("PUT", "/v2/keys/foo?prevValue=", &[("value", "v")]),
+    (
+        "PUT",
+        "/v2/keys/foo",
+        &[("refresh", "true"), ("value", "1")],
+    ),
+    ("PUT", "/v2/keys/foo", &[("refresh", "true")]),
+    ("PUT", "/v2/keys/foo", &[("prevExist", "maybe")]),
+    (
+        "GET",
+        "/v2/keys/foo",
+        &[("wait", "true"), ("waitIndex", "x")],
+    ),
+    ("DELETE", "/v2/keys/message?recursive=true", &[]),
+    ("GET", "/v2/keys/message", &[("quorum", "true")]),
+    ("PUT", "/v2/keys/x/y/z", &[("value", "deep")]),
+    ("GET", "/v2/keys/x", &[("recursive", "true")]),
+    (
+        "DELETE",
+        "/v2/keys/x/y",
+        &[("dir", "true"), ("recursive", "true")],
+    ),
+    ("PATCH", "/v2/keys/foo", &[]),
+    ("GET", "/v2/nothing", &[]),
+];
+
+fn run(base: &str, step: &Step) -> Reply {
+    http(step.0, &format!("{base}{}", step.1), step.2)
+}
+
+#[test]
+fn keys_api_matches_etcd() {
+    let etcd = Etcd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = Member::start(&dir.path().join("m"), &[]);
+    let mut mismatches = Vec::new();
+    for (i, step) in STEPS.iter().enumerate() {
+        let (a, b) = (seen(&run(&etcd.url, step)), seen(&run(&ours.url, step)));
+        if a != b {
+            mismatches.push(format!(
+                "step {i} {step:?}\n  etcd:   {a:?}\n  etcdrs: {b:?}"
+            ));
+        }
+    }
+    // A blocking watch answered by a later write.
+    let w = |base: String| {
+        std::thread::spawn(move || http("GET", &format!("{base}/v2/keys/w?wait=true"), &[]))
+    };
+    let (wa, wb) = (w(etcd.url.clone()), w(ours.url.clone()));
+    std::thread::sleep(Duration::from_millis(300));
+    for base in [&etcd.url, &ours.url] {
+        http("PUT", &format!("{base}/v2/keys/w"), &[("value", "1")]);
+    }
+    let (a, b) = (seen(&wa.join().unwrap()), seen(&wb.join().unwrap()));
+    if a != b {
+        mismatches.push(format!("blocking watch\n  etcd:   {a:?}\n  etcdrs: {b:?}"));
+    }
+    // History runs out after 1000 events.
+    for base in [&etcd.url, &ours.url] {
+        for i in 0..1000 {
+            http(
+                "PUT",
+                &format!("{base}/v2/keys/many"),
+                &[("value", &i.to_string())],
+            );
+        }
+    }
+    let step: Step = (
+        "GET",
+        "/v2/keys/foo",
+        &[("wait", "true"), ("waitIndex", "7")],
+    );
+    let (a, b) = (seen(&run(&etcd.url, &step)), seen(&run(&ours.url, &step)));
+    if a != b {
+        mismatches.push(format!("cleared history\n  etcd:   {a:?}\n  etcdrs: {b:?}"));
+    }
+    // The same fields in every stats and membership document.
+    for p in [
+        "/v2/stats/store",
+        "/v2/stats/self",
+        "/v2/stats/leader",
+        "/v2/members",
+        "/version",
+        "/health",
+    ] {
+        let (a, b) = (
+            http("GET", &format!("{}{p}", etcd.url), &[]),
+            http("GET", &format!("{}{p}", ours.url), &[]),
+        );
+        let keys = |r: &Reply| -> Vec<String> {
+            match serde_json::from_str::<Value>(&r.body) {
+                Ok(Value::Object(m)) => m.keys().cloned().collect(),
+                _ => vec![r.body.clone()],
+            }
+        };
+        if (a.status, keys(&a), a.header("Content-Type"))
+            != (b.status, keys(&b), b.header("Content-Type"))
+        {
+            mismatches.push(format!(
+                "{p}\n  etcd:   {} {}\n  etcdrs: {} {}",
+                a.status, a.body, b.status, b.body
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} differences from etcd:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}
+
+fn etcdctl(endpoint: &str, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new("etcdctl")
+        .env("ETCDCTL_API", "2")
+        .arg("--endpoints")
+        .arg(endpoint)
+        .args(args)
+        .output()
+        .expect("etcdctl (apt-get install etcd-client; scripts/test.sh does)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
+
+#[test]
+fn etcdctl_v2_works_as_against_etcd() {
+    let etcd = Etcd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = Member::start(&dir.path().join("m"), &[]);
+    let script: &[&[&str]] = &[
+        &["set", "/a/b", "hello"],
+        &["get", "/a/b"],
+        &["mk", "/a/c", "v"],
+        &["mk", "/a/c", "v"],
+        &["mkdir", "/d"],
+        &["ls", "-r", "/"],
+        &["ls", "--recursive", "-p", "/a"],
+        &["update", "/a/b", "bye"],
+        &["update", "/nope", "x"],
+        &["get", "/a/b"],
+        &["set", "--ttl", "100", "/t", "v"],
+        &["rm", "/a/b"],
+        &["rm", "/a/b"],
+        &["rmdir", "/d"],
+        &["rm", "--recursive", "/a"],
+        &["ls", "/"],
+        &["-o", "json", "get", "/t"],
+    ];
+    let mut diffs = Vec::new();
+    for args in script {
+        let (a, b) = (etcdctl(&etcd.url, args), etcdctl(&ours.url, args));
+        // etcd lists a directory in Go map order (random) unless asked to sort.
+        let norm = |s: &str| {
+            let s = s.split("\"expiration\":").next().unwrap_or(s);
+            let mut lines: Vec<&str> = s.lines().collect();
+            if args[0] == "ls" {
+                lines.sort_unstable();
+            }
+            lines.join("\n")
+        };
+        if (a.0, norm(&a.1)) != (b.0, norm(&b.1)) {
+            diffs.push(format!(
+                "etcdctl {args:?}\n  etcd:   {a:?}\n  etcdrs: {b:?}"
+            ));
+        }
+    }
+    // etcdctl watch returns on the first change.
+    let watch = |url: String| std::thread::spawn(move || etcdctl(&url, &["watch", "/w"]));
+    let (wa, wb) = (watch(etcd.url.clone()), watch(ours.url.clone()));
+    std::thread::sleep(Duration::from_millis(500));
+    etcdctl(&etcd.url, &["set", "/w", "changed"]);
+    etcdctl(&ours.url, &["set", "/w", "changed"]);
+    let (a, b) = (wa.join().unwrap(), wb.join().unwrap());
+    if a != b {
+        diffs.push(format!("etcdctl watch\n  etcd:   {a:?}\n  etcdrs: {b:?}"));
+    }
+    let (code, text) = etcdctl(&ours.url, &["cluster-health"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("cluster is healthy"), "{text}");
+    let (code, text) = etcdctl(&ours.url, &["member", "list"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("isLeader=true"), "{text}");
+    assert!(
+        diffs.is_empty(),
+        "{} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}
