@@ -4,6 +4,9 @@
 use crate::error::{Error, ErrorCode, Result};
 use serde::{Deserialize, Serialize};
 
+/// The deepest key accepted, in path components.
+pub const MAX_KEY_DEPTH: usize = 1000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Method {
     #[default]
@@ -159,8 +162,21 @@ impl KeyRequest {
         Ok(req)
     }
 
-    /// The checks etcd makes on a well-formed request before it reaches the store.
+    /// The checks etcd makes on a well-formed request before it reaches the store, plus a
+    /// bound on key depth (the node tree is walked recursively; etcd has no such bound).
     pub fn validate(&self) -> Result<()> {
+        if self
+            .key
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .nth(MAX_KEY_DEPTH)
+            .is_some()
+        {
+            return Err(invalid(
+                ErrorCode::InvalidForm,
+                &format!("key has more than {MAX_KEY_DEPTH} path components"),
+            ));
+        }
         if self.wait && self.method != Method::Get {
             return Err(invalid(
                 ErrorCode::InvalidField,

@@ -281,9 +281,13 @@ impl Server {
                     prev_value: req.prev_value.unwrap_or_default(),
                     prev_index: req.prev_index,
                     prev_exist: req.prev_exist,
-                    expiration: req
-                        .ttl
-                        .map(|t| now.saturating_add((t as i64).saturating_mul(1_000_000_000))),
+                    expiration: req.ttl.map(|t| {
+                        now.saturating_add(
+                            i64::try_from(t)
+                                .unwrap_or(i64::MAX)
+                                .saturating_mul(1_000_000_000),
+                        )
+                    }),
                     refresh: req.refresh == Some(true),
                     recursive: req.recursive,
                     time: now,

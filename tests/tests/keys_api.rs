@@ -494,3 +494,99 @@ fn quorum_reads_and_other_endpoints() {
     assert_eq!((head.status, head.body.as_str()), (200, ""));
     assert_eq!(head.header("X-Etcd-Index"), Some("4"));
 }
+
+#[test]
+fn hostile_keys_and_ttls_do_not_hurt_the_member() {
+    let (_d, m) = member();
+    let base = format!("{}/v2/keys", m.url);
+    // Very deep keys are refused before they reach the store.
+    let deep = "/a".repeat(5000);
+    let r = http("PUT", &format!("{base}{deep}"), &[("value", "x")]);
+    assert_eq!((r.status, r.json()["errorCode"].clone()), (400, json!(210)));
+    // A deep but accepted key lists and deletes recursively.
+    let ok = "/d".repeat(999);
+    assert_eq!(
+        http("PUT", &format!("{base}{ok}"), &[("value", "x")]).status,
+        201
+    );
+    assert_eq!(get(&format!("{base}/d?recursive=true")).status, 200);
+    assert_eq!(
+        http("DELETE", &format!("{base}/d?recursive=true"), &[]).status,
+        200
+    );
+    // A TTL too large for nanoseconds saturates instead of wrapping into the past.
+    let r = http(
+        "PUT",
+        &format!("{base}/forever"),
+        &[("value", "x"), ("ttl", "18446744073709551615")],
+    );
+    assert_eq!(r.status, 201);
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(get(&format!("{base}/forever")).status, 200);
+    // Percent-encoded and unusual keys round-trip.
+    let r = http(
+        "PUT",
+        &format!("{base}/sp%20ace%2Fslash"),
+        &[("value", "ü")],
+    );
+    assert_eq!(r.json()["node"]["key"], "/sp ace/slash");
+    let g = get(&format!("{base}/sp%20ace/slash"));
+    assert_eq!(g.json()["node"]["value"], "ü", "{g:?}");
+    let r = http("PUT", &format!("{base}/bad%ff"), &[("value", "x")]);
+    assert_eq!((r.status, r.json()["errorCode"].clone()), (400, json!(210)));
+    assert_eq!(get(&format!("{}/health", m.url)).status, 200);
+}
+
+#[test]
+fn flags_single_dash_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("m");
+    let args = vec![
+        "-name".to_string(),
+        "machine0".into(),
+        "-data-dir".into(),
+        data.display().to_string(),
+        "-listen-client-urls=http://127.0.0.1:0".into(),
+    ];
+    let m = Member::spawn(&data, args).unwrap_or_else(|log| panic!("{log}"));
+    assert_eq!(
+        get(&format!("{}/v2/stats/self", m.url)).json()["name"],
+        "machine0"
+    );
+    drop(m);
+    // ETCD_* variables, and the data dir defaulting to <name>.etcd in the working directory.
+    let mut child = std::process::Command::new(etcdrs_tests::etcdrs_bin())
+        .current_dir(dir.path())
+        .env("ETCD_NAME", "envname")
+        .env("ETCD_LISTEN_CLIENT_URLS", "http://127.0.0.1:0")
+        .env("ETCD_SNAPSHOT_COUNT", "5")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let line = std::io::BufRead::lines(std::io::BufReader::new(stderr))
+        .map_while(Result::ok)
+        .find(|l| l.contains("member is serving"))
+        .expect("serves");
+    let url = line
+        .split('"')
+        .find(|s| s.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        get(&format!("{url}/v2/stats/self")).json()["name"],
+        "envname"
+    );
+    for i in 0..10 {
+        http("PUT", &format!("{url}/v2/keys/k{i}"), &[("value", "v")]);
+    }
+    let snaps = std::fs::read_dir(dir.path().join("envname.etcd/member/snap"))
+        .unwrap()
+        .count();
+    assert!(
+        snaps >= 2,
+        "ETCD_SNAPSHOT_COUNT=5 took a snapshot beyond the bootstrap one"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
