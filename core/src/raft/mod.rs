@@ -22,6 +22,8 @@ use tokio::sync::oneshot;
 /// Entries kept in memory after a snapshot so a slow follower can catch up from the log
 /// (etcd's SnapshotCatchUpEntries).
 const CATCH_UP_ENTRIES: u64 = 5000;
+/// Messages taken into one round at most.
+const MAX_BATCH: usize = 4096;
 /// Proposals held while no leader is known.
 const MAX_PENDING_PROPOSALS: usize = 100_000;
 /// A read-index round that got no answer in this long is failed.
@@ -102,8 +104,10 @@ impl RaftDriver {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => stop = true,
             }
-            // Everything already waiting joins this round.
-            while let Ok(m) = self.rx.try_recv() {
+            // Everything already waiting joins this round (bounded, to keep latency steady
+            // under a flood).
+            for _ in 0..MAX_BATCH {
+                let Ok(m) = self.rx.try_recv() else { break };
                 stop |= self.handle(m, &mut l);
             }
             if stop {
