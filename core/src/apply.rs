@@ -79,6 +79,11 @@ pub fn apply_v2(store: &mut Store, r: &V2Request) -> Result<Event> {
     }
 }
 
+/// Write one of the cluster's own records (permanent, under /0).
+fn set_record(store: &mut Store, key: &str, value: &str) -> Result<()> {
+    store.set(key, false, value, None, false, 0).map(|_| ())
+}
+
 /// Apply one replicated request to the store.
 pub fn apply_op(store: &mut Store, op: &Op) -> Applied {
     match op {
@@ -91,14 +96,7 @@ pub fn apply_op(store: &mut Store, op: &Op) -> Applied {
             if store.peek(&members_dir()).is_none() {
                 for (id, peer_urls) in members {
                     let attrs = serde_json::json!({ "peerURLs": peer_urls }).to_string();
-                    store.set(
-                        &member_key(*id, "raftAttributes"),
-                        false,
-                        &attrs,
-                        None,
-                        false,
-                        0,
-                    )?;
+                    set_record(store, &member_key(*id, "raftAttributes"), &attrs)?;
                 }
             }
             Ok(None)
@@ -108,19 +106,12 @@ pub fn apply_op(store: &mut Store, op: &Op) -> Applied {
             attributes,
         } => {
             let attrs = serde_json::to_string(attributes).expect("attributes json");
-            store.set(
-                &member_key(*member_id, "attributes"),
-                false,
-                &attrs,
-                None,
-                false,
-                0,
-            )?;
+            set_record(store, &member_key(*member_id, "attributes"), &attrs)?;
             Ok(None)
         }
         Op::ClusterVersion { version } => {
             if store.peek(&version_key()).is_none() {
-                store.set(&version_key(), false, version, None, false, 0)?;
+                set_record(store, &version_key(), version)?;
             }
             Ok(None)
         }

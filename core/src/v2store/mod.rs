@@ -361,18 +361,34 @@ impl Store {
         if n.is_dir() && !value.is_empty() {
             return Err(Error::new(ErrorCode::NotFile, p, curr));
         }
-        let next = curr + 1;
         let value = if refresh {
             n.value().to_string()
         } else {
             value.to_string()
         };
-        let mut e = Event::new(Action::Update, &p, next, n.created_index);
-        e.etcd_index = next;
-        e.prev_node = Some(n.repr(&p, false, now));
-        let old_expire = n.expire_time;
+        self.rewrite(&p, Action::Update, value, expire, refresh, now)
+    }
+
+    /// Give the existing node at `p` a new value and expiration as one change of `action`,
+    /// and publish it. A directory keeps its children and (as in etcd) its modifiedIndex.
+    fn rewrite(
+        &mut self,
+        p: &str,
+        action: Action,
+        value: String,
+        expire: Option<i64>,
+        refresh: bool,
+        now: i64,
+    ) -> Result<Event> {
+        let curr = self.current_index;
+        let next = curr + 1;
         let expire = expire.filter(|t| *t >= MIN_EXPIRE_TIME);
-        let Some(n) = self.lookup_mut(&p) else {
+        let n = self.lookup(p)?;
+        let mut e = Event::new(action, p, next, n.created_index);
+        e.etcd_index = next;
+        e.prev_node = Some(n.repr(p, false, now));
+        let old_expire = n.expire_time;
+        let Some(n) = self.lookup_mut(p) else {
             return Err(Error::new(ErrorCode::KeyNotFound, p, curr));
         };
         match &mut n.kind {
@@ -381,12 +397,11 @@ impl Store {
                 n.modified_index = next;
                 e.node.value = Some(value);
             }
-            // etcd keeps a directory's modifiedIndex on update; only its TTL changes.
             NodeKind::Dir(_) => e.node.dir = true,
         }
         n.expire_time = expire;
         (e.node.expiration, e.node.ttl) = n.expiration_and_ttl(now);
-        self.retime(&p, old_expire, expire);
+        self.retime(p, old_expire, expire);
         self.current_index = next;
         self.publish(&e, refresh);
         Ok(e)
@@ -457,24 +472,7 @@ impl Store {
         } else {
             value.to_string()
         };
-        let next = curr + 1;
-        let mut e = Event::new(Action::CompareAndSwap, &p, next, n.created_index);
-        e.etcd_index = next;
-        e.prev_node = Some(n.repr(&p, false, now));
-        let old_expire = n.expire_time;
-        let expire = expire.filter(|t| *t >= MIN_EXPIRE_TIME);
-        let Some(n) = self.lookup_mut(&p) else {
-            return Err(Error::new(ErrorCode::KeyNotFound, p, curr));
-        };
-        n.kind = NodeKind::File(value.clone());
-        n.modified_index = next;
-        n.expire_time = expire;
-        e.node.value = Some(value);
-        (e.node.expiration, e.node.ttl) = n.expiration_and_ttl(now);
-        self.retime(&p, old_expire, expire);
-        self.current_index = next;
-        self.publish(&e, refresh);
-        Ok(e)
+        self.rewrite(&p, Action::CompareAndSwap, value, expire, refresh, now)
     }
 
     /// Delete a node; a directory needs `dir` (and `recursive` when not empty).
