@@ -315,3 +315,13 @@ pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
         std::thread::sleep(Duration::from_millis(25));
     }
 }
+
+/// Wait (bounded) until the member at `base` has `n` watchers registered, so that a write
+/// made next is certainly seen by them.
+pub fn wait_for_watchers(base: &str, n: u64) {
+    let ok = eventually(Duration::from_secs(10), || {
+        (get(&format!("{base}/v2/stats/store")).json()["watchers"].as_u64() == Some(n))
+            .then_some(())
+    });
+    assert!(ok.is_some(), "{base} never had {n} watchers");
+}

@@ -63,8 +63,14 @@ fn kill_9_under_load_loses_no_acknowledged_write() {
     for round in 0..3 {
         let stop = Arc::new(AtomicBool::new(false));
         let writers = load(&m.url, 8, stop.clone(), acked.clone(), round);
-        std::thread::sleep(Duration::from_millis(700));
-        m.kill9(); // mid-load: some requests are in flight
+        // Let the load make real progress, then kill mid-load (requests are in flight).
+        let target = 100 * (round + 1);
+        let progressed = etcdrs_tests::eventually(Duration::from_secs(15), || {
+            (acked.lock().unwrap().len() >= target).then_some(())
+        });
+        assert!(progressed.is_some(), "round {round}: the load stalled");
+        std::thread::sleep(Duration::from_millis(50));
+        m.kill9();
         stop.store(true, Ordering::Relaxed);
         for w in writers {
             w.join().unwrap();

@@ -2,7 +2,7 @@
 //! enabled) and to etcdrs, both fresh; answers compared after normalising times. Indices are
 //! compared exactly: both start with the same three internal writes.
 
-use etcdrs_tests::{http, Etcd, Member, Reply};
+use etcdrs_tests::{http, wait_for_watchers, Etcd, Member, Reply};
 use serde_json::Value;
 use std::process::Command;
 use std::time::Duration;
@@ -241,7 +241,8 @@ fn keys_api_matches_etcd() {
         std::thread::spawn(move || http("GET", &format!("{base}/v2/keys/w?wait=true"), &[]))
     };
     let (wa, wb) = (w(etcd.url.clone()), w(ours.url.clone()));
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_watchers(&etcd.url, 1);
+    wait_for_watchers(&ours.url, 1);
     for base in [&etcd.url, &ours.url] {
         http("PUT", &format!("{base}/v2/keys/w"), &[("value", "1")]);
     }
@@ -362,7 +363,8 @@ fn etcdctl_v2_works_as_against_etcd() {
     // etcdctl watch returns on the first change.
     let watch = |url: String| std::thread::spawn(move || etcdctl(&url, &["watch", "/w"]));
     let (wa, wb) = (watch(etcd.url.clone()), watch(ours.url.clone()));
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for_watchers(&etcd.url, 1);
+    wait_for_watchers(&ours.url, 1);
     etcdctl(&etcd.url, &["set", "/w", "changed"]);
     etcdctl(&ours.url, &["set", "/w", "changed"]);
     let (a, b) = (wa.join().unwrap(), wb.join().unwrap());

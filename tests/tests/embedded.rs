@@ -116,10 +116,12 @@ async fn continuous_watch_sees_every_change_and_cancels_from_elsewhere() {
     let dir = tempfile::tempdir().unwrap();
     let n = node(&dir, "w");
     for client in [n.client(), Client::http(n.client_urls(), None).unwrap()] {
+        // Start right after the current index so no write can slip in before the first wait.
+        let from = client.get("/").await.unwrap().etcd_index + 1;
         let mut stream = client.watch_stream(
             "/jobs",
             WatchOptions {
-                wait_index: 0,
+                wait_index: from,
                 recursive: true,
             },
         );

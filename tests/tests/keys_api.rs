@@ -1,7 +1,7 @@
 //! The v2 keys API of a real member process over HTTP: the spec's examples and etcd's
 //! behaviour for errors, directories, TTLs and watches.
 
-use etcdrs_tests::{eventually, get, http, Member};
+use etcdrs_tests::{eventually, get, http, wait_for_watchers, Member};
 use serde_json::json;
 use std::time::Duration;
 
@@ -307,7 +307,7 @@ fn watch_long_poll_wait_index_and_history() {
     let k = format!("{}/v2/keys/foo", m.url);
     let kw = k.clone();
     let waiter = std::thread::spawn(move || get(&format!("{kw}?wait=true")));
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_watchers(&m.url, 1);
     http("PUT", &k, &[("value", "bar")]);
     let r = waiter.join().unwrap();
     assert_eq!(r.status, 200);
@@ -334,7 +334,7 @@ fn watch_long_poll_wait_index_and_history() {
     let base = format!("{}/v2/keys", m.url);
     let b2 = base.clone();
     let w = std::thread::spawn(move || get(&format!("{b2}/dir?wait=true&recursive=true")));
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_watchers(&m.url, 1);
     http("PUT", &format!("{base}/dir/a/b"), &[("value", "1")]);
     assert_eq!(w.join().unwrap().json()["node"]["key"], "/dir/a/b");
 
@@ -439,8 +439,12 @@ fn directory_ttl_expiry_reaches_a_child_watcher() {
         &[("ttl", "1"), ("dir", "true"), ("prevExist", "true")],
     );
     assert_eq!(r.json()["action"], "update");
-    http("PUT", &format!("{base}/dir/asdf"), &[("value", "v")]);
-    let r = get(&format!("{base}/dir/asdf?consistent=true&wait=true"));
+    let set = http("PUT", &format!("{base}/dir/asdf"), &[("value", "v")]);
+    // From the next index on: the expiry is seen even if it happens before the wait begins.
+    let next = set.json()["node"]["modifiedIndex"].as_u64().unwrap() + 1;
+    let r = get(&format!(
+        "{base}/dir/asdf?consistent=true&wait=true&waitIndex={next}"
+    ));
     let e = r.json();
     assert_eq!(e["action"], "expire");
     assert_eq!(e["node"]["key"], "/dir");
