@@ -64,7 +64,7 @@ fn kill_9_under_load_loses_no_acknowledged_write() {
         let stop = Arc::new(AtomicBool::new(false));
         let writers = load(&m.url, 8, stop.clone(), acked.clone(), round);
         // Let the load make real progress, then kill mid-load (requests are in flight).
-        let target = 100 * (round + 1);
+        let target = 300 * (round + 1);
         let progressed = etcdrs_tests::eventually(Duration::from_secs(15), || {
             (acked.lock().unwrap().len() >= target).then_some(())
         });
