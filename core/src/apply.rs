@@ -6,9 +6,10 @@ use crate::error::Result;
 use crate::raft::{RaftMsg, RaftStatus};
 use crate::request::{Method, Op, RaftRequest, V2Request};
 use crate::storage::Snapshotter;
-use crate::v2store::{Event, Store, CLUSTER_PREFIX};
+use crate::v2store::{Event, Store, StoreImage, CLUSTER_PREFIX};
 use crate::wait::{Applied, Wait};
-use raft::eraftpb::{ConfState, Entry, Snapshot};
+use raft::eraftpb::{ConfState, Entry, Snapshot, SnapshotMetadata};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, RwLock};
 
@@ -133,6 +134,28 @@ pub struct Applier {
 
 impl Applier {
     pub fn run(mut self, rx: Receiver<ApplyMsg>) {
+        // Snapshots are encoded and fsynced on their own thread so applying never waits.
+        let (snap_tx, snap_rx) = std::sync::mpsc::channel::<(StoreImage, SnapshotMetadata)>();
+        let busy = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (snapshotter, raft_tx, busy) =
+                (self.snapshotter.clone(), self.raft_tx.clone(), busy.clone());
+            std::thread::Builder::new()
+                .name("etcdrs-snapshot".into())
+                .spawn(move || {
+                    for (image, meta) in snap_rx {
+                        let snap = Snapshot { data: image.encode().into(), metadata: Some(meta).into(), ..Default::default() };
+                        match snapshotter.save(&snap) {
+                            Ok(()) => {
+                                let _ = raft_tx.send(RaftMsg::Snapshotted(snap));
+                            }
+                            Err(e) => tracing::error!(error = %e, "could not save a snapshot; the log keeps growing"),
+                        }
+                        busy.store(false, Ordering::Release);
+                    }
+                })
+                .expect("spawn snapshot thread")
+        };
         while let Ok(msg) = rx.recv() {
             match msg {
                 ApplyMsg::Entries {
@@ -141,12 +164,14 @@ impl Applier {
                 } => {
                     self.conf_state = conf_state;
                     self.apply_entries(entries);
-                    self.maybe_snapshot();
+                    self.maybe_snapshot(&snap_tx, &busy);
                 }
                 ApplyMsg::Restore(snap) => self.restore(snap),
                 ApplyMsg::Stop => break,
             }
         }
+        drop(snap_tx);
+        let _ = writer.join();
     }
 
     fn apply_entries(&mut self, entries: Vec<Entry>) {
@@ -183,27 +208,29 @@ impl Applier {
         }
     }
 
-    fn maybe_snapshot(&mut self) {
-        if self.applied < self.last_snapshot + self.snapshot_count {
+    fn maybe_snapshot(
+        &mut self,
+        snap_tx: &Sender<(StoreImage, SnapshotMetadata)>,
+        busy: &AtomicBool,
+    ) {
+        if self.applied < self.last_snapshot + self.snapshot_count || busy.load(Ordering::Acquire) {
             return;
         }
-        let data = self.store.read().unwrap_or_else(|p| p.into_inner()).save();
-        let mut snap = Snapshot {
-            data: data.into(),
+        let image = self
+            .store
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .freeze();
+        let mut meta = SnapshotMetadata {
+            index: self.applied,
+            term: self.applied_term,
             ..Default::default()
         };
-        let meta = snap.mut_metadata();
-        meta.index = self.applied;
-        meta.term = self.applied_term;
         meta.set_conf_state(self.conf_state.clone());
-        match self.snapshotter.save(&snap) {
-            Ok(()) => {
-                self.last_snapshot = self.applied;
-                let _ = self.raft_tx.send(RaftMsg::Snapshotted(snap));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "could not save a snapshot; the log keeps growing")
-            }
+        busy.store(true, Ordering::Release);
+        self.last_snapshot = self.applied;
+        if snap_tx.send((image, meta)).is_err() {
+            busy.store(false, Ordering::Release);
         }
     }
 

@@ -13,9 +13,9 @@ pub use stats::{StatKind, Stats, StoreStats};
 pub use watcher::{Watcher, WatcherHub, HISTORY_CAPACITY, WATCHER_BUFFER};
 
 use crate::error::{Error, ErrorCode, Result};
-use node::{Node, NodeKind};
+use node::{Children, Node, NodeKind};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Where the cluster's own records live (members, version); clients never see it.
@@ -37,6 +37,38 @@ pub struct Store {
 impl Default for Store {
     fn default() -> Self {
         Store::new()
+    }
+}
+
+/// A frozen copy of a store's state (see `Store::freeze`).
+pub struct StoreImage {
+    current_index: u64,
+    root: Node,
+    stats: Vec<u64>,
+    history: Vec<Event>,
+}
+
+impl StoreImage {
+    pub fn index(&self) -> u64 {
+        self.current_index
+    }
+
+    pub fn encode(self) -> Vec<u8> {
+        let history = self
+            .history
+            .into_iter()
+            .map(|e| {
+                let flags = e.etcd_index << 1 | u64::from(e.refresh);
+                (e.to_json(), flags)
+            })
+            .collect();
+        let saved = SavedStore {
+            current_index: self.current_index,
+            root: self.root,
+            stats: self.stats,
+            history,
+        };
+        bincode::serialize(&saved).expect("store serializes")
     }
 }
 
@@ -123,7 +155,7 @@ impl Store {
 
     /// The directory at `dir_path`, creating missing directories with `index` (etcd's
     /// walk with checkDir).
-    fn ensure_dir(&mut self, dir_path: &str, index: u64) -> Result<&mut BTreeMap<String, Node>> {
+    fn ensure_dir(&mut self, dir_path: &str, index: u64) -> Result<&mut Children> {
         let err_index = self.current_index;
         let mut cur = &mut self.root;
         let mut cur_path = String::from("/");
@@ -579,32 +611,21 @@ impl Store {
         expired
     }
 
-    /// The store's state for a snapshot (watchers are not saved; history and counters are,
-    /// as in etcd).
-    pub fn save(&self) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct SavedRef<'a> {
-            current_index: u64,
-            root: &'a Node,
-            stats: Vec<u64>,
-            history: Vec<(String, u64)>,
-        }
-        let history = self
-            .hub
-            .history_snapshot()
-            .into_iter()
-            .map(|e| {
-                let flags = e.etcd_index << 1 | u64::from(e.refresh);
-                (e.to_json(), flags)
-            })
-            .collect();
-        let saved = SavedRef {
+    /// An image of the store's state for a snapshot, taken in O(1) (the tree is shared,
+    /// not copied); encoding it can happen elsewhere while writes go on.
+    pub fn freeze(&self) -> StoreImage {
+        StoreImage {
             current_index: self.current_index,
-            root: &self.root,
+            root: self.root.clone(),
             stats: self.stats.to_vec(),
-            history,
-        };
-        bincode::serialize(&saved).expect("store serializes")
+            history: self.hub.history_snapshot(),
+        }
+    }
+
+    /// The store's state, encoded (watchers are not saved; history and counters are, as in
+    /// etcd).
+    pub fn save(&self) -> Vec<u8> {
+        self.freeze().encode()
     }
 
     /// Replace this store's state with a saved one. Current watchers are closed.

@@ -4,12 +4,15 @@
 use super::event::NodeExtern;
 use super::path;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+
+/// A directory's children, in key order. A persistent map: cloning a whole tree is O(1),
+/// so a snapshot can take an image of the store without stopping writes.
+pub(crate) type Children = imbl::OrdMap<String, Node>;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum NodeKind {
     File(String),
-    Dir(BTreeMap<String, Node>),
+    Dir(Children),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,7 +39,7 @@ impl Node {
             created_index: index,
             modified_index: index,
             expire_time,
-            kind: NodeKind::Dir(BTreeMap::new()),
+            kind: NodeKind::Dir(Children::new()),
         }
     }
 
@@ -52,14 +55,14 @@ impl Node {
         }
     }
 
-    pub fn children(&self) -> Option<&BTreeMap<String, Node>> {
+    pub fn children(&self) -> Option<&Children> {
         match &self.kind {
             NodeKind::Dir(c) => Some(c),
             NodeKind::File(_) => None,
         }
     }
 
-    pub fn children_mut(&mut self) -> Option<&mut BTreeMap<String, Node>> {
+    pub fn children_mut(&mut self) -> Option<&mut Children> {
         match &mut self.kind {
             NodeKind::Dir(c) => Some(c),
             NodeKind::File(_) => None,
@@ -121,12 +124,7 @@ impl Node {
 
 /// Children in key order (sorted=true asks for this order; etcd's unsorted order is
 /// unspecified, so one order serves both).
-fn list(
-    children: &BTreeMap<String, Node>,
-    key: &str,
-    recursive: bool,
-    now: i64,
-) -> Vec<NodeExtern> {
+fn list(children: &Children, key: &str, recursive: bool, now: i64) -> Vec<NodeExtern> {
     children
         .iter()
         .filter(|(name, _)| !name.starts_with('_'))
