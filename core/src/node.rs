@@ -168,8 +168,7 @@ impl Node {
             max_inflight_msgs: 256,
             ..Default::default()
         };
-        let logger = slog::Logger::root(slog::Discard, slog::o!());
-        let mut raw = raft::RawNode::new(&raft_config, storage.clone(), &logger)
+        let mut raw = raft::RawNode::new(&raft_config, storage.clone(), &crate::raft::logger())
             .map_err(|e| Error::new(ErrorCode::RaftInternal, e.to_string(), 0))?;
         if voters == [meta.member_id] {
             // Alone in the group: no need to wait an election timeout to lead.

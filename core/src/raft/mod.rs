@@ -3,7 +3,10 @@
 //! messages through a `Transport`, and hands committed entries to the apply loop over a
 //! channel (it never waits on the state machine).
 
+mod log;
 mod status;
+
+pub use log::logger;
 
 pub use status::{RaftRole, RaftStatus};
 
