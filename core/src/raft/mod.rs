@@ -226,9 +226,12 @@ impl RaftDriver {
             let _ = self.apply_tx.send(ApplyMsg::Restore(snap));
         }
         self.handle_committed(rd.take_committed_entries());
+        // Entries, term and vote must be durable before anyone hears of them; a commit
+        // index alone need not be (raft recomputes it), as in etcd.
+        let sync = rd.must_sync();
         let entries = rd.take_entries();
         let hs = rd.hs().cloned();
-        self.wal.save(hs.as_ref(), &entries)?;
+        self.wal.save(hs.as_ref(), &entries, sync)?;
         self.storage.append(&entries)?;
         if let Some(hs) = hs {
             self.storage.set_hard_state(hs);

@@ -261,8 +261,10 @@ impl Wal {
         Ok(last_index)
     }
 
-    /// Append the hard state (if changed) and entries as one record and fsync it.
-    pub fn save(&mut self, hs: Option<&HardState>, entries: &[Entry]) -> Result<()> {
+    /// Append the hard state (if changed) and entries as one record, fsynced when `sync`.
+    /// An unsynced record (raft's must_sync is false: only the commit index moved) is made
+    /// durable by the next synced one; a crash can only tear it at the tail.
+    pub fn save(&mut self, hs: Option<&HardState>, entries: &[Entry], sync: bool) -> Result<()> {
         if hs.is_none() && entries.is_empty() {
             return Ok(());
         }
@@ -273,8 +275,12 @@ impl Wal {
         let path = &self.segments[self.segments.len() - 1].path;
         self.file
             .write_all(&rec)
-            .and_then(|_| self.file.sync_data())
             .map_err(|e| Error::io(path.display(), e))?;
+        if sync {
+            self.file
+                .sync_data()
+                .map_err(|e| Error::io(path.display(), e))?;
+        }
         self.size += rec.len() as u64;
         if let Some(hs) = hs {
             self.hard_state = hs.clone();
@@ -304,7 +310,7 @@ impl Wal {
             last_index: 0,
         });
         let hs = self.hard_state.clone();
-        self.save(Some(&hs), &[])
+        self.save(Some(&hs), &[], true)
     }
 
     /// Release the log up to `index` (covered by a durable snapshot): segments whose entries
@@ -369,10 +375,13 @@ mod tests {
             w.save(
                 Some(&hs(1, 0)),
                 &[entry(1, 1, "a"), entry(2, 1, "b"), entry(3, 1, "c")],
+                true,
             )
             .unwrap();
+            // only the commit index moved: written, not synced
+            w.save(Some(&hs(1, 1)), &[], false).unwrap();
             // a new leader overwrites the uncommitted tail
-            w.save(Some(&hs(2, 2)), &[entry(3, 2, "C"), entry(4, 2, "d")])
+            w.save(Some(&hs(2, 2)), &[entry(3, 2, "C"), entry(4, 2, "d")], true)
                 .unwrap();
         }
         let (_w, r) = Wal::open(dir.path()).unwrap();
@@ -390,8 +399,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let (mut w, _) = Wal::open(dir.path()).unwrap();
-            w.save(Some(&hs(1, 1)), &[entry(1, 1, "a")]).unwrap();
-            w.save(None, &[entry(2, 1, "bbbbbbbb")]).unwrap();
+            w.save(Some(&hs(1, 1)), &[entry(1, 1, "a")], true).unwrap();
+            w.save(None, &[entry(2, 1, "bbbbbbbb")], true).unwrap();
         }
         let p = only_segment(dir.path());
         let len = fs::metadata(&p).unwrap().len();
@@ -404,7 +413,7 @@ mod tests {
         let (mut w, r) = Wal::open(dir.path()).unwrap();
         assert_eq!(r.entries.len(), 1);
         assert!(r.truncated_bytes > 0);
-        w.save(None, &[entry(2, 1, "again")]).unwrap();
+        w.save(None, &[entry(2, 1, "again")], true).unwrap();
         drop(w);
         let (_, r) = Wal::open(dir.path()).unwrap();
         assert_eq!(r.entries.len(), 2);
@@ -417,7 +426,8 @@ mod tests {
         {
             let (mut w, _) = Wal::open(dir.path()).unwrap();
             for i in 1..=10 {
-                w.save(None, &[entry(i, 1, "some value bytes")]).unwrap();
+                w.save(None, &[entry(i, 1, "some value bytes")], true)
+                    .unwrap();
             }
         }
         let p = only_segment(dir.path());
@@ -440,11 +450,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let (mut w, _) = Wal::open(dir.path()).unwrap();
-            w.save(Some(&hs(3, 2)), &[entry(1, 3, "a"), entry(2, 3, "b")])
+            w.save(Some(&hs(3, 2)), &[entry(1, 3, "a"), entry(2, 3, "b")], true)
                 .unwrap();
             w.release_to(2).unwrap();
             assert_eq!(w.segment_count(), 1);
-            w.save(None, &[entry(3, 3, "c")]).unwrap();
+            w.save(None, &[entry(3, 3, "c")], true).unwrap();
         }
         let (_, r) = Wal::open(dir.path()).unwrap();
         assert_eq!(r.hard_state.unwrap().term, 3);
