@@ -384,3 +384,62 @@ fn etcdctl_v2_works_as_against_etcd() {
         diffs.join("\n")
     );
 }
+
+/// Read `n` lines of a streaming watch at `url` (bounded).
+fn stream_lines(url: String, n: usize) -> std::thread::JoinHandle<Vec<Value>> {
+    std::thread::spawn(move || {
+        let resp = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .get(&url)
+            .call()
+            .unwrap();
+        let mut reader = std::io::BufReader::new(resp.into_reader());
+        (0..n)
+            .map(|_| {
+                let mut line = String::new();
+                std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+                normalize(serde_json::from_str(&line).unwrap())
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn expiry_and_stream_watches_match_etcd() {
+    let etcd = Etcd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = Member::start(&dir.path().join("m"), &[]);
+    let mut results = Vec::new();
+    for base in [&etcd.url, &ours.url] {
+        let k = |p: &str| format!("{base}/v2/keys{p}");
+        // The spec's directory TTL example: a watcher of a child sees the directory expire.
+        http("PUT", &k("/dir"), &[("ttl", "1"), ("dir", "true")]);
+        let set = http("PUT", &k("/dir/asdf"), &[("value", "v")]);
+        let next = set.json()["node"]["modifiedIndex"].as_u64().unwrap() + 1;
+        let expired = http(
+            "GET",
+            &k(&format!("/dir/asdf?wait=true&waitIndex={next}")),
+            &[],
+        );
+        let after = http("GET", &k("/dir"), &[]);
+        // A live stream of three changes.
+        let lines = stream_lines(k("/s?wait=true&stream=true"), 3);
+        wait_for_watchers(base, 1);
+        for i in 0..3 {
+            http("PUT", &k("/s"), &[("value", &i.to_string())]);
+        }
+        let streamed = lines.join().unwrap();
+        let stats = http("GET", &format!("{base}/v2/stats/store"), &[]).json();
+        results.push((
+            seen(&expired),
+            seen(&after),
+            streamed,
+            stats["expireCount"].clone(),
+        ));
+    }
+    assert_eq!(
+        results[0], results[1],
+        "etcd (left) and etcdrs (right) differ"
+    );
+}
