@@ -50,10 +50,12 @@ pub fn apply_v2(store: &mut Store, r: &V2Request) -> Result<Event> {
         Method::Put => {
             let compare = r.prev_index > 0 || !r.prev_value.is_empty();
             match r.prev_exist {
+                Some(false) => store.create(&r.path, r.dir, &r.value, false, r.expiration, now),
                 Some(true) if !compare => {
                     store.update(&r.path, &r.value, r.expiration, r.refresh, now)
                 }
-                Some(true) => store.compare_and_swap(
+                // prevExist=true with a condition, or a plain condition
+                _ if compare => store.compare_and_swap(
                     &r.path,
                     &r.prev_value,
                     r.prev_index,
@@ -62,17 +64,7 @@ pub fn apply_v2(store: &mut Store, r: &V2Request) -> Result<Event> {
                     r.refresh,
                     now,
                 ),
-                Some(false) => store.create(&r.path, r.dir, &r.value, false, r.expiration, now),
-                None if compare => store.compare_and_swap(
-                    &r.path,
-                    &r.prev_value,
-                    r.prev_index,
-                    &r.value,
-                    r.expiration,
-                    r.refresh,
-                    now,
-                ),
-                None => store.set(&r.path, r.dir, &r.value, r.expiration, r.refresh, now),
+                _ => store.set(&r.path, r.dir, &r.value, r.expiration, r.refresh, now),
             }
         }
         // Reads never become entries.
