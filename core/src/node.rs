@@ -297,10 +297,6 @@ impl Node {
         Client::local(self.server.clone())
     }
 
-    pub fn server(&self) -> &Arc<Server> {
-        &self.server
-    }
-
     /// Stop serving and shut down cleanly: acknowledged writes are already durable.
     /// Calling it again does nothing.
     pub fn stop(&mut self) {

@@ -175,10 +175,6 @@ impl Server {
         self.store.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn store_index(&self) -> u64 {
-        self.read_store().index()
-    }
-
     pub fn raft_term(&self) -> u64 {
         self.status.term()
     }

@@ -154,10 +154,6 @@ impl RaftStorage {
         self.mem.wl().mut_hard_state().commit = commit;
     }
 
-    pub fn hard_state(&self) -> HardState {
-        self.mem.rl().hard_state().clone()
-    }
-
     pub fn set_conf_state(&self, cs: ConfState) {
         self.mem.wl().set_conf_state(cs);
     }

@@ -49,10 +49,6 @@ pub struct StoreImage {
 }
 
 impl StoreImage {
-    pub fn index(&self) -> u64 {
-        self.current_index
-    }
-
     pub fn encode(self) -> Vec<u8> {
         let history = self
             .history

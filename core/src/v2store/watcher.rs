@@ -299,10 +299,6 @@ impl Watcher {
         self.stream
     }
 
-    pub async fn recv(&mut self) -> Option<Arc<Event>> {
-        self.rx.recv().await
-    }
-
     pub fn poll_recv(
         &mut self,
         cx: &mut std::task::Context<'_>,
