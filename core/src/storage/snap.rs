@@ -20,6 +20,15 @@ pub struct Snapshotter {
 impl Snapshotter {
     pub fn new(dir: &Path) -> Result<Snapshotter> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
+        // A crash while writing a snapshot leaves only a temporary file: it never counted.
+        for entry in fs::read_dir(dir)
+            .map_err(|e| Error::io(dir.display(), e))?
+            .flatten()
+        {
+            if entry.file_name().to_string_lossy().ends_with(".snap.tmp") {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
         Ok(Snapshotter {
             dir: dir.to_path_buf(),
         })
@@ -112,8 +121,22 @@ mod tests {
     #[test]
     fn newest_wins_and_old_ones_go() {
         let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path()
+                .join("0000000000000001-0000000000000009.snap.tmp"),
+            b"half",
+        )
+        .unwrap();
         let s = Snapshotter::new(dir.path()).unwrap();
-        assert!(s.load_newest().unwrap().is_none());
+        assert!(
+            s.load_newest().unwrap().is_none(),
+            "a half-written snapshot does not count"
+        );
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "and is cleaned up"
+        );
         for i in 1..=4 {
             s.save(&snap(1, i * 10, &format!("state {i}"))).unwrap();
         }
