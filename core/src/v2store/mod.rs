@@ -263,34 +263,25 @@ impl Store {
         refresh: bool,
         now: i64,
     ) -> Result<Event> {
-        let r = self.set_inner(p, dir, value, expire, refresh, now);
+        let r = (|| -> Result<Event> {
+            let clean = path::clean(p);
+            let prev = match self.lookup(&clean) {
+                Ok(n) => Some((n.value().to_string(), n.repr(&clean, false, now))),
+                Err(e) if e.code == ErrorCode::KeyNotFound && !refresh => None,
+                Err(e) => return Err(e),
+            };
+            let value = match (&prev, refresh) {
+                (Some((v, _)), true) => v.clone(),
+                _ => value.to_string(),
+            };
+            let mut e =
+                self.internal_create(p, dir, &value, false, true, expire, Action::Set, now)?;
+            e.prev_node = prev.map(|(_, r)| r);
+            self.publish(&e, refresh);
+            Ok(e)
+        })();
         self.count(r.is_ok(), StatKind::SetSuccess, StatKind::SetFail);
         r
-    }
-
-    fn set_inner(
-        &mut self,
-        p: &str,
-        dir: bool,
-        value: &str,
-        expire: Option<i64>,
-        refresh: bool,
-        now: i64,
-    ) -> Result<Event> {
-        let clean = path::clean(p);
-        let prev = match self.lookup(&clean) {
-            Ok(n) => Some((n.value().to_string(), n.repr(&clean, false, now))),
-            Err(e) if e.code == ErrorCode::KeyNotFound && !refresh => None,
-            Err(e) => return Err(e),
-        };
-        let value = match (&prev, refresh) {
-            (Some((v, _)), true) => v.clone(),
-            _ => value.to_string(),
-        };
-        let mut e = self.internal_create(p, dir, &value, false, true, expire, Action::Set, now)?;
-        e.prev_node = prev.map(|(_, r)| r);
-        self.publish(&e, refresh);
-        Ok(e)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -367,34 +358,25 @@ impl Store {
         refresh: bool,
         now: i64,
     ) -> Result<Event> {
-        let r = self.update_inner(p, value, expire, refresh, now);
+        let r = (|| -> Result<Event> {
+            let p = path::clean(p);
+            let curr = self.current_index;
+            if Self::is_read_only(&p) {
+                return Err(Error::new(ErrorCode::RootReadOnly, "/", curr));
+            }
+            let n = self.lookup(&p)?;
+            if n.is_dir() && !value.is_empty() {
+                return Err(Error::new(ErrorCode::NotFile, p, curr));
+            }
+            let value = if refresh {
+                n.value().to_string()
+            } else {
+                value.to_string()
+            };
+            self.rewrite(&p, Action::Update, value, expire, refresh, now)
+        })();
         self.count(r.is_ok(), StatKind::UpdateSuccess, StatKind::UpdateFail);
         r
-    }
-
-    fn update_inner(
-        &mut self,
-        p: &str,
-        value: &str,
-        expire: Option<i64>,
-        refresh: bool,
-        now: i64,
-    ) -> Result<Event> {
-        let p = path::clean(p);
-        let curr = self.current_index;
-        if Self::is_read_only(&p) {
-            return Err(Error::new(ErrorCode::RootReadOnly, "/", curr));
-        }
-        let n = self.lookup(&p)?;
-        if n.is_dir() && !value.is_empty() {
-            return Err(Error::new(ErrorCode::NotFile, p, curr));
-        }
-        let value = if refresh {
-            n.value().to_string()
-        } else {
-            value.to_string()
-        };
-        self.rewrite(&p, Action::Update, value, expire, refresh, now)
     }
 
     /// Give the existing node at `p` a new value and expiration as one change of `action`,
@@ -464,7 +446,25 @@ impl Store {
         refresh: bool,
         now: i64,
     ) -> Result<Event> {
-        let r = self.cas_inner(p, prev_value, prev_index, value, expire, refresh, now);
+        let r = (|| -> Result<Event> {
+            let p = path::clean(p);
+            let curr = self.current_index;
+            if Self::is_read_only(&p) {
+                return Err(Error::new(ErrorCode::RootReadOnly, "/", curr));
+            }
+            let n = self.lookup(&p)?;
+            if n.is_dir() {
+                return Err(Error::new(ErrorCode::NotFile, p, curr));
+            }
+            Self::compare(n, prev_value, prev_index)
+                .map_err(|cause| Error::new(ErrorCode::TestFailed, cause, curr))?;
+            let value = if refresh {
+                n.value().to_string()
+            } else {
+                value.to_string()
+            };
+            self.rewrite(&p, Action::CompareAndSwap, value, expire, refresh, now)
+        })();
         self.count(
             r.is_ok(),
             StatKind::CompareAndSwapSuccess,
@@ -473,64 +473,34 @@ impl Store {
         r
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn cas_inner(
-        &mut self,
-        p: &str,
-        prev_value: &str,
-        prev_index: u64,
-        value: &str,
-        expire: Option<i64>,
-        refresh: bool,
-        now: i64,
-    ) -> Result<Event> {
-        let p = path::clean(p);
-        let curr = self.current_index;
-        if Self::is_read_only(&p) {
-            return Err(Error::new(ErrorCode::RootReadOnly, "/", curr));
-        }
-        let n = self.lookup(&p)?;
-        if n.is_dir() {
-            return Err(Error::new(ErrorCode::NotFile, p, curr));
-        }
-        Self::compare(n, prev_value, prev_index)
-            .map_err(|cause| Error::new(ErrorCode::TestFailed, cause, curr))?;
-        let value = if refresh {
-            n.value().to_string()
-        } else {
-            value.to_string()
-        };
-        self.rewrite(&p, Action::CompareAndSwap, value, expire, refresh, now)
-    }
-
     /// Delete a node; a directory needs `dir` (and `recursive` when not empty).
     pub fn delete(&mut self, p: &str, dir: bool, recursive: bool, now: i64) -> Result<Event> {
-        let r = self.delete_inner(p, dir || recursive, recursive, now);
+        let r = (|| -> Result<Event> {
+            // recursive implies dir, as in etcd
+            let dir = dir || recursive;
+            let p = path::clean(p);
+            let curr = self.current_index;
+            if Self::is_read_only(&p) {
+                return Err(Error::new(ErrorCode::RootReadOnly, "/", curr));
+            }
+            let n = self.lookup(&p)?;
+            if let Some(children) = n.children() {
+                if !dir {
+                    return Err(Error::new(ErrorCode::NotFile, p, curr));
+                }
+                if !children.is_empty() && !recursive {
+                    return Err(Error::new(ErrorCode::DirNotEmpty, p, curr));
+                }
+            }
+            let next = curr + 1;
+            let mut e = Event::new(Action::Delete, &p, next, n.created_index);
+            e.etcd_index = next;
+            e.node.dir = n.is_dir();
+            e.prev_node = Some(n.repr(&p, false, now));
+            self.remove_and_notify(&p, next, e)
+        })();
         self.count(r.is_ok(), StatKind::DeleteSuccess, StatKind::DeleteFail);
         r
-    }
-
-    fn delete_inner(&mut self, p: &str, dir: bool, recursive: bool, now: i64) -> Result<Event> {
-        let p = path::clean(p);
-        let curr = self.current_index;
-        if Self::is_read_only(&p) {
-            return Err(Error::new(ErrorCode::RootReadOnly, "/", curr));
-        }
-        let n = self.lookup(&p)?;
-        if let Some(children) = n.children() {
-            if !dir {
-                return Err(Error::new(ErrorCode::NotFile, p, curr));
-            }
-            if !children.is_empty() && !recursive {
-                return Err(Error::new(ErrorCode::DirNotEmpty, p, curr));
-            }
-        }
-        let next = curr + 1;
-        let mut e = Event::new(Action::Delete, &p, next, n.created_index);
-        e.etcd_index = next;
-        e.node.dir = n.is_dir();
-        e.prev_node = Some(n.repr(&p, false, now));
-        self.remove_and_notify(&p, next, e)
     }
 
     fn remove_and_notify(&mut self, p: &str, next: u64, e: Event) -> Result<Event> {
@@ -548,29 +518,27 @@ impl Store {
         prev_index: u64,
         now: i64,
     ) -> Result<Event> {
-        let r = self.cad_inner(p, prev_value, prev_index, now);
+        let r = (|| -> Result<Event> {
+            let p = path::clean(p);
+            let curr = self.current_index;
+            let n = self.lookup(&p)?;
+            if n.is_dir() {
+                return Err(Error::new(ErrorCode::NotFile, p, curr));
+            }
+            Self::compare(n, prev_value, prev_index)
+                .map_err(|cause| Error::new(ErrorCode::TestFailed, cause, curr))?;
+            let next = curr + 1;
+            let mut e = Event::new(Action::CompareAndDelete, &p, next, n.created_index);
+            e.etcd_index = next;
+            e.prev_node = Some(n.repr(&p, false, now));
+            self.remove_and_notify(&p, next, e)
+        })();
         self.count(
             r.is_ok(),
             StatKind::CompareAndDeleteSuccess,
             StatKind::CompareAndDeleteFail,
         );
         r
-    }
-
-    fn cad_inner(&mut self, p: &str, prev_value: &str, prev_index: u64, now: i64) -> Result<Event> {
-        let p = path::clean(p);
-        let curr = self.current_index;
-        let n = self.lookup(&p)?;
-        if n.is_dir() {
-            return Err(Error::new(ErrorCode::NotFile, p, curr));
-        }
-        Self::compare(n, prev_value, prev_index)
-            .map_err(|cause| Error::new(ErrorCode::TestFailed, cause, curr))?;
-        let next = curr + 1;
-        let mut e = Event::new(Action::CompareAndDelete, &p, next, n.created_index);
-        e.etcd_index = next;
-        e.prev_node = Some(n.repr(&p, false, now));
-        self.remove_and_notify(&p, next, e)
     }
 
     /// Watch `p` from index `since` (0: from the next change).
