@@ -110,8 +110,13 @@ impl Store {
         !self.ttl_keys.is_empty()
     }
 
-    fn is_read_only(p: &str) -> bool {
-        p == "/" || p == CLUSTER_PREFIX || p == KEYS_PREFIX
+    /// The clean path of a node a mutation may change: never the root or a namespace.
+    fn writable_path(&self, p: &str) -> Result<String> {
+        let p = path::clean(p);
+        if p == "/" || p == CLUSTER_PREFIX || p == KEYS_PREFIX {
+            return Err(Error::new(ErrorCode::RootReadOnly, "/", self.current_index));
+        }
+        Ok(p)
     }
 
     fn count(&self, ok: bool, success: StatKind, fail: StatKind) {
@@ -299,13 +304,10 @@ impl Store {
         let curr = self.current_index;
         let next = curr + 1;
         let p = if unique {
-            path::clean(&format!("{p}/{next:020}"))
+            self.writable_path(&format!("{p}/{next:020}"))?
         } else {
-            path::clean(p)
+            self.writable_path(p)?
         };
-        if Self::is_read_only(&p) {
-            return Err(Error::new(ErrorCode::RootReadOnly, "/", curr));
-        }
         let expire = expire.filter(|t| *t >= MIN_EXPIRE_TIME);
         let (dir_name, name) = path::split(&p);
         let parent = match self.ensure_dir(dir_name, next) {
@@ -359,11 +361,8 @@ impl Store {
         now: i64,
     ) -> Result<Event> {
         let r = (|| -> Result<Event> {
-            let p = path::clean(p);
+            let p = self.writable_path(p)?;
             let curr = self.current_index;
-            if Self::is_read_only(&p) {
-                return Err(Error::new(ErrorCode::RootReadOnly, "/", curr));
-            }
             let n = self.lookup(&p)?;
             if n.is_dir() && !value.is_empty() {
                 return Err(Error::new(ErrorCode::NotFile, p, curr));
@@ -447,11 +446,8 @@ impl Store {
         now: i64,
     ) -> Result<Event> {
         let r = (|| -> Result<Event> {
-            let p = path::clean(p);
+            let p = self.writable_path(p)?;
             let curr = self.current_index;
-            if Self::is_read_only(&p) {
-                return Err(Error::new(ErrorCode::RootReadOnly, "/", curr));
-            }
             let n = self.lookup(&p)?;
             if n.is_dir() {
                 return Err(Error::new(ErrorCode::NotFile, p, curr));
@@ -478,11 +474,8 @@ impl Store {
         let r = (|| -> Result<Event> {
             // recursive implies dir, as in etcd
             let dir = dir || recursive;
-            let p = path::clean(p);
+            let p = self.writable_path(p)?;
             let curr = self.current_index;
-            if Self::is_read_only(&p) {
-                return Err(Error::new(ErrorCode::RootReadOnly, "/", curr));
-            }
             let n = self.lookup(&p)?;
             if let Some(children) = n.children() {
                 if !dir {
