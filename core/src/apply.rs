@@ -3,40 +3,32 @@
 //! clock: times come from the entries.
 
 use crate::error::Result;
+use crate::membership;
+use crate::raft::PeerDirectory;
 use crate::raft::{RaftMsg, RaftStatus};
 use crate::request::{Method, Op, RaftRequest, V2Request};
 use crate::storage::Snapshotter;
-use crate::v2store::{Event, Store, StoreImage, CLUSTER_PREFIX};
+use crate::v2store::{Event, Store, StoreImage};
 use crate::wait::{Applied, Wait};
-use raft::eraftpb::{ConfState, Entry, Snapshot, SnapshotMetadata};
+use protobuf::Message as _;
+use raft::eraftpb::{
+    ConfChange, ConfChangeType, ConfState, Entry, EntryType, Snapshot, SnapshotMetadata,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, RwLock};
 
 pub enum ApplyMsg {
-    Entries {
-        entries: Vec<Entry>,
-        conf_state: ConfState,
-    },
+    Entries(Vec<Entry>),
     /// The leader sent a snapshot: the store becomes its state.
     Restore(Snapshot),
+    /// A peer needs a snapshot newer than the latest saved one: take one now.
+    SnapshotNow,
     Stop,
 }
 
 /// The etcd cluster version recorded in the store (the v2 API level etcdrs speaks).
 pub const CLUSTER_VERSION: &str = "3.4.0";
-
-pub fn members_dir() -> String {
-    format!("{CLUSTER_PREFIX}/members")
-}
-
-pub fn member_key(id: u64, leaf: &str) -> String {
-    format!("{}/{}/{leaf}", members_dir(), crate::member::format_id(id))
-}
-
-pub fn version_key() -> String {
-    format!("{CLUSTER_PREFIX}/version")
-}
 
 /// Apply one keys-API mutation the way etcd's applierV2store does.
 pub fn apply_v2(store: &mut Store, r: &V2Request) -> Result<Event> {
@@ -72,11 +64,6 @@ pub fn apply_v2(store: &mut Store, r: &V2Request) -> Result<Event> {
     }
 }
 
-/// Write one of the cluster's own records (permanent, under /0).
-fn set_record(store: &mut Store, key: &str, value: &str) -> Result<()> {
-    store.set(key, false, value, None, false, 0).map(|_| ())
-}
-
 /// Apply one replicated request to the store.
 pub fn apply_op(store: &mut Store, op: &Op) -> Applied {
     match op {
@@ -85,29 +72,15 @@ pub fn apply_op(store: &mut Store, op: &Op) -> Applied {
             store.delete_expired_keys(*time);
             Ok(None)
         }
-        Op::ClusterInit { members } => {
-            if store.peek(&members_dir()).is_none() {
-                for (id, peer_urls) in members {
-                    let attrs = serde_json::json!({ "peerURLs": peer_urls }).to_string();
-                    set_record(store, &member_key(*id, "raftAttributes"), &attrs)?;
-                }
-            }
-            Ok(None)
-        }
         Op::Publish {
             member_id,
             attributes,
-        } => {
-            let attrs = serde_json::to_string(attributes).expect("attributes json");
-            set_record(store, &member_key(*member_id, "attributes"), &attrs)?;
-            Ok(None)
-        }
-        Op::ClusterVersion { version } => {
-            if store.peek(&version_key()).is_none() {
-                set_record(store, &version_key(), version)?;
-            }
-            Ok(None)
-        }
+        } => membership::publish(store, *member_id, attributes).map(|_| None),
+        Op::MemberUpdate {
+            member_id,
+            peer_urls,
+        } => membership::update_member(store, *member_id, peer_urls).map(|_| None),
+        Op::ClusterVersion { version } => membership::set_version(store, version).map(|_| None),
     }
 }
 
@@ -122,6 +95,9 @@ pub struct Applier {
     pub applied_term: u64,
     pub last_snapshot: u64,
     pub conf_state: ConfState,
+    pub member_id: u64,
+    /// Where peers are reached; kept equal to the applied member records.
+    pub peers: Arc<PeerDirectory>,
 }
 
 impl Applier {
@@ -150,15 +126,12 @@ impl Applier {
         };
         while let Ok(msg) = rx.recv() {
             match msg {
-                ApplyMsg::Entries {
-                    entries,
-                    conf_state,
-                } => {
-                    self.conf_state = conf_state;
+                ApplyMsg::Entries(entries) => {
                     self.apply_entries(entries);
-                    self.maybe_snapshot(&snap_tx, &busy);
+                    self.maybe_snapshot(&snap_tx, &busy, false);
                 }
                 ApplyMsg::Restore(snap) => self.restore(snap),
+                ApplyMsg::SnapshotNow => self.maybe_snapshot(&snap_tx, &busy, true),
                 ApplyMsg::Stop => break,
             }
         }
@@ -168,20 +141,31 @@ impl Applier {
 
     fn apply_entries(&mut self, entries: Vec<Entry>) {
         let mut results: Vec<(u64, Applied)> = Vec::with_capacity(entries.len());
+        let mut members_changed = false;
         {
-            let mut store = self.store.write().unwrap_or_else(|p| p.into_inner());
+            let store = self.store.clone();
+            let mut store = store.write().unwrap_or_else(|p| p.into_inner());
             for e in entries {
                 if e.index <= self.applied {
                     continue;
                 }
                 self.applied = e.index;
                 self.applied_term = e.term;
-                if e.data.is_empty() || e.get_entry_type() != raft::eraftpb::EntryType::EntryNormal
-                {
+                if e.get_entry_type() == EntryType::EntryConfChange {
+                    members_changed = true;
+                    let (id, r) = self.apply_conf_change(&mut store, &e);
+                    if id != 0 {
+                        results.push((id, r));
+                    }
+                    continue;
+                }
+                if e.data.is_empty() || e.get_entry_type() != EntryType::EntryNormal {
                     continue;
                 }
                 match RaftRequest::decode(&e.data) {
                     Ok(req) => {
+                        members_changed |=
+                            matches!(req.op, Op::Publish { .. } | Op::MemberUpdate { .. });
                         let r = apply_op(&mut store, &req.op);
                         if req.id != 0 {
                             results.push((req.id, r));
@@ -193,6 +177,9 @@ impl Applier {
                 }
             }
             self.status.set_has_ttl_keys(store.has_ttl_keys());
+            if members_changed {
+                self.peers.replace(&membership::read_members(&store));
+            }
         }
         self.status.set_applied(self.applied);
         for (id, r) in results {
@@ -200,12 +187,48 @@ impl Applier {
         }
     }
 
+    /// Validate and record a conf change; only a valid one reaches raft's configuration.
+    fn apply_conf_change(&mut self, store: &mut Store, e: &Entry) -> (u64, Applied) {
+        let cc = match ConfChange::parse_from_bytes(&e.data) {
+            Ok(cc) => cc,
+            Err(err) => {
+                tracing::error!(index = e.index, error = %err, "skipping a conf change that does not decode");
+                return (0, Ok(None));
+            }
+        };
+        if let Err(err) = membership::apply_conf_change(store, &cc) {
+            tracing::info!(index = e.index, error = %err, "rejected a membership change");
+            return (cc.id, Err(err));
+        }
+        let voters = &mut self.conf_state.voters;
+        match cc.get_change_type() {
+            ConfChangeType::RemoveNode => {
+                voters.retain(|v| *v != cc.node_id);
+                tracing::info!(member = %crate::member::format_id(cc.node_id), "removed a member");
+                if cc.node_id == self.member_id {
+                    tracing::warn!("this member has been permanently removed from the cluster");
+                    self.status.set_removed();
+                }
+            }
+            _ => {
+                if !voters.contains(&cc.node_id) {
+                    voters.push(cc.node_id);
+                }
+                tracing::info!(member = %crate::member::format_id(cc.node_id), "added a member");
+            }
+        }
+        let _ = self.raft_tx.send(RaftMsg::ApplyConfChange(cc.clone()));
+        (cc.id, Ok(None))
+    }
+
     fn maybe_snapshot(
         &mut self,
         snap_tx: &Sender<(StoreImage, SnapshotMetadata)>,
         busy: &AtomicBool,
+        now: bool,
     ) {
-        if self.applied < self.last_snapshot + self.snapshot_count || busy.load(Ordering::Acquire) {
+        let due = now || self.applied >= self.last_snapshot + self.snapshot_count;
+        if !due || busy.load(Ordering::Acquire) {
             return;
         }
         let image = self
@@ -228,14 +251,13 @@ impl Applier {
 
     fn restore(&mut self, snap: Snapshot) {
         let meta = snap.get_metadata();
-        if let Err(e) = self
-            .store
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .recover(&snap.data)
         {
-            tracing::error!(error = %e, "could not restore the store from the leader's snapshot");
-            return;
+            let mut store = self.store.write().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = store.recover(&snap.data) {
+                tracing::error!(error = %e, "could not restore the store from the leader's snapshot");
+                return;
+            }
+            self.peers.replace(&membership::read_members(&store));
         }
         self.applied = meta.index;
         self.applied_term = meta.term;
@@ -272,10 +294,7 @@ mod tests {
     /// Replicas applying the same entries reach the same state, whatever their clocks.
     #[test]
     fn apply_is_deterministic() {
-        let ops = vec![
-            Op::ClusterInit {
-                members: vec![(7, vec!["http://a:2380".into()])],
-            },
+        let ops = [
             Op::Publish {
                 member_id: 7,
                 attributes: MemberAttributes {
@@ -299,7 +318,8 @@ mod tests {
                 }
             }),
         ];
-        let (mut x, mut y) = (Store::new(), Store::new());
+        let boot = || membership::bootstrap_store(&[(7, vec!["http://a:2380".into()])]);
+        let (mut x, mut y) = (boot(), boot());
         let rx: Vec<_> = ops
             .iter()
             .map(|op| apply_op(&mut x, op).map(|e| e.map(|e| e.to_json())))
@@ -325,10 +345,9 @@ mod tests {
             x.peek("/0/version").and_then(|n| n.value).as_deref(),
             Some(CLUSTER_VERSION)
         );
-        // Idempotent cluster records: a second init or version changes nothing.
+        // The cluster version is recorded once: a second one changes nothing.
         let before = x.index();
-        apply_op(&mut x, &ops[0]).unwrap();
-        apply_op(&mut x, &ops[2]).unwrap();
+        apply_op(&mut x, &ops[1]).unwrap();
         assert_eq!(x.index(), before);
     }
 }

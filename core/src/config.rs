@@ -54,12 +54,14 @@ impl Default for Config {
 }
 
 impl Config {
-    /// A config for an embedded single member on ephemeral loopback ports.
+    /// A config for an embedded single member on ephemeral loopback ports (its advertised
+    /// peer URL stays the default; nobody needs to reach a member that is alone).
     pub fn ephemeral(name: &str, data_dir: impl Into<PathBuf>) -> Config {
         Config {
             name: name.to_string(),
             data_dir: data_dir.into(),
             listen_client_urls: vec!["http://127.0.0.1:0".into()],
+            listen_peer_urls: vec!["http://127.0.0.1:0".into()],
             ..Config::default()
         }
     }

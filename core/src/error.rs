@@ -55,6 +55,8 @@ pub enum ErrorCode {
     Corrupt = 1011,
     InvalidArgument = 1012,
     NotLeader = 1013,
+    MemberNotFound = 1014,
+    MemberRemoved = 1015,
 }
 
 impl ErrorCode {
@@ -101,6 +103,8 @@ impl ErrorCode {
         Self::Corrupt,
         Self::InvalidArgument,
         Self::NotLeader,
+        Self::MemberNotFound,
+        Self::MemberRemoved,
     ];
 
     pub fn from_code(code: u32) -> Option<ErrorCode> {
@@ -153,6 +157,8 @@ impl ErrorCode {
             Corrupt => "Data corrupt",
             InvalidArgument => "Invalid argument",
             NotLeader => "not current leader",
+            MemberNotFound => "No such member",
+            MemberRemoved => "Member permanently removed",
         }
     }
 
@@ -160,7 +166,9 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         use ErrorCode::*;
         match self {
-            KeyNotFound => 404,
+            KeyNotFound | MemberNotFound => 404,
+            ExistingPeerAddr => 409,
+            MemberRemoved => 410,
             NotFile | DirNotEmpty | NotLeader => 403,
             Unauthorized => 401,
             TestFailed | NodeExist => 412,

@@ -2,8 +2,9 @@
 //! client and embedding API that the server binary, the C ABI and the bindings build on.
 //!
 //! Layers, each using only the ones below it: `storage` (WAL, snapshots) → `raft` (the
-//! consensus driver) → `v2store` + `apply` (the state machine) → `server` (what a member
-//! answers) → `api` (HTTP) and `client` (HTTP or in-process) → `node` (embedding).
+//! consensus driver and peer transport) → `v2store` + `membership` + `apply` (the state
+//! machine) → `server` (what a member answers) → `api` (HTTP, client and peer) and `client`
+//! (HTTP or in-process) → `node` (embedding).
 
 pub mod api;
 pub mod apply;
@@ -11,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod member;
+pub mod membership;
 pub mod node;
 pub mod raft;
 pub mod request;

@@ -5,8 +5,9 @@ use crate::apply::{Applier, CLUSTER_VERSION};
 use crate::client::Client;
 use crate::config::{ClusterState, Config};
 use crate::error::{Error, ErrorCode, Result};
-use crate::member::{cluster_id, member_id, parse_initial_cluster};
-use crate::raft::{NoPeers, RaftDriver, RaftStatus};
+use crate::member::{cluster_id, format_id, member_id, parse_initial_cluster, Member};
+use crate::membership;
+use crate::raft::{HttpTransport, PeerDirectory, PeerStats, RaftDriver, RaftStatus};
 use crate::request::Op;
 use crate::server::Server;
 use crate::storage::{DataDir, MemberMeta, RaftStorage, Snapshotter, Wal};
@@ -28,6 +29,7 @@ pub struct Node {
     threads: Vec<JoinHandle<()>>,
     shutdown: tokio::sync::watch::Sender<bool>,
     client_urls: Vec<String>,
+    peer_urls: Vec<String>,
     published: Arc<AtomicBool>,
     /// Held while the member runs; released on stop.
     data_dir_lock: Option<std::fs::File>,
@@ -68,82 +70,186 @@ fn bind(url: &str) -> Result<TcpListener> {
     Ok(l)
 }
 
-fn conf_state(voters: Vec<u64>) -> ConfState {
-    ConfState {
-        voters,
-        ..Default::default()
+/// How this member's identity and first state are found.
+struct Origin {
+    meta: MemberMeta,
+    snapshot: Snapshot,
+    /// Where the other members are reached until the applied records say otherwise.
+    members: Vec<Member>,
+}
+
+/// A member joining a running cluster: ask the members named in --initial-cluster for the
+/// cluster id and find ourselves (added with `member add` first) by our peer URLs.
+fn join_existing(
+    config: &Config,
+    initial: &[(String, Vec<String>)],
+    my_peer_urls: &[String],
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(u64, u64, Vec<Member>)> {
+    let mut mine = my_peer_urls.to_vec();
+    mine.sort();
+    let mut errors = Vec::new();
+    for (name, urls) in initial.iter().filter(|(n, _)| *n != config.name) {
+        let (tx, rx) = mpsc::channel();
+        let urls2 = urls.clone();
+        runtime.spawn(async move {
+            let _ = tx.send(crate::raft::transport::fetch_members(&urls2).await);
+        });
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok((cluster, members))) => {
+                let me = members.iter().find(|m| {
+                    let mut p = m.peer_urls.clone();
+                    p.sort();
+                    p == mine
+                });
+                return match me {
+                    Some(m) => Ok((m.id, cluster, members)),
+                    None => Err(Error::new(
+                        ErrorCode::InvalidConfig,
+                        format!(
+                            "the cluster has no member with peer URLs {my_peer_urls:?}; add it first (etcdctl member add {} --peer-urls=...)",
+                            config.name
+                        ),
+                        0,
+                    )),
+                };
+            }
+            Ok(Err(e)) => errors.push(format!("{name}: {e}")),
+            Err(_) => errors.push(format!("{name}: timed out")),
+        }
+    }
+    Err(Error::new(
+        ErrorCode::InvalidConfig,
+        format!(
+            "--initial-cluster-state=existing: could not reach any other member ({})",
+            errors.join("; ")
+        ),
+        0,
+    ))
+}
+
+fn find_origin(
+    config: &Config,
+    dd: &DataDir,
+    snapshotter: &Snapshotter,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Origin> {
+    let initial = parse_initial_cluster(&config.initial_cluster_or_self())?;
+    let Some((_, my_peer_urls)) = initial.iter().find(|(n, _)| *n == config.name).cloned() else {
+        return Err(Error::new(
+            ErrorCode::InvalidConfig,
+            format!("--initial-cluster has no member named {:?}", config.name),
+            0,
+        ));
+    };
+    match (dd.read_meta()?, snapshotter.load_newest()?) {
+        (Some(meta), Some(snapshot)) => {
+            // A restart: the flags no longer matter, the data dir says who we are.
+            let mut store = Store::new();
+            store.recover(&snapshot.data)?;
+            let members = membership::read_members(&store);
+            Ok(Origin {
+                meta,
+                snapshot,
+                members,
+            })
+        }
+        (None, _) if config.initial_cluster_state == ClusterState::New => {
+            let ids: Vec<(u64, Vec<String>)> = initial
+                .iter()
+                .map(|(_, urls)| (member_id(urls, &config.initial_cluster_token), urls.clone()))
+                .collect();
+            let meta = MemberMeta {
+                member_id: member_id(&my_peer_urls, &config.initial_cluster_token),
+                cluster_id: cluster_id(&ids.iter().map(|m| m.0).collect::<Vec<_>>()),
+            };
+            // Every initial member computes the same first snapshot: the initial members'
+            // records at index n (etcd's n bootstrap conf changes), term 1.
+            let store = membership::bootstrap_store(&ids);
+            let members = membership::read_members(&store);
+            let mut snapshot = Snapshot {
+                data: store.save().into(),
+                ..Default::default()
+            };
+            let m = snapshot.mut_metadata();
+            m.index = ids.len() as u64;
+            m.term = 1;
+            m.set_conf_state(ConfState {
+                voters: ids.iter().map(|m| m.0).collect(),
+                ..Default::default()
+            });
+            snapshotter.save(&snapshot)?;
+            dd.write_meta(&meta)?;
+            tracing::info!(member = %format_id(meta.member_id), cluster = %format_id(meta.cluster_id), data_dir = %config.data_dir.display(), "bootstrapped a new member");
+            Ok(Origin {
+                meta,
+                snapshot,
+                members,
+            })
+        }
+        // Joining, or joined but the leader's snapshot never arrived before a restart.
+        _ => {
+            let (id, cluster, members) = join_existing(config, &initial, &my_peer_urls, runtime)?;
+            let meta = MemberMeta {
+                member_id: id,
+                cluster_id: cluster,
+            };
+            if let Some(old) = dd.read_meta()? {
+                if old != meta {
+                    return Err(Error::new(
+                        ErrorCode::InvalidConfig,
+                        format!("data dir {} belongs to member {} of cluster {}, not to member {} of cluster {}", config.data_dir.display(), format_id(old.member_id), format_id(old.cluster_id), format_id(id), format_id(cluster)),
+                        0,
+                    ));
+                }
+            }
+            dd.write_meta(&meta)?;
+            tracing::info!(member = %format_id(id), cluster = %format_id(cluster), "joining an existing cluster; waiting for the leader's snapshot");
+            Ok(Origin {
+                meta,
+                snapshot: Snapshot::default(),
+                members,
+            })
+        }
     }
 }
 
+/// Bind every URL of a flag; port 0 picks a free port. Returns listeners and actual URLs.
+fn bind_all(urls: &[String]) -> Result<Vec<(TcpListener, String)>> {
+    urls.iter()
+        .map(|u| {
+            let l = bind(u)?;
+            let addr = l.local_addr().map_err(|e| Error::io("listener", e))?;
+            Ok((l, format!("http://{addr}")))
+        })
+        .collect()
+}
+
 impl Node {
-    /// Start a member and return once it serves (bounded by a few election timeouts when
-    /// its cluster has no leader yet).
+    /// Start a member. A member alone in its cluster returns once it serves; a member of a
+    /// larger cluster returns once it listens (its cluster may still be electing a leader:
+    /// see `wait_ready`).
     pub fn start(config: Config) -> Result<Node> {
         config.validate()?;
-        let initial = parse_initial_cluster(&config.initial_cluster_or_self())?;
-        if initial.len() > 1 {
-            return Err(Error::new(
-                ErrorCode::InvalidConfig,
-                "a cluster of more than one member needs the peer transport, which this build does not have yet",
-                0,
-            ));
-        }
-        let Some((_, my_peer_urls)) = initial.iter().find(|(n, _)| *n == config.name).cloned()
-        else {
-            return Err(Error::new(
-                ErrorCode::InvalidConfig,
-                format!("--initial-cluster has no member named {:?}", config.name),
-                0,
-            ));
-        };
-        let ids: Vec<(u64, String, Vec<String>)> = initial
-            .iter()
-            .map(|(n, urls)| {
-                (
-                    member_id(urls, &config.initial_cluster_token),
-                    n.clone(),
-                    urls.clone(),
-                )
-            })
-            .collect();
-        let listeners = config
-            .listen_client_urls
-            .iter()
-            .map(|u| bind(u))
-            .collect::<Result<Vec<_>>>()?;
+        let client_listeners = bind_all(&config.listen_client_urls)?;
+        let peer_listeners = bind_all(&config.listen_peer_urls)?;
+        let name = config.name.clone();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(format!("etcdrs-{name}"))
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("tokio runtime", e))?;
 
         let dd = DataDir::new(&config.data_dir);
         let data_dir_lock = dd.lock()?;
         let snapshotter = Arc::new(Snapshotter::new(&dd.snap_dir())?);
         let (wal, replay) = Wal::open(&dd.wal_dir())?;
-        let (meta, snapshot) = match (dd.read_meta()?, snapshotter.load_newest()?) {
-            (Some(meta), Some(snap)) => (meta, snap),
-            (existing, _) => {
-                if config.initial_cluster_state == ClusterState::Existing {
-                    return Err(Error::new(
-                        ErrorCode::InvalidConfig,
-                        "--initial-cluster-state=existing needs the peer transport to join, which this build does not have yet",
-                        0,
-                    ));
-                }
-                let me = member_id(&my_peer_urls, &config.initial_cluster_token);
-                let meta = existing.unwrap_or(MemberMeta {
-                    member_id: me,
-                    cluster_id: cluster_id(&ids.iter().map(|m| m.0).collect::<Vec<_>>()),
-                });
-                // The bootstrap snapshot: an empty store and the initial voters.
-                let mut snap = Snapshot {
-                    data: Store::new().save().into(),
-                    ..Default::default()
-                };
-                snap.mut_metadata()
-                    .set_conf_state(conf_state(ids.iter().map(|m| m.0).collect()));
-                snapshotter.save(&snap)?;
-                dd.write_meta(&meta)?;
-                tracing::info!(member = %crate::member::format_id(meta.member_id), cluster = %crate::member::format_id(meta.cluster_id), data_dir = %config.data_dir.display(), "bootstrapped a new member");
-                (meta, snap)
-            }
-        };
+        let Origin {
+            meta,
+            snapshot,
+            members,
+        } = find_origin(&config, &dd, &snapshotter, &runtime)?;
         let snap_index = snapshot.get_metadata().index;
         let mut store = Store::new();
         if !snapshot.data.is_empty() {
@@ -157,9 +263,10 @@ impl Node {
             );
         }
         let voters = storage.conf_state().voters;
+        let election_tick = (config.election_timeout_ms / config.heartbeat_interval_ms) as usize;
         let raft_config = raft::Config {
             id: meta.member_id,
-            election_tick: (config.election_timeout_ms / config.heartbeat_interval_ms) as usize,
+            election_tick,
             heartbeat_tick: 1,
             applied: snap_index,
             pre_vote: true,
@@ -170,13 +277,22 @@ impl Node {
         };
         let mut raw = raft::RawNode::new(&raft_config, storage.clone(), &crate::raft::logger())
             .map_err(|e| Error::new(ErrorCode::RaftInternal, e.to_string(), 0))?;
-        if voters == [meta.member_id] {
-            // Alone in the group: no need to wait an election timeout to lead.
+        let alone = voters == [meta.member_id];
+        if alone {
+            // No one to wait for: lead at once.
             let _ = raw.campaign();
+        } else {
+            // As etcd: skip most of the first election timeout so a fresh cluster elects
+            // soon (PreVote keeps this from disturbing a cluster that has a leader).
+            for _ in 1..election_tick {
+                raw.tick();
+            }
         }
 
         let store = Arc::new(RwLock::new(store));
         let status = Arc::new(RaftStatus::new(snap_index));
+        let peer_stats = Arc::new(PeerStats::default());
+        let peers = Arc::new(PeerDirectory::new(&members));
         let wait = Arc::new(Wait::default());
         let (raft_tx, raft_rx) = mpsc::channel();
         let (apply_tx, apply_rx) = mpsc::channel();
@@ -185,13 +301,22 @@ impl Node {
             raft_tx.clone(),
             wait.clone(),
             status.clone(),
+            peer_stats.clone(),
             meta.member_id,
             meta.cluster_id,
             config.name.clone(),
-            ids,
+            config.initial_cluster_token.clone(),
             Duration::from_millis(config.request_timeout_ms),
         ));
 
+        let transport = HttpTransport::new(
+            meta.member_id,
+            meta.cluster_id,
+            peers.clone(),
+            raft_tx.clone(),
+            status.clone(),
+            runtime.handle().clone(),
+        );
         let applier = Applier {
             store,
             wait,
@@ -203,6 +328,8 @@ impl Node {
             applied_term: snapshot.get_metadata().term,
             last_snapshot: snap_index,
             conf_state: snapshot.get_metadata().get_conf_state().clone(),
+            member_id: meta.member_id,
+            peers,
         };
         let driver = RaftDriver {
             node: raw,
@@ -211,12 +338,12 @@ impl Node {
             snapshotter,
             rx: raft_rx,
             apply_tx,
-            transport: Box::new(NoPeers),
+            transport: Box::new(transport),
             status,
+            stats: peer_stats,
             tick: Duration::from_millis(config.heartbeat_interval_ms),
             sync_interval: SYNC_INTERVAL,
         };
-        let name = config.name.clone();
         let threads = vec![
             std::thread::Builder::new()
                 .name(format!("etcdrs-raft-{name}"))
@@ -228,25 +355,31 @@ impl Node {
                 .map_err(|e| Error::io("spawn apply thread", e))?,
         ];
 
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name(format!("etcdrs-{name}"))
-            .enable_all()
-            .build()
-            .map_err(|e| Error::io("tokio runtime", e))?;
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let mut client_urls = Vec::new();
-        for l in listeners {
-            let addr = l.local_addr().map_err(|e| Error::io("listener", e))?;
-            client_urls.push(format!("http://{addr}"));
+        let mut peer_urls = Vec::new();
+        {
             let _guard = runtime.enter();
-            let listener =
-                tokio::net::TcpListener::from_std(l).map_err(|e| Error::io("listener", e))?;
-            runtime.spawn(crate::api::serve(
-                listener,
-                server.clone(),
-                shutdown_rx.clone(),
-            ));
+            for (l, url) in client_listeners {
+                let listener =
+                    tokio::net::TcpListener::from_std(l).map_err(|e| Error::io("listener", e))?;
+                runtime.spawn(crate::api::serve(
+                    listener,
+                    server.clone(),
+                    shutdown_rx.clone(),
+                ));
+                client_urls.push(url);
+            }
+            for (l, url) in peer_listeners {
+                let listener =
+                    tokio::net::TcpListener::from_std(l).map_err(|e| Error::io("listener", e))?;
+                runtime.spawn(crate::api::peer::serve(
+                    listener,
+                    server.clone(),
+                    shutdown_rx.clone(),
+                ));
+                peer_urls.push(url);
+            }
         }
         let advertised = if config.advertise_client_urls.is_empty() {
             client_urls.clone()
@@ -263,16 +396,38 @@ impl Node {
             threads,
             shutdown,
             client_urls,
+            peer_urls,
             published,
             data_dir_lock: Some(data_dir_lock),
         };
-        // Return once the member serves: its attributes are applied (bounded).
-        let deadline = Instant::now() + Duration::from_millis(config.election_timeout_ms * 3);
-        while !node.published.load(Ordering::Acquire) && Instant::now() < deadline {
+        if alone {
+            node.wait_ready(Duration::from_millis(config.election_timeout_ms * 3));
+        }
+        tracing::info!(name = %node.server.name, client_urls = ?node.client_urls, peer_urls = ?node.peer_urls, "member is serving");
+        Ok(node)
+    }
+
+    /// Wait (at most `timeout`) until this member has joined its cluster's records: a leader
+    /// exists and this member's name and client URLs are applied. True when it has.
+    pub fn wait_ready(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while !self.published.load(Ordering::Acquire) {
+            if Instant::now() >= deadline {
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(5));
         }
-        tracing::info!(name = %node.server.name, client_urls = ?node.client_urls, "member is serving");
-        Ok(node)
+        true
+    }
+
+    /// The URLs this member's peer API listens on (actual ports, when 0 was asked).
+    pub fn peer_urls(&self) -> &[String] {
+        &self.peer_urls
+    }
+
+    /// This member was removed from its cluster and serves no more.
+    pub fn is_removed(&self) -> bool {
+        self.server.is_removed()
     }
 
     /// The URLs this member's client API listens on (actual ports, when 0 was asked).
@@ -340,14 +495,6 @@ async fn publish(
         let leader = server.leader_id();
         if leader != 0 {
             let me = leader == server.member_id;
-            if me && !server.has_store_key(&crate::apply::members_dir()) {
-                let members = server
-                    .initial_members()
-                    .iter()
-                    .map(|(id, _, urls)| (*id, urls.clone()))
-                    .collect();
-                let _ = server.propose(Op::ClusterInit { members }).await;
-            }
             if !attributes_done {
                 let op = Op::Publish {
                     member_id: server.member_id,
@@ -355,7 +502,7 @@ async fn publish(
                 };
                 attributes_done = server.propose(op).await.is_ok();
             }
-            if me && !server.has_store_key(&crate::apply::version_key()) {
+            if me && !server.has_store_key(&membership::version_key()) {
                 let _ = server
                     .propose(Op::ClusterVersion {
                         version: CLUSTER_VERSION.to_string(),

@@ -280,14 +280,15 @@ pub enum Op {
     Sync {
         time: i64,
     },
-    /// Record the initial members (their peer URLs) in the cluster namespace.
-    ClusterInit {
-        members: Vec<(u64, Vec<String>)>,
-    },
     /// A member announces its name and client URLs.
     Publish {
         member_id: u64,
         attributes: MemberAttributes,
+    },
+    /// A member's new peer URLs (PUT /v2/members/<id>).
+    MemberUpdate {
+        member_id: u64,
+        peer_urls: Vec<String>,
     },
     ClusterVersion {
         version: String,

@@ -1,10 +1,10 @@
 //! A running member's shared state and what it answers: the one implementation of every
 //! request, used by the HTTP API and by in-process clients alike.
 
-use crate::apply::{member_key, members_dir};
 use crate::error::{Error, ErrorCode, Result};
 use crate::member::{format_id, Member};
-use crate::raft::{RaftMsg, RaftRole, RaftStatus};
+use crate::membership;
+use crate::raft::{PeerStats, RaftMsg, RaftRole, RaftStatus};
 use crate::request::{KeyRequest, MemberAttributes, Method, Op, RaftRequest, V2Request};
 use crate::time::{format_go_duration, format_rfc3339_nano, now_nanos};
 use crate::v2store::{path, Event, Store, StoreStats, Watcher, KEYS_PREFIX};
@@ -69,7 +69,19 @@ pub struct SelfStats {
     pub start_time: String,
     pub leader_info: LeaderInfo,
     pub recv_append_request_cnt: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub recv_pkg_rate: f64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub recv_bandwidth_rate: f64,
     pub send_append_request_cnt: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub send_pkg_rate: f64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub send_bandwidth_rate: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,7 +96,30 @@ pub struct LeaderInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LeaderStats {
     pub leader: String,
-    pub followers: serde_json::Map<String, serde_json::Value>,
+    pub followers: std::collections::BTreeMap<String, FollowerStatsJson>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FollowerStatsJson {
+    pub latency: LatencyJson,
+    pub counts: CountsJson,
+}
+
+/// Round-trip times to a follower, in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LatencyJson {
+    pub current: f64,
+    pub average: f64,
+    pub standard_deviation: f64,
+    pub minimum: f64,
+    pub maximum: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CountsJson {
+    pub fail: u64,
+    pub success: u64,
 }
 
 pub struct Server {
@@ -92,11 +127,12 @@ pub struct Server {
     raft_tx: Mutex<Sender<RaftMsg>>,
     wait: Arc<Wait>,
     pub(crate) status: Arc<RaftStatus>,
+    peer_stats: Arc<PeerStats>,
     pub member_id: u64,
     pub cluster_id: u64,
     pub name: String,
-    /// The initial members, shown until the cluster's own records are applied.
-    initial_members: Vec<(u64, String, Vec<String>)>,
+    /// --initial-cluster-token: part of the id of a member added at runtime.
+    token: String,
     client_urls: RwLock<Vec<String>>,
     next_id: AtomicU64,
     request_timeout: Duration,
@@ -131,10 +167,11 @@ impl Server {
         raft_tx: Sender<RaftMsg>,
         wait: Arc<Wait>,
         status: Arc<RaftStatus>,
+        peer_stats: Arc<PeerStats>,
         member_id: u64,
         cluster_id: u64,
         name: String,
-        initial_members: Vec<(u64, String, Vec<String>)>,
+        token: String,
         request_timeout: Duration,
     ) -> Server {
         Server {
@@ -142,10 +179,11 @@ impl Server {
             raft_tx: Mutex::new(raft_tx),
             wait,
             status,
+            peer_stats,
             member_id,
             cluster_id,
             name,
-            initial_members,
+            token,
             client_urls: RwLock::new(Vec::new()),
             next_id: AtomicU64::new(rand::random::<u64>() >> 16 | 1),
             request_timeout,
@@ -187,8 +225,14 @@ impl Server {
         self.status.leader()
     }
 
-    /// Put a request through raft and wait until it is applied here.
-    pub async fn propose(&self, op: Op) -> Result<Option<Event>> {
+    fn check_serving(&self) -> Result<()> {
+        if self.status.removed() {
+            return Err(Error::new(
+                ErrorCode::MemberRemoved,
+                "the member has been permanently removed from the cluster",
+                0,
+            ));
+        }
         if self.status.failed() {
             return Err(Error::new(
                 ErrorCode::RaftInternal,
@@ -196,9 +240,21 @@ impl Server {
                 0,
             ));
         }
+        Ok(())
+    }
+
+    /// Put a request through raft and wait until it is applied here.
+    pub async fn propose(&self, op: Op) -> Result<Option<Event>> {
+        self.replicate(|id| RaftMsg::Propose(RaftRequest { id, op }.encode()))
+            .await
+    }
+
+    /// Send what `msg` builds (given its wait id) to raft; wait until applied here.
+    async fn replicate(&self, msg: impl FnOnce(u64) -> RaftMsg) -> Result<Option<Event>> {
+        self.check_serving()?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let rx = self.wait.register(id);
-        if let Err(e) = self.send(RaftMsg::Propose(RaftRequest { id, op }.encode())) {
+        if let Err(e) = self.send(msg(id)) {
             self.wait.cancel(id);
             return Err(e);
         }
@@ -245,6 +301,7 @@ impl Server {
 
     async fn handle_inner(&self, req: KeyRequest) -> Result<KeyResult> {
         req.validate()?;
+        self.check_serving()?;
         let p = store_path(&req.key);
         match req.method {
             Method::Get if req.wait => {
@@ -319,6 +376,7 @@ impl Server {
             t.duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as i64)
         };
+        let counts = self.peer_stats.append_counts();
         SelfStats {
             name: self.name.clone(),
             id: format_id(self.member_id),
@@ -333,82 +391,98 @@ impl Server {
                 uptime: format_go_duration(since.elapsed().as_nanos()),
                 start_time: format_rfc3339_nano(nanos(since_wall)),
             },
-            recv_append_request_cnt: 0,
-            send_append_request_cnt: 0,
+            recv_append_request_cnt: counts.recv_append,
+            recv_pkg_rate: counts.recv_pkg_rate,
+            recv_bandwidth_rate: counts.recv_bandwidth_rate,
+            send_append_request_cnt: counts.send_append,
+            send_pkg_rate: counts.send_pkg_rate,
+            send_bandwidth_rate: counts.send_bandwidth_rate,
         }
     }
 
     /// Leader statistics; members that are not the leader answer etcd's "not current leader".
     pub fn leader_stats(&self) -> Option<LeaderStats> {
-        (self.status.role() == RaftRole::Leader).then(|| LeaderStats {
+        if self.status.role() != RaftRole::Leader {
+            return None;
+        }
+        let ids: Vec<u64> = self.members().iter().map(|m| m.id).collect();
+        let followers = self
+            .peer_stats
+            .followers(&ids, self.member_id)
+            .into_iter()
+            .map(|(id, f)| {
+                let json = FollowerStatsJson {
+                    latency: LatencyJson {
+                        current: f.latency_current,
+                        average: f.latency_average(),
+                        standard_deviation: f.latency_stddev(),
+                        minimum: f.latency_min,
+                        maximum: f.latency_max,
+                    },
+                    counts: CountsJson {
+                        fail: f.fail,
+                        success: f.success,
+                    },
+                };
+                (format_id(id), json)
+            })
+            .collect();
+        Some(LeaderStats {
             leader: format_id(self.member_id),
-            followers: serde_json::Map::new(),
+            followers,
         })
     }
 
-    /// The cluster's members, from the replicated records (the initial members until those
-    /// are applied).
+    /// The cluster's members, from the replicated records.
     pub fn members(&self) -> Vec<Member> {
-        let store = self.read_store();
-        let mut out = Vec::new();
-        if let Some(dir) = store.peek(&members_dir()) {
-            for n in &dir.nodes {
-                let Some(id) = n
-                    .key
-                    .rsplit('/')
-                    .next()
-                    .and_then(|h| u64::from_str_radix(h, 16).ok())
-                else {
-                    continue;
-                };
-                let read = |leaf: &str| -> Option<serde_json::Value> {
-                    let v = store.peek(&member_key(id, leaf))?.value?;
-                    serde_json::from_str(&v).ok()
-                };
-                let raft = read("raftAttributes");
-                let attrs = read("attributes");
-                let strings = |v: Option<&serde_json::Value>| -> Vec<String> {
-                    v.and_then(|v| v.as_array())
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|s| s.as_str().map(String::from))
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                };
-                out.push(Member {
-                    id,
-                    name: attrs
-                        .as_ref()
-                        .and_then(|a| a["name"].as_str())
-                        .unwrap_or_default()
-                        .to_string(),
-                    peer_urls: strings(raft.as_ref().map(|r| &r["peerURLs"])),
-                    client_urls: strings(attrs.as_ref().map(|a| &a["clientURLs"])),
-                });
-            }
-        }
-        if out.is_empty() {
-            out = self
-                .initial_members
-                .iter()
-                .map(|(id, name, peers)| Member {
-                    id: *id,
-                    name: if *id == self.member_id {
-                        name.clone()
-                    } else {
-                        String::new()
-                    },
-                    peer_urls: peers.clone(),
-                    client_urls: if *id == self.member_id {
-                        self.client_urls()
-                    } else {
-                        Vec::new()
-                    },
-                })
-                .collect();
-        }
-        out
+        membership::read_members(&self.read_store())
+    }
+
+    /// Add a member with these peer URLs (etcd's POST /v2/members); it then starts with
+    /// --initial-cluster-state existing and catches up.
+    pub async fn add_member(&self, peer_urls: Vec<String>) -> Result<Member> {
+        let now = std::time::SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let member = Member {
+            // As etcd: unique even when the same URLs come back after a removal.
+            id: crate::member::member_id(&peer_urls, &format!("{}{now}", self.token)),
+            name: String::new(),
+            peer_urls,
+            client_urls: Vec::new(),
+        };
+        self.replicate(|id| RaftMsg::ProposeConfChange(membership::add_change(id, &member)))
+            .await?;
+        Ok(member)
+    }
+
+    pub async fn remove_member(&self, id: u64) -> Result<()> {
+        self.replicate(|wait| RaftMsg::ProposeConfChange(membership::remove_change(wait, id)))
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn update_member(&self, id: u64, peer_urls: Vec<String>) -> Result<()> {
+        self.propose(Op::MemberUpdate {
+            member_id: id,
+            peer_urls,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Whether `id` was removed from the cluster (its messages are refused).
+    pub fn is_removed_member(&self, id: u64) -> bool {
+        membership::is_removed(&self.read_store(), id)
+    }
+
+    /// A raft message from a peer.
+    pub fn step(&self, msg: raft::eraftpb::Message) {
+        let _ = self.send(RaftMsg::Step(msg));
+    }
+
+    pub fn is_removed(&self) -> bool {
+        self.status.removed()
     }
 
     pub fn leader(&self) -> Option<Member> {
@@ -427,13 +501,15 @@ impl Server {
             .collect()
     }
 
-    /// Healthy: a leader is known and the log is writable.
-    pub fn healthy(&self) -> bool {
-        self.leader_id() != 0 && !self.status.failed()
-    }
-
-    pub(crate) fn initial_members(&self) -> &[(u64, String, Vec<String>)] {
-        &self.initial_members
+    /// Healthy: a leader is known, the log is writable and a quorum read gets through in
+    /// time (so the cluster's index can move).
+    pub async fn healthy(&self) -> bool {
+        if self.leader_id() == 0 || self.check_serving().is_err() {
+            return false;
+        }
+        tokio::time::timeout(Duration::from_secs(1), self.linearize())
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     pub(crate) fn has_store_key(&self, p: &str) -> bool {

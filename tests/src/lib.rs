@@ -58,6 +58,8 @@ impl Member {
             data_dir.display().to_string(),
             "--listen-client-urls".into(),
             "http://127.0.0.1:0".into(),
+            "--listen-peer-urls".into(),
+            "http://127.0.0.1:0".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
         Self::spawn(data_dir, args).unwrap_or_else(|log| panic!("member did not start:\n{log}"))

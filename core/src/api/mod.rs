@@ -1,6 +1,8 @@
 //! etcd's client HTTP API over hyper: /v2/keys, /v2/stats, /v2/machines, /v2/members,
 //! /version, /health. Status codes, headers (etcd's casing) and bodies follow etcd 3.4.
+//! `peer` is the API members serve each other on their peer URLs.
 
+pub mod peer;
 mod watch_body;
 
 use crate::error::{Error, ErrorCode};
@@ -68,10 +70,12 @@ fn full(body: impl Into<Bytes>) -> Body {
 fn response(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
     let mut r = Response::new(full(body));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_str(content_type).expect("content type"),
-    );
+    if !content_type.is_empty() {
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_str(content_type).expect("content type"),
+        );
+    }
     r
 }
 
@@ -115,6 +119,18 @@ async fn route(req: Request<Incoming>, server: &Server) -> Response<Body> {
         response(200, "text/plain; charset=utf-8", Bytes::new())
     } else if path == KEYS_PREFIX || path.starts_with("/v2/keys/") {
         keys(req, server).await
+    } else if path == "/health" {
+        if method != hyper::Method::GET && method != hyper::Method::HEAD {
+            method_not_allowed("GET")
+        } else if server.healthy().await {
+            response(200, "text/plain; charset=utf-8", r#"{"health":"true"}"#)
+        } else {
+            response(503, "text/plain; charset=utf-8", r#"{"health":"false"}"#)
+        }
+    } else if path == "/v2/members" || path.starts_with("/v2/members/") {
+        let mut r = members(req, server).await;
+        header(&mut r, "x-etcd-cluster-id", format_id(server.cluster_id));
+        r
     } else {
         let get_only = |f: &dyn Fn() -> Response<Body>| {
             if method == hyper::Method::GET || method == hyper::Method::HEAD {
@@ -137,21 +153,12 @@ async fn route(req: Request<Incoming>, server: &Server) -> Response<Body> {
                     server.machines().join(", "),
                 )
             }),
-            "/v2/members" | "/v2/members/" => members(server, &method, None),
-            "/v2/members/leader" => members(server, &method, Some("leader")),
             "/version" => get_only(&|| {
                 json(
                     200,
                     &serde_json::json!({ "etcdserver": "3.4.0", "etcdcluster": crate::apply::CLUSTER_VERSION }),
                     false,
                 )
-            }),
-            "/health" => get_only(&|| {
-                if server.healthy() {
-                    response(200, "text/plain; charset=utf-8", r#"{"health":"true"}"#)
-                } else {
-                    response(503, "text/plain; charset=utf-8", r#"{"health":"false"}"#)
-                }
             }),
             _ => not_found(),
         }
@@ -169,24 +176,95 @@ async fn route(req: Request<Incoming>, server: &Server) -> Response<Body> {
     resp
 }
 
-fn members(server: &Server, method: &hyper::Method, sub: Option<&str>) -> Response<Body> {
-    if method != hyper::Method::GET {
-        // Adding, removing and updating members comes with the cluster transport.
-        return method_not_allowed("GET");
-    }
-    let mut r = match sub {
-        None => json(
+/// etcd's /v2/members: list, add (POST), remove (DELETE), update peer URLs (PUT), leader.
+async fn members(req: Request<Incoming>, server: &Server) -> Response<Body> {
+    let method = req.method().clone();
+    let sub = req
+        .uri()
+        .path()
+        .trim_start_matches("/v2/members")
+        .trim_start_matches('/')
+        .to_string();
+    let fail = |e: Error| http_error(e.code.http_status(), &e.cause);
+    match (&method, sub.as_str()) {
+        (&hyper::Method::GET | &hyper::Method::HEAD, "") => json(
             200,
             &serde_json::json!({ "members": server.members() }),
             true,
         ),
-        Some(_) => match server.leader() {
+        (&hyper::Method::GET | &hyper::Method::HEAD, "leader") => match server.leader() {
             Some(m) => json(200, &m, true),
             None => http_error(503, "During election"),
         },
-    };
-    header(&mut r, "x-etcd-cluster-id", format_id(server.cluster_id));
-    r
+        (&hyper::Method::POST, "") => match peer_urls_body(req).await {
+            Err(r) => r,
+            Ok(urls) => match server.add_member(urls).await {
+                Ok(m) => json(201, &m, true),
+                Err(e) => fail(e),
+            },
+        },
+        (&hyper::Method::DELETE, id) | (&hyper::Method::PUT, id) if !id.is_empty() => {
+            let Ok(id_num) = u64::from_str_radix(id, 16) else {
+                return http_error(404, &format!("No such member: {id}"));
+            };
+            let result = if method == hyper::Method::DELETE {
+                server.remove_member(id_num).await.map(|_| ())
+            } else {
+                match peer_urls_body(req).await {
+                    Err(r) => return r,
+                    Ok(urls) => server.update_member(id_num, urls).await,
+                }
+            };
+            match result {
+                Ok(()) => response(204, "", Bytes::new()),
+                Err(e) => fail(e),
+            }
+        }
+        (&hyper::Method::GET | &hyper::Method::HEAD, _) => not_found(),
+        _ => method_not_allowed("GET,POST,DELETE,PUT"),
+    }
+}
+
+/// The `{"peerURLs": [...]}` body of a member add or update, checked as etcd checks it.
+async fn peer_urls_body(req: Request<Incoming>) -> Result<Vec<String>, Response<Body>> {
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    if content_type.split(';').next().unwrap_or("").trim() != "application/json" {
+        return Err(http_error(
+            415,
+            &format!("Bad Content-Type {content_type}, accept application/json"),
+        ));
+    }
+    let body = Limited::new(req.into_body(), MAX_FORM_BYTES)
+        .collect()
+        .await
+        .map_err(|e| http_error(400, &e.to_string()))?
+        .to_bytes();
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(rename = "peerURLs", default)]
+        peer_urls: Vec<String>,
+    }
+    let parsed: Body =
+        serde_json::from_slice(&body).map_err(|e| http_error(400, &e.to_string()))?;
+    if parsed.peer_urls.is_empty() {
+        return Err(http_error(400, "no valid URLs given"));
+    }
+    for u in &parsed.peer_urls {
+        let ok = url::Url::parse(u)
+            .is_ok_and(|p| matches!(p.scheme(), "http" | "https" | "unix" | "unixs"));
+        if !ok {
+            return Err(http_error(
+                400,
+                &format!("URL scheme must be http, https, unix, or unixs: {u}"),
+            ));
+        }
+    }
+    Ok(parsed.peer_urls)
 }
 
 fn key_error(err: &Error, cluster_id: u64) -> Response<Body> {

@@ -158,9 +158,15 @@ fn main() {
     rt.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("SIGTERM handler");
+        let removed = async {
+            while !node.is_removed() {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT, shutting down"),
             _ = term.recv() => tracing::info!("received SIGTERM, shutting down"),
+            _ = removed => tracing::warn!("the member has been permanently removed from the cluster; shutting down"),
         }
     });
     node.stop();

@@ -4,18 +4,20 @@
 //! channel (it never waits on the state machine).
 
 mod log;
+mod stats;
 mod status;
+pub mod transport;
 
 pub use log::logger;
-
+pub use stats::{AppendCounts, FollowerStats, PeerStats};
 pub use status::{RaftRole, RaftStatus};
+pub use transport::{HttpTransport, PeerDirectory};
 
 use crate::apply::ApplyMsg;
 use crate::error::{Error, ErrorCode, Result};
 use crate::storage::{RaftStorage, Snapshotter, Wal};
-use protobuf::Message as _;
-use raft::eraftpb::{ConfChange, ConfChangeV2, EntryType, Message, Snapshot};
-use raft::{RawNode, StateRole};
+use raft::eraftpb::{ConfChange, Message, Snapshot};
+use raft::{RawNode, SnapshotStatus, StateRole};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -32,21 +34,9 @@ const MAX_PENDING_PROPOSALS: usize = 100_000;
 /// A read-index round that got no answer in this long is failed.
 const READ_INDEX_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Sends raft messages to peers. The cluster transport implements it over HTTP; a single
-/// member has no peers.
+/// Sends raft messages to peers (`HttpTransport` over the peer URLs); never blocks.
 pub trait Transport: Send {
     fn send(&mut self, msgs: Vec<Message>);
-}
-
-/// The transport of a one-member group: there is nobody to talk to.
-pub struct NoPeers;
-
-impl Transport for NoPeers {
-    fn send(&mut self, msgs: Vec<Message>) {
-        if !msgs.is_empty() {
-            tracing::debug!(count = msgs.len(), "no peers to send raft messages to");
-        }
-    }
 }
 
 pub enum RaftMsg {
@@ -54,8 +44,20 @@ pub enum RaftMsg {
     Propose(Vec<u8>),
     /// Ask for a linearizable read point (the commit index confirmed by a quorum).
     ReadIndex(oneshot::Sender<Result<u64>>),
+    /// A membership change to replicate (its `id` is the proposer's wait id).
+    ProposeConfChange(ConfChange),
+    /// The apply loop validated and recorded a committed conf change: raft's configuration
+    /// follows it.
+    ApplyConfChange(ConfChange),
     /// A message from a peer.
     Step(Message),
+    /// The transport could not reach this peer.
+    Unreachable(u64),
+    /// How sending a snapshot to a peer went.
+    SnapshotStatus {
+        to: u64,
+        ok: bool,
+    },
     /// The apply loop saved a snapshot durably: the log before it can go.
     Snapshotted(Snapshot),
     Stop,
@@ -70,6 +72,7 @@ pub struct RaftDriver {
     pub apply_tx: Sender<ApplyMsg>,
     pub transport: Box<dyn Transport>,
     pub status: Arc<RaftStatus>,
+    pub stats: Arc<PeerStats>,
     pub tick: Duration,
     pub sync_interval: Duration,
 }
@@ -141,10 +144,32 @@ impl RaftDriver {
         match m {
             RaftMsg::Propose(data) => self.propose(data, l),
             RaftMsg::ReadIndex(reply) => l.pending_reads.push(reply),
+            RaftMsg::ProposeConfChange(cc) => {
+                if let Err(e) = self.node.propose_conf_change(Vec::new(), cc) {
+                    tracing::info!(error = %e, "membership change dropped; it will time out");
+                }
+            }
+            RaftMsg::ApplyConfChange(cc) => match self.node.apply_conf_change(&cc) {
+                Ok(cs) => self.storage.set_conf_state(cs),
+                Err(e) => tracing::error!(error = %e, "raft refused an applied conf change"),
+            },
             RaftMsg::Step(msg) => {
+                self.stats.on_recv(&msg);
                 if let Err(e) = self.node.step(msg) {
                     tracing::debug!(error = %e, "dropped a raft message");
                 }
+            }
+            RaftMsg::Unreachable(id) => {
+                self.stats.on_unreachable(id);
+                self.node.report_unreachable(id);
+            }
+            RaftMsg::SnapshotStatus { to, ok } => {
+                let status = if ok {
+                    SnapshotStatus::Finish
+                } else {
+                    SnapshotStatus::Failure
+                };
+                self.node.report_snapshot(to, status);
             }
             RaftMsg::Snapshotted(snap) => self.compact(snap),
             RaftMsg::Stop => return true,
@@ -218,7 +243,7 @@ impl RaftDriver {
             return Ok(());
         }
         let mut rd = self.node.ready();
-        self.transport.send(rd.take_messages());
+        self.send(rd.take_messages());
         if !rd.snapshot().is_empty() {
             let snap = rd.snapshot().clone();
             self.snapshotter.save(&snap)?;
@@ -236,7 +261,7 @@ impl RaftDriver {
         if let Some(hs) = hs {
             self.storage.set_hard_state(hs);
         }
-        self.transport.send(rd.take_persisted_messages());
+        self.send(rd.take_persisted_messages());
         for rs in rd.take_read_states() {
             let ctx = rs
                 .request_ctx
@@ -254,35 +279,26 @@ impl RaftDriver {
         if let Some(commit) = light.commit_index() {
             self.storage.set_commit(commit);
         }
-        self.transport.send(light.take_messages());
+        self.send(light.take_messages());
         self.handle_committed(light.take_committed_entries());
         self.node.advance_apply();
+        if self.storage.take_snapshot_wanted() {
+            let _ = self.apply_tx.send(ApplyMsg::SnapshotNow);
+        }
         Ok(())
     }
 
+    fn send(&mut self, msgs: Vec<Message>) {
+        if !msgs.is_empty() {
+            self.stats.on_send(&msgs);
+            self.transport.send(msgs);
+        }
+    }
+
     fn handle_committed(&mut self, entries: Vec<raft::eraftpb::Entry>) {
-        if entries.is_empty() {
-            return;
+        if !entries.is_empty() {
+            let _ = self.apply_tx.send(ApplyMsg::Entries(entries));
         }
-        for e in &entries {
-            let cs = match e.get_entry_type() {
-                EntryType::EntryConfChange => ConfChange::parse_from_bytes(&e.data)
-                    .ok()
-                    .and_then(|cc| self.node.apply_conf_change(&cc).ok()),
-                EntryType::EntryConfChangeV2 => ConfChangeV2::parse_from_bytes(&e.data)
-                    .ok()
-                    .and_then(|cc| self.node.apply_conf_change(&cc).ok()),
-                EntryType::EntryNormal => None,
-            };
-            if let Some(cs) = cs {
-                self.storage.set_conf_state(cs);
-            }
-        }
-        let conf_state = self.storage.conf_state();
-        let _ = self.apply_tx.send(ApplyMsg::Entries {
-            entries,
-            conf_state,
-        });
     }
 
     fn compact(&mut self, snap: Snapshot) {

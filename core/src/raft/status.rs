@@ -32,6 +32,7 @@ pub struct RaftStatus {
     leader: AtomicU64,
     role: AtomicU8,
     failed: AtomicBool,
+    removed: AtomicBool,
     has_ttl_keys: AtomicBool,
     applied_tx: watch::Sender<u64>,
     /// When the current leader was first seen, for leaderInfo.uptime.
@@ -47,6 +48,7 @@ impl RaftStatus {
             leader: AtomicU64::new(0),
             role: AtomicU8::new(0),
             failed: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
             has_ttl_keys: AtomicBool::new(false),
             applied_tx: watch::channel(applied).0,
             leader_since: Mutex::new((0, Instant::now(), SystemTime::now())),
@@ -91,6 +93,13 @@ impl RaftStatus {
     }
     pub fn failed(&self) -> bool {
         self.failed.load(Relaxed)
+    }
+    /// This member was removed from the cluster: it serves no more.
+    pub fn set_removed(&self) {
+        self.removed.store(true, Relaxed);
+    }
+    pub fn removed(&self) -> bool {
+        self.removed.load(Relaxed)
     }
     pub fn has_ttl_keys(&self) -> bool {
         self.has_ttl_keys.load(Relaxed)

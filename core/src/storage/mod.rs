@@ -13,6 +13,7 @@ use raft::storage::MemStorage;
 use raft::{GetEntriesContext, RaftState, Storage};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// The identity a member is created with; kept so a restart rejoins the same cluster.
@@ -99,6 +100,8 @@ impl DataDir {
 pub struct RaftStorage {
     mem: MemStorage,
     snapshot: Arc<RwLock<Snapshot>>,
+    /// A peer asked for a snapshot the saved one cannot serve.
+    snapshot_wanted: Arc<AtomicBool>,
 }
 
 impl RaftStorage {
@@ -109,7 +112,7 @@ impl RaftStorage {
         {
             let mut core = mem.wl();
             if snap_index == 0 {
-                // The bootstrap snapshot carries only the initial voters.
+                // A member joining an existing cluster has no snapshot until the leader sends one.
                 core.set_conf_state(snapshot.get_metadata().get_conf_state().clone());
             } else {
                 core.apply_snapshot(snapshot.clone()).map_err(raft_err)?;
@@ -139,6 +142,7 @@ impl RaftStorage {
         Ok(RaftStorage {
             mem,
             snapshot: Arc::new(RwLock::new(snapshot)),
+            snapshot_wanted: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -175,6 +179,11 @@ impl RaftStorage {
         self.mem.wl().compact(compact_to).map_err(raft_err)
     }
 
+    /// Whether a peer needed a newer snapshot since the last call.
+    pub fn take_snapshot_wanted(&self) -> bool {
+        self.snapshot_wanted.swap(false, Ordering::AcqRel)
+    }
+
     pub fn conf_state(&self) -> ConfState {
         self.mem
             .initial_state()
@@ -209,13 +218,18 @@ impl Storage for RaftStorage {
     fn last_index(&self) -> raft::Result<u64> {
         self.mem.last_index()
     }
-    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+    /// The saved snapshot, unless it is too old or predates the peer joining (a member can
+    /// only restore a snapshot whose configuration includes it); then a fresh one is asked
+    /// for and raft retries.
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
         let snap = self
             .snapshot
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        if snap.get_metadata().index < request_index {
+        let meta = snap.get_metadata();
+        if meta.index < request_index || !meta.get_conf_state().voters.contains(&to) {
+            self.snapshot_wanted.store(true, Ordering::Release);
             return Err(raft::Error::Store(
                 raft::StorageError::SnapshotTemporarilyUnavailable,
             ));

@@ -1,0 +1,435 @@
+//! The peer transport: raft messages to the other members over HTTP on their peer URLs.
+//!
+//! Each peer gets one long-lived streaming POST (`/raft/stream`) that carries every message
+//! as a length-prefixed protobuf frame; whatever queued while the previous write was in
+//! flight goes out as one batch, and nothing waits for a per-message answer. Snapshots go in a
+//! POST of their own (`/raft/snapshot`) so a big one never holds up heartbeats. Every peer
+//! has its own task: one that cannot be reached is retried with backoff and never blocks the
+//! raft thread or the other peers (its queue is bounded; raft resends what was dropped).
+
+use super::{RaftMsg, RaftStatus, Transport};
+use crate::member::{format_id, Member};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Frame;
+use hyper_util::rt::TokioIo;
+use protobuf::Message as _;
+use raft::eraftpb::{Message, MessageType};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+pub const STREAM_PATH: &str = "/raft/stream";
+pub const SNAPSHOT_PATH: &str = "/raft/snapshot";
+pub const HEADER_CLUSTER_ID: &str = "x-etcd-cluster-id";
+pub const HEADER_FROM: &str = "x-server-from";
+pub const HEADER_TO: &str = "x-raft-to";
+
+/// Messages waiting for one peer at most; beyond it they are dropped (raft resends).
+const PEER_QUEUE: usize = 4096;
+/// Bytes put into one write at most.
+const MAX_WRITE: usize = 1 << 20;
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Where each member is reached: its peer URLs, from the applied member records.
+#[derive(Default)]
+pub struct PeerDirectory {
+    urls: RwLock<HashMap<u64, Vec<String>>>,
+}
+
+impl PeerDirectory {
+    pub fn new(members: &[Member]) -> PeerDirectory {
+        let d = PeerDirectory::default();
+        d.replace(members);
+        d
+    }
+
+    pub fn replace(&self, members: &[Member]) {
+        *self.urls.write().unwrap_or_else(|p| p.into_inner()) = members
+            .iter()
+            .map(|m| (m.id, m.peer_urls.clone()))
+            .collect();
+    }
+
+    pub fn get(&self, id: u64) -> Option<Vec<String>> {
+        self.urls
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
+    }
+}
+
+/// Append one message as a frame: 4-byte big-endian length, then the protobuf bytes.
+pub fn encode_frame(m: &Message, out: &mut Vec<u8>) {
+    let bytes = m.write_to_bytes().expect("raft message encodes");
+    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(&bytes);
+}
+
+/// Reassembles frames from a byte stream that may split them anywhere.
+#[derive(Default)]
+pub struct FrameDecoder {
+    buf: Vec<u8>,
+}
+
+impl FrameDecoder {
+    /// The complete messages now available; an error when the stream is not frames.
+    pub fn push(&mut self, data: &[u8]) -> Result<Vec<Message>, String> {
+        self.buf.extend_from_slice(data);
+        let mut out = Vec::new();
+        let mut at = 0;
+        while self.buf.len() - at >= 4 {
+            let len =
+                u32::from_be_bytes(self.buf[at..at + 4].try_into().expect("4 bytes")) as usize;
+            if self.buf.len() - at - 4 < len {
+                break;
+            }
+            let m = Message::parse_from_bytes(&self.buf[at + 4..at + 4 + len])
+                .map_err(|e| format!("bad raft message frame: {e}"))?;
+            out.push(m);
+            at += 4 + len;
+        }
+        self.buf.drain(..at);
+        Ok(out)
+    }
+}
+
+/// What every peer task needs.
+struct Shared {
+    me: u64,
+    cluster_id: u64,
+    peers: Arc<PeerDirectory>,
+    raft_tx: std::sync::Mutex<std::sync::mpsc::Sender<RaftMsg>>,
+    status: Arc<RaftStatus>,
+}
+
+impl Shared {
+    fn tell_raft(&self, m: RaftMsg) {
+        let _ = self
+            .raft_tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(m);
+    }
+}
+
+pub struct HttpTransport {
+    shared: Arc<Shared>,
+    queues: HashMap<u64, mpsc::Sender<Message>>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl HttpTransport {
+    pub fn new(
+        me: u64,
+        cluster_id: u64,
+        peers: Arc<PeerDirectory>,
+        raft_tx: std::sync::mpsc::Sender<RaftMsg>,
+        status: Arc<RaftStatus>,
+        runtime: tokio::runtime::Handle,
+    ) -> HttpTransport {
+        HttpTransport {
+            shared: Arc::new(Shared {
+                me,
+                cluster_id,
+                peers,
+                raft_tx: std::sync::Mutex::new(raft_tx),
+                status,
+            }),
+            queues: HashMap::new(),
+            runtime,
+        }
+    }
+
+    fn queue(&mut self, to: u64) -> &mpsc::Sender<Message> {
+        let stale = self.queues.get(&to).is_none_or(|q| q.is_closed());
+        if stale {
+            let (tx, rx) = mpsc::channel(PEER_QUEUE);
+            self.runtime
+                .spawn(stream_to_peer(self.shared.clone(), to, rx));
+            self.queues.insert(to, tx);
+        }
+        &self.queues[&to]
+    }
+}
+
+impl Transport for HttpTransport {
+    fn send(&mut self, msgs: Vec<Message>) {
+        for m in msgs {
+            let to = m.to;
+            if m.get_msg_type() == MessageType::MsgSnapshot {
+                self.runtime.spawn(send_snapshot(self.shared.clone(), m));
+                continue;
+            }
+            if self.queue(to).try_send(m).is_err() {
+                tracing::trace!(peer = %format_id(to), "peer queue full; dropped a raft message");
+            }
+        }
+    }
+}
+
+/// A request body fed from a channel: each item is one write on the connection.
+struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+/// Open an HTTP/1 connection to the first reachable URL of a peer.
+async fn connect(
+    urls: &[String],
+) -> Result<
+    (
+        hyper::client::conn::http1::SendRequest<ChannelBodyOrFull>,
+        String,
+    ),
+    String,
+> {
+    let mut last = String::from("no peer URLs");
+    for u in urls {
+        let Ok(url) = url::Url::parse(u) else {
+            last = format!("bad peer URL {u:?}");
+            continue;
+        };
+        let host = url.host_str().unwrap_or("127.0.0.1").to_string();
+        let port = url.port_or_known_default().unwrap_or(2380);
+        let conn = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port)),
+        )
+        .await;
+        let stream = match conn {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                last = format!("{u}: {e}");
+                continue;
+            }
+            Err(_) => {
+                last = format!("{u}: connect timed out");
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("{u}: {e}"))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        return Ok((sender, format!("{host}:{port}")));
+    }
+    Err(last)
+}
+
+type ChannelBodyOrFull = http_body_util::Either<ChannelBody, Full<Bytes>>;
+
+fn request(
+    shared: &Shared,
+    host: &str,
+    path: &str,
+    to: u64,
+    body: ChannelBodyOrFull,
+) -> hyper::Request<ChannelBodyOrFull> {
+    hyper::Request::post(path)
+        .header(hyper::header::HOST, host)
+        .header(HEADER_CLUSTER_ID, format_id(shared.cluster_id))
+        .header(HEADER_FROM, format_id(shared.me))
+        .header(HEADER_TO, format_id(to))
+        .header(hyper::header::CONTENT_TYPE, "application/octet-stream")
+        .body(body)
+        .expect("raft request")
+}
+
+/// Why a connection to a peer ended.
+enum StreamEnd {
+    /// The raft side is gone (member stopping): stop this task.
+    Closed,
+    Broken(String),
+}
+
+/// What a peer's refusal means for us; logged clearly because it never heals by retrying.
+async fn refusal(shared: &Shared, to: u64, resp: hyper::Response<hyper::body::Incoming>) -> String {
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|b| String::from_utf8_lossy(&b.to_bytes()).trim().to_string())
+        .unwrap_or_default();
+    if status == 410 {
+        tracing::error!(peer = %format_id(to), "a peer says this member was removed from the cluster");
+        shared.status.set_removed();
+    }
+    format!("peer answered {status}: {body}")
+}
+
+/// Keep a message stream open to one peer for as long as the member runs.
+async fn stream_to_peer(shared: Arc<Shared>, to: u64, mut rx: mpsc::Receiver<Message>) {
+    let mut backoff = MIN_BACKOFF;
+    let mut last_error = String::new();
+    loop {
+        let Some(urls) = shared.peers.get(to) else {
+            // Not (or no longer) a member: nothing to send to.
+            return;
+        };
+        let opened = Instant::now();
+        let end = match connect(&urls).await {
+            Ok((mut sender, host)) => {
+                let (body_tx, body_rx) = mpsc::channel::<Bytes>(16);
+                let req = request(
+                    &shared,
+                    &host,
+                    STREAM_PATH,
+                    to,
+                    http_body_util::Either::Left(ChannelBody(body_rx)),
+                );
+                let mut resp = Box::pin(sender.send_request(req));
+                loop {
+                    tokio::select! {
+                        r = &mut resp => break StreamEnd::Broken(match r {
+                            Ok(resp) => refusal(&shared, to, resp).await,
+                            Err(e) => e.to_string(),
+                        }),
+                        m = rx.recv() => {
+                            let Some(m) = m else { break StreamEnd::Closed };
+                            let mut buf = Vec::with_capacity(256);
+                            encode_frame(&m, &mut buf);
+                            while buf.len() < MAX_WRITE {
+                                let Ok(m) = rx.try_recv() else { break };
+                                encode_frame(&m, &mut buf);
+                            }
+                            if body_tx.send(Bytes::from(buf)).await.is_err() {
+                                break StreamEnd::Broken("connection closed".into());
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => StreamEnd::Broken(e),
+        };
+        let reason = match end {
+            StreamEnd::Closed => return,
+            StreamEnd::Broken(reason) => reason,
+        };
+        if reason != last_error {
+            tracing::warn!(peer = %format_id(to), reason = %reason, "cannot send raft messages to a peer; retrying");
+            last_error = reason;
+        }
+        shared.tell_raft(RaftMsg::Unreachable(to));
+        if opened.elapsed() > MAX_BACKOFF {
+            backoff = MIN_BACKOFF;
+        }
+        // What queued meanwhile is stale; raft resends what still matters.
+        while rx.try_recv().is_ok() {}
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Send a snapshot in a request of its own and tell raft how it went.
+async fn send_snapshot(shared: Arc<Shared>, m: Message) {
+    let to = m.to;
+    let index = m.get_snapshot().get_metadata().index;
+    let body = Bytes::from(m.write_to_bytes().expect("snapshot message encodes"));
+    let size = body.len();
+    let result = async {
+        let urls = shared.peers.get(to).ok_or("not a member")?;
+        let (mut sender, host) = connect(&urls).await?;
+        let req = request(
+            &shared,
+            &host,
+            SNAPSHOT_PATH,
+            to,
+            http_body_util::Either::Right(Full::new(body)),
+        );
+        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(refusal(&shared, to, resp).await)
+        }
+    }
+    .await;
+    match &result {
+        Ok(()) => tracing::info!(peer = %format_id(to), index, bytes = size, "sent a snapshot"),
+        Err(e) => {
+            tracing::warn!(peer = %format_id(to), index, error = %e, "could not send a snapshot")
+        }
+    }
+    shared.tell_raft(RaftMsg::SnapshotStatus {
+        to,
+        ok: result.is_ok(),
+    });
+}
+
+/// Ask a member of an existing cluster (at one of its peer URLs) for the cluster id and the
+/// member list, as a member joining with --initial-cluster-state existing must.
+pub async fn fetch_members(peer_urls: &[String]) -> Result<(u64, Vec<Member>), String> {
+    let (mut sender, host) = connect(peer_urls).await?;
+    let req = hyper::Request::get("/members")
+        .header(hyper::header::HOST, host)
+        .body(http_body_util::Either::Right(Full::new(Bytes::new())))
+        .expect("members request");
+    let resp = tokio::time::timeout(CONNECT_TIMEOUT * 5, sender.send_request(req))
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    let cluster = resp
+        .headers()
+        .get(HEADER_CLUSTER_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| u64::from_str_radix(v, 16).ok())
+        .ok_or("no cluster id in the answer")?;
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    let members = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    Ok((cluster, members))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_survive_any_split() {
+        let msgs: Vec<Message> = (1..=3)
+            .map(|i| Message {
+                msg_type: MessageType::MsgHeartbeat,
+                to: i,
+                from: 9,
+                term: i * 10,
+                ..Default::default()
+            })
+            .collect();
+        let mut bytes = Vec::new();
+        for m in &msgs {
+            encode_frame(m, &mut bytes);
+        }
+        for split in 0..bytes.len() {
+            let mut d = FrameDecoder::default();
+            let mut got = d.push(&bytes[..split]).unwrap();
+            got.extend(d.push(&bytes[split..]).unwrap());
+            assert_eq!(got, msgs, "split at {split}");
+        }
+        let mut d = FrameDecoder::default();
+        assert!(d.push(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).is_err());
+    }
+}
