@@ -343,6 +343,7 @@ impl Node {
             stats: peer_stats,
             tick: Duration::from_millis(config.heartbeat_interval_ms),
             sync_interval: SYNC_INTERVAL,
+            catch_up_entries: crate::raft::CATCH_UP_ENTRIES.min(config.snapshot_count),
         };
         let threads = vec![
             std::thread::Builder::new()

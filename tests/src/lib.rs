@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod cluster;
+
 /// The `etcdrs` binary of this workspace (built by the test script before the tests run).
 pub fn etcdrs_bin() -> PathBuf {
     if let Ok(p) = std::env::var("ETCDRS_BIN") {
@@ -32,6 +34,8 @@ pub fn etcdrs_bin() -> PathBuf {
 pub struct Member {
     pub child: Child,
     pub url: String,
+    /// Where its peer API listens (when the log line names it).
+    pub peer_url: Option<String>,
     pub data_dir: PathBuf,
     pub args: Vec<String>,
     pub log: Arc<Mutex<String>>,
@@ -85,9 +89,15 @@ impl Member {
                         .find(|s| s.starts_with("http://"))
                         .expect("serving line names a URL")
                         .to_string();
+                    let peer_url = line.split("peer_urls=").nth(1).and_then(|rest| {
+                        rest.split('"')
+                            .find(|s| s.starts_with("http://"))
+                            .map(String::from)
+                    });
                     return Ok(Member {
                         child,
                         url,
+                        peer_url,
                         data_dir: data_dir.to_path_buf(),
                         args,
                         log,
@@ -263,11 +273,11 @@ fn agent() -> ureq::Agent {
         .build()
 }
 
-fn reply(r: Result<ureq::Response, ureq::Error>) -> Reply {
+fn try_reply(r: Result<ureq::Response, ureq::Error>) -> Result<Reply, String> {
     let resp = match r {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("HTTP transport error: {e}"),
+        Err(e) => return Err(e.to_string()),
     };
     let status = resp.status();
     let headers = resp
@@ -279,24 +289,29 @@ fn reply(r: Result<ureq::Response, ureq::Error>) -> Reply {
         })
         .collect();
     let body = resp.into_string().unwrap_or_default();
-    Reply {
+    Ok(Reply {
         status,
         headers,
         body,
-    }
+    })
 }
 
 /// `method url` with form fields in the body (PUT/POST) or the query (others).
 pub fn http(method: &str, url: &str, form: &[(&str, &str)]) -> Reply {
+    try_http(method, url, form).unwrap_or_else(|e| panic!("HTTP transport error: {e}"))
+}
+
+/// As `http`, but a member that cannot be reached is an Err, not a panic.
+pub fn try_http(method: &str, url: &str, form: &[(&str, &str)]) -> Result<Reply, String> {
     let a = agent();
     if matches!(method, "PUT" | "POST") {
-        reply(a.request(method, url).send_form(form))
+        try_reply(a.request(method, url).send_form(form))
     } else {
         let mut req = a.request(method, url);
         for (k, v) in form {
             req = req.query(k, v);
         }
-        reply(req.call())
+        try_reply(req.call())
     }
 }
 
@@ -326,4 +341,18 @@ pub fn wait_for_watchers(base: &str, n: u64) {
             .then_some(())
     });
     assert!(ok.is_some(), "{base} never had {n} watchers");
+}
+
+/// Run real etcdctl (v2 API) against `endpoint`: exit code and stdout+stderr.
+pub fn etcdctl(endpoint: &str, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new("etcdctl")
+        .env("ETCDCTL_API", "2")
+        .arg("--endpoints")
+        .arg(endpoint)
+        .args(args)
+        .output()
+        .expect("etcdctl (apt-get install etcd-client; scripts/test.sh does)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
 }

@@ -2,9 +2,8 @@
 //! enabled) and to etcdrs, both fresh; answers compared after normalising times. Indices are
 //! compared exactly: both start with the same three internal writes.
 
-use etcdrs_tests::{http, wait_for_watchers, Etcd, Member, Reply};
+use etcdrs_tests::{etcdctl, http, wait_for_watchers, Etcd, Member, Reply};
 use serde_json::Value;
-use std::process::Command;
 use std::time::Duration;
 
 /// Replace what legitimately differs: wall-clock times, TTLs counted down by reads, the
@@ -303,19 +302,6 @@ fn keys_api_matches_etcd() {
         mismatches.len(),
         mismatches.join("\n")
     );
-}
-
-fn etcdctl(endpoint: &str, args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new("etcdctl")
-        .env("ETCDCTL_API", "2")
-        .arg("--endpoints")
-        .arg(endpoint)
-        .args(args)
-        .output()
-        .expect("etcdctl (apt-get install etcd-client; scripts/test.sh does)");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code(), text)
 }
 
 #[test]

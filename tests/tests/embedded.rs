@@ -215,3 +215,65 @@ fn bad_configs_are_refused_with_a_clear_error() {
         .cause
         .contains("no member named"));
 }
+
+/// Three members in this one process form a cluster through their peer URLs (each behind a
+/// proxy, so every port is ephemeral) and replicate what in-process clients write.
+#[test]
+fn a_three_member_cluster_runs_inside_one_process() {
+    use etcdrs_tests::cluster::{member_hex, Network, PeerProxy, TOKEN};
+    let dir = tempfile::tempdir().unwrap();
+    let net = Network::default();
+    let proxies: Vec<PeerProxy> = (0..3).map(|_| PeerProxy::start(&net)).collect();
+    let initial = (0..3)
+        .map(|i| format!("n{i}={}", proxies[i].url))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut nodes: Vec<Node> = (0..3)
+        .map(|i| {
+            proxies[i].front(&member_hex(&proxies[i].url));
+            let mut c = Config::ephemeral(&format!("n{i}"), dir.path().join(format!("n{i}")));
+            c.initial_advertise_peer_urls = vec![proxies[i].url.clone()];
+            c.initial_cluster = initial.clone();
+            c.initial_cluster_token = TOKEN.into();
+            let n = Node::start(c).expect("start");
+            proxies[i].set_target(&n.peer_urls()[0]);
+            n
+        })
+        .collect();
+    for n in &nodes {
+        assert!(
+            n.wait_ready(Duration::from_secs(20)),
+            "{} never joined",
+            n.name()
+        );
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let w = nodes[0]
+            .client()
+            .set("/shared", "from n0", None)
+            .await
+            .unwrap();
+        for n in &nodes {
+            let got = n
+                .client()
+                .get_with(
+                    "/shared",
+                    GetOptions {
+                        quorum: true,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(got.event.node.value.as_deref(), Some("from n0"));
+            assert_eq!(got.etcd_index, w.etcd_index);
+        }
+        let members = nodes[2].client().members().await.unwrap();
+        assert_eq!(members.len(), 3);
+        assert!(members.iter().all(|m| m.name.starts_with('n')));
+    });
+    for n in &mut nodes {
+        n.stop();
+    }
+}

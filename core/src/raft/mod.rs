@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Entries kept in memory after a snapshot so a slow follower can catch up from the log
-/// (etcd's SnapshotCatchUpEntries).
-const CATCH_UP_ENTRIES: u64 = 5000;
+/// (etcd's SnapshotCatchUpEntries); fewer when snapshots are more frequent than that.
+pub const CATCH_UP_ENTRIES: u64 = 5000;
 /// Messages taken into one round at most.
 const MAX_BATCH: usize = 4096;
 /// Proposals held while no leader is known.
@@ -75,6 +75,8 @@ pub struct RaftDriver {
     pub stats: Arc<PeerStats>,
     pub tick: Duration,
     pub sync_interval: Duration,
+    /// Entries kept behind a snapshot for followers that lag a little.
+    pub catch_up_entries: u64,
 }
 
 /// Reads waiting for one read-index round, by the round's context.
@@ -303,7 +305,7 @@ impl RaftDriver {
 
     fn compact(&mut self, snap: Snapshot) {
         let index = snap.get_metadata().index;
-        let compact_to = index.saturating_sub(CATCH_UP_ENTRIES).max(1);
+        let compact_to = index.saturating_sub(self.catch_up_entries).max(1);
         if let Err(e) = self.storage.compact(snap, compact_to) {
             tracing::warn!(error = %e, "could not compact the in-memory log");
         }
