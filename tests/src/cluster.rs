@@ -23,8 +23,25 @@ pub struct Network {
 #[derive(Default)]
 struct NetInner {
     isolated: Mutex<HashSet<String>>,
-    /// Live proxied connections: (member it reaches, member it comes from, both ends).
-    conns: Mutex<Vec<(String, String, TcpStream, TcpStream)>>,
+    conns: Mutex<Vec<ProxiedConn>>,
+}
+
+/// A live proxied connection.
+struct ProxiedConn {
+    /// The member it reaches and the member it comes from (ids, hex; "" when unknown).
+    to: String,
+    from: String,
+    client: TcpStream,
+    upstream: TcpStream,
+    /// The URL of the proxy that carries it.
+    via: String,
+}
+
+impl ProxiedConn {
+    fn close(&self) {
+        let _ = self.client.shutdown(Shutdown::Both);
+        let _ = self.upstream.shutdown(Shutdown::Both);
+    }
 }
 
 impl Network {
@@ -33,18 +50,26 @@ impl Network {
         cut.contains(to) || cut.contains(from)
     }
 
+    /// Close the connections `hit` picks.
+    fn close_where(&self, hit: impl Fn(&ProxiedConn) -> bool) {
+        self.inner.conns.lock().unwrap().retain(|c| {
+            if hit(c) {
+                c.close();
+                return false;
+            }
+            true
+        });
+    }
+
     /// Cut member `id` (hex) off: nothing reaches it, nothing it sends arrives.
     pub fn isolate(&self, id: &str) {
         self.inner.isolated.lock().unwrap().insert(id.to_string());
-        let mut conns = self.inner.conns.lock().unwrap();
-        conns.retain(|(to, from, a, b)| {
-            let hit = to == id || from == id;
-            if hit {
-                let _ = a.shutdown(Shutdown::Both);
-                let _ = b.shutdown(Shutdown::Both);
-            }
-            !hit
-        });
+        self.close_where(|c| c.to == id || c.from == id);
+    }
+
+    /// Close every connection that went through the proxy at `url`.
+    fn sever(&self, url: &str) {
+        self.close_where(|c| c.via == url);
     }
 
     pub fn heal(&self, id: &str) {
@@ -55,6 +80,7 @@ impl Network {
 /// A TCP proxy in front of one member's peer listener.
 pub struct PeerProxy {
     pub url: String,
+    net: Network,
     /// The id (hex) of the member it fronts, known once the member's URL (ours) is.
     member: Arc<Mutex<String>>,
     target: Arc<AtomicU16>,
@@ -93,14 +119,16 @@ impl PeerProxy {
         let member = Arc::new(Mutex::new(String::new()));
         let target = Arc::new(AtomicU16::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (t, st, net, me) = (target.clone(), stop.clone(), net.clone(), member.clone());
+        let (t, st, me, via) = (target.clone(), stop.clone(), member.clone(), url.clone());
+        let (proxy_net, net) = (net.clone(), net.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if st.load(Ordering::Acquire) {
                     break;
                 }
                 let Ok(mut client) = conn else { continue };
-                let (t, net, member) = (t.clone(), net.clone(), me.lock().unwrap().clone());
+                let (t, net, via) = (t.clone(), net.clone(), via.clone());
+                let member = me.lock().unwrap().clone();
                 std::thread::spawn(move || {
                     let Some(head) = read_head(&mut client) else {
                         return;
@@ -120,11 +148,13 @@ impl PeerProxy {
                         return;
                     };
                     if let (Ok(c3), Ok(u3)) = (client.try_clone(), upstream.try_clone()) {
-                        net.inner
-                            .conns
-                            .lock()
-                            .unwrap()
-                            .push((member.clone(), from, c3, u3));
+                        net.inner.conns.lock().unwrap().push(ProxiedConn {
+                            to: member.clone(),
+                            from,
+                            client: c3,
+                            upstream: u3,
+                            via,
+                        });
                     }
                     let pump = |mut r: TcpStream, mut w: TcpStream| {
                         let _ = std::io::copy(&mut r, &mut w);
@@ -139,6 +169,7 @@ impl PeerProxy {
         });
         PeerProxy {
             url,
+            net: proxy_net,
             member,
             target,
             stop,
@@ -168,6 +199,7 @@ impl Drop for PeerProxy {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
         let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
+        self.net.sever(&self.url);
     }
 }
 

@@ -1,7 +1,7 @@
 //! Clusters of real member processes on 127.0.0.1, each member's peer link behind a proxy
 //! that can cut it off. Every wait is bounded.
 
-use etcdrs_tests::cluster::{health_becomes, Cluster, TOKEN};
+use etcdrs_tests::cluster::{health_becomes, Cluster, PeerProxy, TOKEN};
 use etcdrs_tests::{etcdctl, eventually, get, http, try_http, Member};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -403,7 +403,33 @@ fn members_are_added_and_removed_under_load() {
         (404, Some("No such member: abcdef"))
     );
 
-    // The cluster keeps taking writes after both changes.
+    // A member's peer URLs can change (PUT /v2/members/<id>): once the old address is gone,
+    // its peers reach it at the new one.
+    let moved = PeerProxy::start(&c.net);
+    moved.front(&c.ids[d]);
+    moved.set_target(c.members[d].as_ref().unwrap().peer_url.as_deref().unwrap());
+    let put = ureq::put(&format!("{leader_url}/v2/members/{}", c.ids[d]))
+        .set("Content-Type", "application/json")
+        .send_string(&format!(r#"{{"peerURLs":["{}"]}}"#, moved.url))
+        .unwrap();
+    assert_eq!(put.status(), 204);
+    let listed = eventually(Duration::from_secs(5), || {
+        let m = get(&format!("{leader_url}/v2/members")).json();
+        m["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["peerURLs"][0] == moved.url.as_str())
+            .then_some(())
+    });
+    assert!(listed.is_some());
+    drop(std::mem::replace(&mut c.proxies[d], moved));
+    let unknown_put = ureq::put(&format!("{leader_url}/v2/members/abcdef"))
+        .set("Content-Type", "application/json")
+        .send_string(r#"{"peerURLs":["http://127.0.0.1:9"]}"#);
+    assert!(matches!(unknown_put, Err(ureq::Error::Status(404, _))));
+
+    // The cluster keeps taking writes after all three changes.
     let before = load.acked();
     assert!(
         eventually(Duration::from_secs(10), || (load.acked() > before + 30)
