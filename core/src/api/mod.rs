@@ -28,12 +28,29 @@ pub type Body = BoxBody<Bytes, Infallible>;
 pub const MAX_FORM_BYTES: usize = 10 << 20;
 const KEYS_PREFIX: &str = "/v2/keys";
 
-/// Accept connections until shutdown.
+/// Serve etcd's client API until shutdown.
 pub async fn serve(
     listener: TcpListener,
     server: Arc<Server>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    accept(listener, server, shutdown, |req, server| async move {
+        route(req, &server).await
+    })
+    .await
+}
+
+/// Accept HTTP/1 connections until shutdown, answering each request with `route`; open
+/// connections (watches, peer streams) end with the member.
+async fn accept<F, Fut>(
+    listener: TcpListener,
+    server: Arc<Server>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    route: F,
+) where
+    F: Fn(Request<Incoming>, Arc<Server>) -> Fut + Copy + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
+{
     loop {
         let (stream, _) = tokio::select! {
             r = listener.accept() => match r {
@@ -48,16 +65,20 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let server = server.clone();
+        let mut shutdown = shutdown.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
                 let server = server.clone();
-                async move { Ok::<_, Infallible>(route(req, &server).await) }
+                async move { Ok::<_, Infallible>(route(req, server).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .title_case_headers(true)
                 .serve_connection(TokioIo::new(stream), svc);
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "client connection ended");
+            tokio::select! {
+                r = conn => if let Err(e) = r {
+                    tracing::debug!(error = %e, "connection ended");
+                },
+                _ = shutdown.changed() => {}
             }
         });
     }

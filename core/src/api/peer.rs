@@ -13,9 +13,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use protobuf::Message as _;
-use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -25,39 +23,12 @@ const MAX_SNAPSHOT_BYTES: usize = 8 << 30;
 pub async fn serve(
     listener: TcpListener,
     server: Arc<Server>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    loop {
-        let (stream, _) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "peer accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => return,
-        };
-        let _ = stream.set_nodelay(true);
-        let server = server.clone();
-        let mut shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let server = server.clone();
-                async move { Ok::<_, Infallible>(route(req, &server).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc);
-            // Streams are long-lived: end them with the member.
-            tokio::select! {
-                r = conn => if let Err(e) = r {
-                    tracing::debug!(error = %e, "peer connection ended");
-                },
-                _ = shutdown.changed() => {}
-            }
-        });
-    }
+    super::accept(listener, server, shutdown, |req, server| async move {
+        route(req, &server).await
+    })
+    .await
 }
 
 fn hex_header(req: &Request<Incoming>, name: &str) -> Option<u64> {
