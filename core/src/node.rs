@@ -74,8 +74,9 @@ fn bind(url: &str) -> Result<TcpListener> {
 struct Origin {
     meta: MemberMeta,
     snapshot: Snapshot,
-    /// Where the other members are reached until the applied records say otherwise.
-    members: Vec<Member>,
+    /// Where the other members are reached, for a joining member (its store is empty until
+    /// the leader's snapshot arrives); otherwise the snapshot's records say it.
+    joined_members: Option<Vec<Member>>,
 }
 
 /// A member joining a running cluster: ask the members named in --initial-cluster for the
@@ -145,13 +146,10 @@ fn find_origin(
     match (dd.read_meta()?, snapshotter.load_newest()?) {
         (Some(meta), Some(snapshot)) => {
             // A restart: the flags no longer matter, the data dir says who we are.
-            let mut store = Store::new();
-            store.recover(&snapshot.data)?;
-            let members = membership::read_members(&store);
             Ok(Origin {
                 meta,
                 snapshot,
-                members,
+                joined_members: None,
             })
         }
         (None, _) if config.initial_cluster_state == ClusterState::New => {
@@ -166,7 +164,6 @@ fn find_origin(
             // Every initial member computes the same first snapshot: the initial members'
             // records at index n (etcd's n bootstrap conf changes), term 1.
             let store = membership::bootstrap_store(&ids);
-            let members = membership::read_members(&store);
             let mut snapshot = Snapshot {
                 data: store.save().into(),
                 ..Default::default()
@@ -184,7 +181,7 @@ fn find_origin(
             Ok(Origin {
                 meta,
                 snapshot,
-                members,
+                joined_members: None,
             })
         }
         // Joining, or joined but the leader's snapshot never arrived before a restart.
@@ -208,7 +205,7 @@ fn find_origin(
             Ok(Origin {
                 meta,
                 snapshot: Snapshot::default(),
-                members,
+                joined_members: Some(members),
             })
         }
     }
@@ -248,13 +245,14 @@ impl Node {
         let Origin {
             meta,
             snapshot,
-            members,
+            joined_members,
         } = find_origin(&config, &dd, &snapshotter, &runtime)?;
         let snap_index = snapshot.get_metadata().index;
         let mut store = Store::new();
         if !snapshot.data.is_empty() {
             store.recover(&snapshot.data)?;
         }
+        let members = joined_members.unwrap_or_else(|| membership::read_members(&store));
         let storage = RaftStorage::restore(snapshot.clone(), &replay)?;
         if replay.truncated_bytes > 0 {
             tracing::warn!(
