@@ -3,14 +3,16 @@
 //!
 //! Layers, each using only the ones below it: `storage` (WAL, snapshots) → `raft` (the
 //! consensus driver and peer transport) → `v2store` + `membership` + `apply` (the state
-//! machine) → `server` (what a member answers) → `api` (HTTP, client and peer) and `client`
-//! (HTTP or in-process) → `node` (embedding).
+//! machine) → `server` (what a member answers; `lock` builds the lock and leader modules on
+//! it) → `api` (HTTP, client and peer) and `client` (HTTP or in-process) → `node`
+//! (embedding).
 
 pub mod api;
 pub mod apply;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod lock;
 pub mod member;
 pub mod membership;
 pub mod node;
@@ -25,6 +27,7 @@ mod wait;
 pub use client::{Client, GetOptions, WatchCanceller, WatchOptions, WatchStream};
 pub use config::{ClusterState, Config};
 pub use error::{Error, ErrorCode, Result};
+pub use lock::{LockField, LockHolder};
 pub use node::Node;
 pub use server::{KeyResponse, LeaderStats, SelfStats};
 pub use v2store::{Action, Event, NodeExtern, StoreStats};

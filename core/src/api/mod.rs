@@ -1,7 +1,9 @@
 //! etcd's client HTTP API over hyper: /v2/keys, /v2/stats, /v2/machines, /v2/members,
-//! /version, /health. Status codes, headers (etcd's casing) and bodies follow etcd 3.4.
+//! /version, /health, and the spec's /mod/v2 lock and leader modules. Status codes, headers
+//! (etcd's casing) and bodies follow etcd 3.4.
 //! `peer` is the API members serve each other on their peer URLs.
 
+mod modules;
 pub mod peer;
 mod watch_body;
 
@@ -133,13 +135,17 @@ fn http_error(status: u16, message: &str) -> Response<Body> {
     json(status, &serde_json::json!({ "message": message }), true)
 }
 
-async fn route(req: Request<Incoming>, server: &Server) -> Response<Body> {
+async fn route(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let mut resp = if method == hyper::Method::OPTIONS {
         response(200, "text/plain; charset=utf-8", Bytes::new())
     } else if path == KEYS_PREFIX || path.starts_with("/v2/keys/") {
         keys(req, server).await
+    } else if path.starts_with(modules::LOCK_PREFIX) {
+        modules::lock(req, server).await
+    } else if path.starts_with(modules::LEADER_PREFIX) {
+        modules::leader(req, server).await
     } else if path == "/health" {
         if method != hyper::Method::GET && method != hyper::Method::HEAD {
             method_not_allowed("GET")

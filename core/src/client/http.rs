@@ -149,17 +149,18 @@ impl HttpTransport {
         ))
     }
 
-    pub async fn keys(&self, req: &KeyRequest) -> Result<KeyResponse> {
-        let key = if req.key.starts_with('/') {
-            req.key.clone()
-        } else {
-            format!("/{}", req.key)
-        };
-        let mut path = format!("/v2/keys{}", utf8_percent_encode(&key, KEY));
+    /// Send form fields as etcd reads them: in the body of a PUT or POST, else in the query.
+    async fn send_form(
+        &self,
+        method: Method,
+        mut path: String,
+        form: &[(&str, String)],
+        wait: bool,
+    ) -> Result<Answer> {
         let form = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(req.to_form())
+            .extend_pairs(form)
             .finish();
-        let body = match req.method {
+        let body = match method {
             Method::Put | Method::Post => Some(form),
             _ => {
                 if !form.is_empty() {
@@ -169,7 +170,19 @@ impl HttpTransport {
                 None
             }
         };
-        let a = self.send(req.method, &path, body, req.wait).await?;
+        self.send(method, &path, body, wait).await
+    }
+
+    pub async fn keys(&self, req: &KeyRequest) -> Result<KeyResponse> {
+        let key = if req.key.starts_with('/') {
+            req.key.clone()
+        } else {
+            format!("/{}", req.key)
+        };
+        let path = format!("/v2/keys{}", utf8_percent_encode(&key, KEY));
+        let a = self
+            .send_form(req.method, path, &req.to_form(), req.wait)
+            .await?;
         if let Some(err) = Error::from_json(&String::from_utf8_lossy(&a.body)) {
             return Err(err);
         }
@@ -194,6 +207,29 @@ impl HttpTransport {
             raft_index: header_u64(&a.headers, "x-raft-index"),
             raft_term: header_u64(&a.headers, "x-raft-term"),
         })
+    }
+
+    /// A call to a /mod/v2 module (`path` is its prefix, `name` the lock or leader name):
+    /// the plain-text answer, or etcd's error. `wait`: the call may block (an acquire), so
+    /// the client's timeout does not apply.
+    pub async fn module(
+        &self,
+        method: Method,
+        path: &str,
+        name: &str,
+        form: &[(&str, String)],
+        wait: bool,
+    ) -> Result<String> {
+        let path = format!(
+            "{path}{}",
+            utf8_percent_encode(name.trim_start_matches('/'), KEY)
+        );
+        let a = self.send_form(method, path, form, wait).await?;
+        let text = String::from_utf8_lossy(&a.body).into_owned();
+        if a.status.is_success() {
+            return Ok(text);
+        }
+        Err(Error::from_json(&text).unwrap_or_else(|| bad(format!("HTTP {}: {text}", a.status))))
     }
 
     /// GET a JSON document; etcd's `{"message":..}` errors become typed errors.

@@ -5,6 +5,7 @@
 mod http;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::lock::{LockField, LockHolder};
 use crate::member::Member;
 use crate::request::{KeyRequest, Method};
 use crate::server::{KeyResponse, KeyResult, LeaderStats, SelfStats, Server};
@@ -350,6 +351,154 @@ impl Client {
                 .ok_or_else(|| Error::new(ErrorCode::NotLeader, "", 0)),
         }
     }
+}
+
+/// The lock and leader modules (/mod/v2/lock, /mod/v2/leader); see `crate::lock` for what
+/// they guarantee, and why the lock index is a fencing token.
+impl Client {
+    const LOCK: &'static str = "/mod/v2/lock/";
+    const LEADER: &'static str = "/mod/v2/leader/";
+
+    /// Acquire lock `name`, waiting in order of arrival; answers the lock index. `ttl`:
+    /// seconds the lock lasts unless renewed (0: until released). `value`: what a retrieve
+    /// of the value answers, and a handle for renew/release (an acquire with the value of
+    /// an earlier request takes that request over). `timeout`: seconds to wait at most
+    /// (None: as long as it takes); when it passes, the error is `ErrorCode::Timeout`.
+    pub async fn lock_acquire(
+        &self,
+        name: &str,
+        ttl: u64,
+        value: Option<&str>,
+        timeout: Option<u64>,
+    ) -> Result<u64> {
+        match &*self.transport {
+            Transport::Local(s) => {
+                s.lock_acquire(name, value.unwrap_or(""), ttl, timeout)
+                    .await
+            }
+            Transport::Http(h) => {
+                let mut form = vec![("ttl", ttl.to_string())];
+                if let Some(v) = value {
+                    form.push(("value", v.to_string()));
+                }
+                if let Some(t) = timeout {
+                    form.push(("timeout", t.to_string()));
+                }
+                let text = h
+                    .module(Method::Post, Self::LOCK, name, &form, true)
+                    .await?;
+                parse_index(&text)
+            }
+        }
+    }
+
+    /// The holder's lock index or value; empty when nobody holds lock `name`.
+    pub async fn lock_retrieve(&self, name: &str, field: LockField) -> Result<String> {
+        match &*self.transport {
+            Transport::Local(s) => s.lock_retrieve(name, field).await,
+            Transport::Http(h) => {
+                let field = match field {
+                    LockField::Index => "index",
+                    LockField::Value => "value",
+                };
+                let form = [("field", field.to_string())];
+                h.module(Method::Get, Self::LOCK, name, &form, false).await
+            }
+        }
+    }
+
+    /// Give the request named by `holder` (held or waiting) a new TTL in seconds.
+    pub async fn lock_renew(&self, name: &str, holder: LockHolder<'_>, ttl: u64) -> Result<()> {
+        match &*self.transport {
+            Transport::Local(s) => s.lock_renew(name, holder, ttl).await,
+            Transport::Http(h) => {
+                let mut form = holder_form(holder);
+                form.push(("ttl", ttl.to_string()));
+                h.module(Method::Put, Self::LOCK, name, &form, false)
+                    .await
+                    .map(|_| ())
+            }
+        }
+    }
+
+    /// Release lock `name` (or withdraw a waiting request) named by `holder`.
+    pub async fn lock_release(&self, name: &str, holder: LockHolder<'_>) -> Result<()> {
+        match &*self.transport {
+            Transport::Local(s) => s.lock_release(name, holder).await,
+            Transport::Http(h) => h
+                .module(
+                    Method::Delete,
+                    Self::LOCK,
+                    name,
+                    &holder_form(holder),
+                    false,
+                )
+                .await
+                .map(|_| ()),
+        }
+    }
+
+    /// Become or stay the leader of `name` as `leader`, for `ttl` seconds unless set again;
+    /// waits while another leads (at most `timeout` seconds). Answers the lock index.
+    pub async fn set_leader(
+        &self,
+        name: &str,
+        leader: &str,
+        ttl: u64,
+        timeout: Option<u64>,
+    ) -> Result<u64> {
+        match &*self.transport {
+            Transport::Local(s) => s.leader_set(name, leader, ttl, timeout).await,
+            Transport::Http(h) => {
+                let mut form = vec![("name", leader.to_string()), ("ttl", ttl.to_string())];
+                if let Some(t) = timeout {
+                    form.push(("timeout", t.to_string()));
+                }
+                let text = h
+                    .module(Method::Put, Self::LEADER, name, &form, true)
+                    .await?;
+                parse_index(&text)
+            }
+        }
+    }
+
+    /// The current leader's name of `name`; empty when there is none.
+    pub async fn get_leader(&self, name: &str) -> Result<String> {
+        match &*self.transport {
+            Transport::Local(s) => s.leader_get(name).await,
+            Transport::Http(h) => h.module(Method::Get, Self::LEADER, name, &[], false).await,
+        }
+    }
+
+    /// Give up the leadership of `name` held (or waited for) as `leader`.
+    pub async fn delete_leader(&self, name: &str, leader: &str) -> Result<()> {
+        match &*self.transport {
+            Transport::Local(s) => s.leader_delete(name, leader).await,
+            Transport::Http(h) => {
+                let form = [("name", leader.to_string())];
+                h.module(Method::Delete, Self::LEADER, name, &form, false)
+                    .await
+                    .map(|_| ())
+            }
+        }
+    }
+}
+
+fn holder_form(holder: LockHolder<'_>) -> Vec<(&'static str, String)> {
+    match holder {
+        LockHolder::Index(i) => vec![("index", i.to_string())],
+        LockHolder::Value(v) => vec![("value", v.to_string())],
+    }
+}
+
+fn parse_index(text: &str) -> Result<u64> {
+    text.trim().parse().map_err(|_| {
+        Error::new(
+            ErrorCode::BadResponse,
+            format!("expected a lock index, got {text:?}"),
+            0,
+        )
+    })
 }
 
 /// Cancels a `WatchStream` from anywhere (another task or thread).
