@@ -32,3 +32,13 @@ run -L "$E/v2/keys/afile" -XPUT --data-urlencode value@/tmp/etcdrs-afile.txt
 run -L "$E/v2/stats/leader"
 run -L "$E/v2/stats/self"
 run -L "$E/v2/stats/store"
+# The lock module: acquire (answers the lock index), retrieve, renew, release.
+idx=$(curl -s "$E/mod/v2/lock/mylock" -XPOST -d ttl=20); echo "lock index: $idx"
+run -L "$E/mod/v2/lock/mylock?field=index"
+run -L "$E/mod/v2/lock/mylock" -XPUT -d index="$idx" -d ttl=20
+run -L "$E/mod/v2/lock/mylock" -XPOST -d ttl=20 -d timeout=1   # held: times out
+run -L "$E/mod/v2/lock/mylock?index=$idx" -XDELETE
+# The leader module.
+run -L "$E/mod/v2/leader/myclustername" -XPUT -d ttl=300 -d name=foo.mydomain.com
+run -L "$E/mod/v2/leader/myclustername"
+run -L "$E/mod/v2/leader/myclustername?name=foo.mydomain.com" -XDELETE
