@@ -79,6 +79,24 @@ pub struct RaftDriver {
     pub catch_up_entries: u64,
 }
 
+/// The context of read-index round `round` of member `id`. The leader keys pending reads by
+/// context and ignores a second read with a context it already holds, so contexts must be
+/// unique across the cluster, not only within one member.
+fn read_ctx(id: u64, round: u64) -> Vec<u8> {
+    let mut ctx = id.to_be_bytes().to_vec();
+    ctx.extend_from_slice(&round.to_be_bytes());
+    ctx
+}
+
+/// The round of a read-index context made by `read_ctx(id, ..)`; None for anyone else's.
+fn read_round(id: u64, ctx: &[u8]) -> Option<u64> {
+    let (member, round) = ctx.split_at_checked(8)?;
+    if member != id.to_be_bytes() {
+        return None;
+    }
+    round.try_into().ok().map(u64::from_be_bytes)
+}
+
 /// Reads waiting for one read-index round, by the round's context.
 type ReadRounds = HashMap<u64, (Instant, Vec<oneshot::Sender<Result<u64>>>)>;
 
@@ -99,7 +117,8 @@ impl RaftDriver {
             pending_proposals: Vec::new(),
             pending_reads: Vec::new(),
             read_rounds: HashMap::new(),
-            next_read_ctx: 1,
+            // Not 1: a restarted member must not repeat a context the leader may still hold.
+            next_read_ctx: rand::random(),
             last_tick: Instant::now(),
             last_sync: Instant::now(),
         };
@@ -220,8 +239,8 @@ impl RaftDriver {
         if !l.pending_reads.is_empty() {
             // One read-index round serves every read queued at this moment.
             let ctx = l.next_read_ctx;
-            l.next_read_ctx += 1;
-            self.node.read_index(ctx.to_be_bytes().to_vec());
+            l.next_read_ctx = l.next_read_ctx.wrapping_add(1);
+            self.node.read_index(read_ctx(self.node.raft.id, ctx));
             l.read_rounds
                 .insert(ctx, (Instant::now(), std::mem::take(&mut l.pending_reads)));
         }
@@ -265,12 +284,9 @@ impl RaftDriver {
         }
         self.send(rd.take_persisted_messages());
         for rs in rd.take_read_states() {
-            let ctx = rs
-                .request_ctx
-                .as_slice()
-                .try_into()
-                .map(u64::from_be_bytes)
-                .unwrap_or(0);
+            let Some(ctx) = read_round(self.node.raft.id, &rs.request_ctx) else {
+                continue;
+            };
             if let Some((_, waiters)) = l.read_rounds.remove(&ctx) {
                 for w in waiters {
                     let _ = w.send(Ok(rs.index));
@@ -325,5 +341,20 @@ impl RaftDriver {
         };
         self.status
             .update(r.term, r.raft_log.committed, r.leader_id, role);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{read_ctx, read_round};
+
+    #[test]
+    fn read_contexts_name_their_member() {
+        let ctx = read_ctx(7, 42);
+        assert_eq!(read_round(7, &ctx), Some(42));
+        // The same round of another member is not ours.
+        assert_eq!(read_round(8, &ctx), None);
+        assert_ne!(read_ctx(8, 42), ctx);
+        assert_eq!(read_round(7, &ctx[..12]), None);
     }
 }
