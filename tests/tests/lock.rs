@@ -489,14 +489,24 @@ fn the_lock_passes_on_across_a_kill_of_the_leader() {
             &[("ttl", "30"), ("value", "new"), ("timeout", "40")],
         )
     });
+    let mut listing = String::new();
     let queued = eventually(Duration::from_secs(10), || {
         let r = get(&format!(
             "{}/v2/keys/_etcd/mod/lock/db?quorum=true",
             c.url(followers[1])
         ));
+        listing = r.body.clone();
         (r.json()["node"]["nodes"].as_array().map(Vec::len) == Some(2)).then_some(())
     });
-    assert!(queued.is_some(), "the waiter is queued");
+    if queued.is_none() {
+        let r = waiter.join().unwrap();
+        panic!(
+            "the waiter is not queued: {listing}\nwaiter: {} {}\n{}",
+            r.status,
+            r.body,
+            c.logs()
+        );
+    }
     // Longer than the TTL: only renewals keep the lock with the old holder.
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
