@@ -10,6 +10,30 @@ pub enum ClusterState {
     Existing,
 }
 
+impl ClusterState {
+    /// etcd's `--initial-cluster-state` value: `new` or `existing`.
+    pub fn parse(s: &str) -> Result<ClusterState> {
+        match s {
+            "new" => Ok(ClusterState::New),
+            "existing" => Ok(ClusterState::Existing),
+            other => Err(Error::new(
+                ErrorCode::InvalidConfig,
+                format!("--initial-cluster-state must be new or existing, not {other:?}"),
+                0,
+            )),
+        }
+    }
+}
+
+/// A comma-separated URL list as etcd's flags take it.
+pub fn split_urls(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub name: String,
@@ -66,6 +90,44 @@ impl Config {
         }
     }
 
+    /// Set one of etcd's flags by name (without dashes, e.g. `listen-client-urls`) from its
+    /// command-line text: how the C ABI and the bindings configure a member.
+    pub fn set(&mut self, flag: &str, value: &str) -> Result<()> {
+        let number = |v: &str| {
+            v.trim().parse::<u64>().map_err(|_| {
+                Error::new(
+                    ErrorCode::InvalidConfig,
+                    format!("--{flag} must be a number, not {v:?}"),
+                    0,
+                )
+            })
+        };
+        match flag.trim_start_matches('-') {
+            "name" => self.name = value.to_string(),
+            "data-dir" => self.data_dir = PathBuf::from(value),
+            "listen-client-urls" => self.listen_client_urls = split_urls(value),
+            "advertise-client-urls" => self.advertise_client_urls = split_urls(value),
+            "listen-peer-urls" => self.listen_peer_urls = split_urls(value),
+            "initial-advertise-peer-urls" => self.initial_advertise_peer_urls = split_urls(value),
+            "initial-cluster" => self.initial_cluster = value.to_string(),
+            "initial-cluster-state" => self.initial_cluster_state = ClusterState::parse(value)?,
+            "initial-cluster-token" => self.initial_cluster_token = value.to_string(),
+            "heartbeat-interval" => self.heartbeat_interval_ms = number(value)?,
+            "election-timeout" => self.election_timeout_ms = number(value)?,
+            "snapshot-count" => self.snapshot_count = number(value)?,
+            "request-timeout" => self.request_timeout_ms = number(value)?,
+            "enable-v2" => {}
+            other => {
+                return Err(Error::new(
+                    ErrorCode::InvalidConfig,
+                    format!("unknown flag --{other}"),
+                    0,
+                ))
+            }
+        }
+        Ok(())
+    }
+
     pub fn initial_cluster_or_self(&self) -> String {
         if self.initial_cluster.trim().is_empty() {
             self.initial_advertise_peer_urls
@@ -106,5 +168,39 @@ impl Config {
             return bad("--snapshot-count must be positive".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_set_by_name() {
+        let mut c = Config::ephemeral("a", "/tmp/a");
+        c.set(
+            "initial-cluster",
+            "a=http://127.0.0.1:1,b=http://127.0.0.1:2",
+        )
+        .unwrap();
+        c.set(
+            "--listen-client-urls",
+            "http://127.0.0.1:0, http://127.0.0.1:5",
+        )
+        .unwrap();
+        c.set("initial-cluster-state", "existing").unwrap();
+        c.set("snapshot-count", "100").unwrap();
+        assert_eq!(c.listen_client_urls.len(), 2);
+        assert_eq!(c.initial_cluster_state, ClusterState::Existing);
+        assert_eq!(c.snapshot_count, 100);
+        for (flag, value) in [
+            ("snapshot-count", "many"),
+            ("initial-cluster-state", "old"),
+            ("no-such-flag", "x"),
+        ] {
+            let e = c.set(flag, value).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidConfig, "{flag}");
+            assert!(e.cause.contains(flag), "{}", e.cause);
+        }
     }
 }

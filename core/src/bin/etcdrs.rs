@@ -3,6 +3,7 @@
 //! ./default.etcd.
 
 use clap::Parser;
+use etcdrs_core::config::split_urls;
 use etcdrs_core::{ClusterState, Config, Node};
 use std::path::PathBuf;
 
@@ -70,14 +71,6 @@ struct Flags {
     enable_v2: String,
 }
 
-fn split_urls(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .map(String::from)
-        .collect()
-}
-
 /// etcd accepts `-name x` as well as `--name x`.
 fn normalize_args() -> Vec<String> {
     std::env::args()
@@ -95,15 +88,8 @@ fn normalize_args() -> Vec<String> {
 }
 
 fn config(f: Flags) -> Result<Config, String> {
-    let initial_cluster_state = match f.initial_cluster_state.as_str() {
-        "new" => ClusterState::New,
-        "existing" => ClusterState::Existing,
-        other => {
-            return Err(format!(
-                "--initial-cluster-state must be new or existing, not {other:?}"
-            ))
-        }
-    };
+    let initial_cluster_state =
+        ClusterState::parse(&f.initial_cluster_state).map_err(|e| e.cause)?;
     Ok(Config {
         data_dir: f
             .data_dir
