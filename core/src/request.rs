@@ -74,7 +74,7 @@ fn form_u64(get: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<u64> {
         None => Ok(0),
         Some(v) => v.parse::<u64>().map_err(|_| {
             invalid(
-                ErrorCode::IndexNaN,
+                ErrorCode::IndexNan,
                 &format!("invalid value for \"{name}\""),
             )
         }),
@@ -122,7 +122,7 @@ impl KeyRequest {
         let ttl = match get("ttl") {
             Some(v) if !v.is_empty() => Some(
                 v.parse::<u64>()
-                    .map_err(|_| invalid(ErrorCode::TtlNaN, "invalid value for \"ttl\""))?,
+                    .map_err(|_| invalid(ErrorCode::TtlNan, "invalid value for \"ttl\""))?,
             ),
             _ => None,
         };
@@ -330,7 +330,7 @@ mod tests {
         let e = KeyRequest::from_form(Method::Put, "/foo", &form(&[("ttl", "abc")])).unwrap_err();
         assert_eq!(
             (e.code, e.cause.as_str()),
-            (ErrorCode::TtlNaN, "invalid value for \"ttl\"")
+            (ErrorCode::TtlNan, "invalid value for \"ttl\"")
         );
         let e = KeyRequest::from_form(Method::Get, "/foo", &form(&[("recursive", "maybe")]))
             .unwrap_err();
@@ -352,7 +352,7 @@ mod tests {
         assert_eq!(e.code, ErrorCode::PrevValueRequired);
         let e = KeyRequest::from_form(Method::Delete, "/foo", &form(&[("prevIndex", "x")]))
             .unwrap_err();
-        assert_eq!(e.code, ErrorCode::IndexNaN);
+        assert_eq!(e.code, ErrorCode::IndexNan);
     }
 
     #[test]

@@ -26,7 +26,7 @@ fn field<'a>(form: &'a Form, name: &str) -> Option<&'a str> {
 fn ttl(form: &Form, cause: &str) -> Result<u64, Error> {
     field(form, "ttl")
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| Error::new(ErrorCode::TtlNaN, cause, 0))
+        .ok_or_else(|| Error::new(ErrorCode::TtlNan, cause, 0))
 }
 
 /// Seconds to wait for the lock; absent or negative: as long as it takes.
@@ -36,7 +36,7 @@ fn timeout(form: &Form) -> Result<Option<u64>, Error> {
         Some(v) => v
             .parse::<i64>()
             .map(|t| u64::try_from(t).ok())
-            .map_err(|_| Error::new(ErrorCode::TimeoutNaN, "Acquire", 0)),
+            .map_err(|_| Error::new(ErrorCode::TimeoutNan, "Acquire", 0)),
     }
 }
 
@@ -48,7 +48,7 @@ fn holder<'a>(form: &'a Form, cause: &str, exclusive: bool) -> Result<LockHolder
         (Some(i), _) => i
             .parse()
             .map(LockHolder::Index)
-            .map_err(|_| Error::new(ErrorCode::IndexNaN, cause, 0)),
+            .map_err(|_| Error::new(ErrorCode::IndexNan, cause, 0)),
         (None, Some(v)) => Ok(LockHolder::Value(v)),
     }
 }
