@@ -1,0 +1,295 @@
+//! libetcdrs: the C ABI of etcdrs. C programs, the Julia package and anything else that
+//! speaks C start members in their own process (`etcdrs_node`) and talk to clusters
+//! (`etcdrs_client`, over HTTP or to an in-process member) through it. The header
+//! include/etcdrs.h is generated from this crate by cbindgen.
+//!
+//! Conventions (the header's preamble says the same to C users):
+//! - Every fallible function returns an `etcdrs_status`: 0 (`ETCDRS_OK`) on success, else an
+//!   `etcdrs_code`: etcd's errorCode (100, 101, 105, ...) or a library code from 1000 up.
+//! - Its last parameter is `etcdrs_error **error_out`: NULL, or where a failure stores a new
+//!   error object (code, message, cause, index) that the caller frees with
+//!   `etcdrs_error_free`. Other out-parameters are written only on success.
+//! - Strings and keys go in as pointer + length and must be UTF-8; NULL (where not
+//!   documented as optional) and invalid UTF-8 are errors, never crashes.
+//! - No panic crosses the ABI: every export runs behind one panic boundary.
+//! - One free function per type; every `_free(NULL)` does nothing.
+
+#![allow(non_camel_case_types)]
+// Each export's safety contract is its doc comment, which the header carries.
+#![allow(clippy::missing_safety_doc)]
+
+mod client;
+mod node;
+mod response;
+mod watch;
+
+pub use client::*;
+pub use node::*;
+pub use response::*;
+pub use watch::*;
+
+use etcdrs_core::{Error, ErrorCode};
+use std::ffi::{c_char, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::OnceLock;
+
+/// What every fallible function returns: `ETCDRS_OK` or an `etcdrs_code`.
+pub type etcdrs_status = u32;
+
+/// Success.
+pub const ETCDRS_OK: etcdrs_status = 0;
+
+/// A `ttl` argument meaning "no TTL": the key never expires.
+pub const ETCDRS_NO_TTL: i64 = -1;
+
+/// Borrowed text: `len` bytes of UTF-8 at `data`, not NUL-terminated. `data` is NULL (and
+/// `len` 0) when there is no text, e.g. the value of a directory. Valid as long as the
+/// object it came from.
+#[repr(C)]
+pub struct etcdrs_str {
+    pub data: *const c_char,
+    pub len: usize,
+}
+
+impl etcdrs_str {
+    pub(crate) fn of(s: &str) -> etcdrs_str {
+        etcdrs_str {
+            data: s.as_ptr().cast(),
+            len: s.len(),
+        }
+    }
+
+    pub(crate) fn none() -> etcdrs_str {
+        etcdrs_str {
+            data: std::ptr::null(),
+            len: 0,
+        }
+    }
+}
+
+/// An error: etcd's errorCode (or a library code), message, cause and index. Read it from
+/// any thread; free it once with `etcdrs_error_free`.
+pub struct etcdrs_error {
+    error: Error,
+    json: String,
+}
+
+/// The runtime every blocking call of the library runs its work on (members have their
+/// own).
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("etcdrs-ffi")
+            .enable_all()
+            .build()
+            .expect("the library's runtime")
+    })
+}
+
+pub(crate) fn error(code: ErrorCode, cause: impl Into<String>) -> Error {
+    Error::new(code, cause, 0)
+}
+
+/// The panic boundary: run `f`, turn an error or a panic into a status and (when the caller
+/// asked for it) an error object.
+pub(crate) fn guard(
+    error_out: *mut *mut etcdrs_error,
+    f: impl FnOnce() -> Result<(), Error>,
+) -> etcdrs_status {
+    let result = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(error(
+            ErrorCode::Panic,
+            format!("panic in libetcdrs: {what}"),
+        ))
+    });
+    match result {
+        Ok(()) => ETCDRS_OK,
+        Err(e) => {
+            let code = e.code();
+            if !error_out.is_null() {
+                let json = e.to_json();
+                // SAFETY: the caller passes NULL or a writable etcdrs_error pointer.
+                unsafe { *error_out = Box::into_raw(Box::new(etcdrs_error { error: e, json })) };
+            }
+            code
+        }
+    }
+}
+
+/// A value-returning accessor behind the panic boundary (a panic answers `default`).
+pub(crate) fn read<T>(default: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(default)
+}
+
+/// Check that an out-parameter can be written, before anything happens.
+pub(crate) fn out_param<T>(p: *mut T, what: &str) -> Result<(), Error> {
+    if p.is_null() {
+        return Err(error(ErrorCode::NullArgument, what));
+    }
+    Ok(())
+}
+
+/// Borrow a handle; NULL is an error naming it.
+pub(crate) unsafe fn handle<'a, T>(p: *const T, what: &str) -> Result<&'a T, Error> {
+    // SAFETY: non-NULL handles come from this library and live until freed.
+    unsafe { p.as_ref() }.ok_or_else(|| error(ErrorCode::NullArgument, what))
+}
+
+/// Required text given as pointer + length.
+pub(crate) unsafe fn text<'a>(p: *const c_char, len: usize, what: &str) -> Result<&'a str, Error> {
+    if p.is_null() {
+        return Err(error(ErrorCode::NullArgument, what));
+    }
+    // SAFETY: the caller promises `len` readable bytes at `p`.
+    let bytes = unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) };
+    std::str::from_utf8(bytes).map_err(|_| error(ErrorCode::InvalidUtf8, what))
+}
+
+/// Optional text: NULL is None.
+pub(crate) unsafe fn opt_text<'a>(
+    p: *const c_char,
+    len: usize,
+    what: &str,
+) -> Result<Option<&'a str>, Error> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: as for `text`.
+    unsafe { text(p, len, what) }.map(Some)
+}
+
+/// A TTL argument: `ETCDRS_NO_TTL` (any negative number) for none.
+pub(crate) fn ttl(ttl: i64) -> Option<u64> {
+    u64::try_from(ttl).ok()
+}
+
+/// Hand an owned, NUL-terminated string to the caller (freed with `etcdrs_string_free`).
+pub(crate) fn give_string(s: String, out: *mut *mut c_char) -> Result<(), Error> {
+    let c = CString::new(s).map_err(|_| {
+        error(
+            ErrorCode::InvalidArgument,
+            "the text contains a NUL byte; read it with etcdrs_client_get",
+        )
+    })?;
+    // SAFETY: `out` was checked with `out_param` by the caller.
+    unsafe { *out = c.into_raw() };
+    Ok(())
+}
+
+/// Drop an object the library handed out as `Box::into_raw` (the `_free` functions). NULL
+/// does nothing; a panic in a destructor stays on this side.
+pub(crate) unsafe fn free_box<T>(p: *mut T) {
+    if !p.is_null() {
+        // SAFETY: `p` came from Box::into_raw in this library and is freed once.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(p) })));
+    }
+}
+
+/// Free a string the library returned (`char **` out-parameters). NULL does nothing.
+#[no_mangle]
+pub unsafe extern "C" fn etcdrs_string_free(s: *mut c_char) {
+    if !s.is_null() {
+        // SAFETY: `s` came from CString::into_raw in this library and is freed once.
+        let _ = catch_unwind(|| drop(unsafe { CString::from_raw(s) }));
+    }
+}
+
+/// The library's version, e.g. "0.1.0" (static, NUL-terminated; do not free).
+#[no_mangle]
+pub extern "C" fn etcdrs_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// The fixed message of a status code (etcd's text for etcd codes); empty for an unknown
+/// code and for `ETCDRS_OK`. Static: do not free.
+#[no_mangle]
+pub extern "C" fn etcdrs_code_message(code: etcdrs_status) -> etcdrs_str {
+    read(etcdrs_str::none(), || match ErrorCode::from_code(code) {
+        Some(c) => etcdrs_str::of(c.message()),
+        None => etcdrs_str::of(""),
+    })
+}
+
+/// The error's code: etcd's errorCode or a library code (0 for NULL).
+#[no_mangle]
+pub unsafe extern "C" fn etcdrs_error_code(e: *const etcdrs_error) -> etcdrs_status {
+    // SAFETY: NULL or an error from this library.
+    read(0, || unsafe { e.as_ref() }.map_or(0, |e| e.error.code()))
+}
+
+/// The error's message, etcd's fixed text for its code ("Key not found", ...).
+#[no_mangle]
+pub unsafe extern "C" fn etcdrs_error_message(e: *const etcdrs_error) -> etcdrs_str {
+    // SAFETY: NULL or an error from this library.
+    read(etcdrs_str::none(), || match unsafe { e.as_ref() } {
+        Some(e) => etcdrs_str::of(e.error.message()),
+        None => etcdrs_str::none(),
+    })
+}
+
+/// The error's cause: what it is about (a key, an argument's name, ...), possibly empty.
+#[no_mangle]
+pub unsafe extern "C" fn etcdrs_error_cause(e: *const etcdrs_error) -> etcdrs_str {
+    // SAFETY: NULL or an error from this library.
+    read(etcdrs_str::none(), || match unsafe { e.as_ref() } {
+        Some(e) => etcdrs_str::of(&e.error.cause),
+        None => etcdrs_str::none(),
+    })
+}
+
+/// The etcd index at the time of the error (0 when not from the store).
+#[no_mangle]
+pub unsafe extern "C" fn etcdrs_error_index(e: *const etcdrs_error) -> u64 {
+    // SAFETY: NULL or an error from this library.
+    read(0, || unsafe { e.as_ref() }.map_or(0, |e| e.error.index))
+}
+
+/// The error as etcd's JSON: `{"errorCode":..,"message":..,"cause":..,"index":..}`.
+#[no_mangle]
+pub unsafe extern "C" fn etcdrs_error_json(e: *const etcdrs_error) -> etcdrs_str {
+    // SAFETY: NULL or an error from this library.
+    read(etcdrs_str::none(), || match unsafe { e.as_ref() } {
+        Some(e) => etcdrs_str::of(&e.json),
+        None => etcdrs_str::none(),
+    })
+}
+
+/// Free an error. NULL does nothing.
+#[no_mangle]
+pub unsafe extern "C" fn etcdrs_error_free(e: *mut etcdrs_error) {
+    // SAFETY: NULL or an error from this library, freed once.
+    unsafe { free_box(e) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_a_status_and_an_error_object() {
+        let mut err: *mut etcdrs_error = std::ptr::null_mut();
+        let status = guard(&mut err, || panic!("boom"));
+        assert_eq!(status, ErrorCode::Panic as u32);
+        // SAFETY: the guard stored a live error object.
+        unsafe {
+            assert_eq!(etcdrs_error_code(err), status);
+            let cause = etcdrs_error_cause(err);
+            let cause = std::slice::from_raw_parts(cause.data.cast::<u8>(), cause.len);
+            assert!(std::str::from_utf8(cause).unwrap().contains("boom"));
+            etcdrs_error_free(err);
+        }
+        // Without an error_out the status alone tells.
+        assert_eq!(
+            guard(std::ptr::null_mut(), || Err(error(ErrorCode::Timeout, "t"))),
+            ErrorCode::Timeout as u32
+        );
+        assert_eq!(guard(std::ptr::null_mut(), || Ok(())), ETCDRS_OK);
+    }
+}

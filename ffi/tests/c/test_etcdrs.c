@@ -1,0 +1,599 @@
+/*
+ * The C ABI from C: a member in this process, every client operation in-process and over
+ * HTTP, a continuous watch polled from one thread while another writes and a third
+ * cancels, a 3-member cluster in this process, and every error path.
+ *
+ * Usage: test_etcdrs <scratch dir> <free port> <free port> <free port>
+ * (ffi/tests/c_abi.rs builds it against libetcdrs.so and libetcdrs.a and runs it, also
+ * under valgrind.) Exits 0 when every check holds; prints the first failure otherwise.
+ */
+#include "etcdrs.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A string literal as pointer + length. */
+#define S(lit) (lit), (sizeof(lit) - 1)
+
+static int checks = 0;
+
+#define CHECK(cond)                                                                  \
+  do {                                                                               \
+    checks++;                                                                        \
+    if (!(cond)) {                                                                   \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);       \
+      exit(1);                                                                       \
+    }                                                                                \
+  } while (0)
+
+static void ok_at(etcdrs_status st, etcdrs_error *err, const char *call, int line) {
+  checks++;
+  if (st != ETCDRS_OK) {
+    etcdrs_str j = etcdrs_error_json(err);
+    fprintf(stderr, "line %d: %s failed with %u: %.*s\n", line, call, st, (int)j.len,
+            j.data ? j.data : "");
+    exit(1);
+  }
+  if (err != NULL) {
+    fprintf(stderr, "line %d: %s succeeded but wrote an error\n", line, call);
+    exit(1);
+  }
+}
+
+/* Run `call` (which passes &err as its error_out) and require success. */
+#define OK(call)                                                                     \
+  do {                                                                               \
+    etcdrs_error *err = NULL;                                                        \
+    etcdrs_status st_ = (call);                                                      \
+    ok_at(st_, err, #call, __LINE__);                                                \
+  } while (0)
+
+static void fails_at(etcdrs_status want, etcdrs_status st, etcdrs_error *err, const char *call,
+                     int line) {
+  checks++;
+  if (st != want || err == NULL || etcdrs_error_code(err) != want) {
+    etcdrs_str j = etcdrs_error_json(err);
+    fprintf(stderr, "line %d: %s: wanted %u, got %u: %.*s\n", line, call, want, st, (int)j.len,
+            j.data ? j.data : "");
+    exit(1);
+  }
+  /* The error object carries etcd's message for its code. */
+  etcdrs_str m = etcdrs_error_message(err);
+  etcdrs_str fixed = etcdrs_code_message(want);
+  if (m.len != fixed.len || memcmp(m.data, fixed.data, m.len) != 0) {
+    fprintf(stderr, "line %d: %s: message differs from the code's\n", line, call);
+    exit(1);
+  }
+  etcdrs_error_free(err);
+}
+
+/* Run `call` and require it to fail with status `code` and a matching error object. */
+#define FAILS(code, call)                                                            \
+  do {                                                                               \
+    etcdrs_error *err = NULL;                                                        \
+    etcdrs_status st_ = (call);                                                      \
+    fails_at((code), st_, err, #call, __LINE__);                                     \
+  } while (0)
+
+static int str_is(etcdrs_str s, const char *want) {
+  return s.data != NULL && s.len == strlen(want) && memcmp(s.data, want, s.len) == 0;
+}
+
+static int contains(const char *hay, const char *needle) { return strstr(hay, needle) != NULL; }
+
+/* Borrowed text is not NUL-terminated: search it by length. */
+static int str_contains(etcdrs_str s, const char *needle) {
+  size_t n = strlen(needle);
+  for (size_t i = 0; s.data != NULL && i + n <= s.len; i++) {
+    if (memcmp(s.data + i, needle, n) == 0) return 1;
+  }
+  return 0;
+}
+
+static void sleep_ms(long ms) {
+  struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&t, NULL);
+}
+
+static etcdrs_node *start_single(const char *dir, const char *name) {
+  char data[512];
+  snprintf(data, sizeof data, "%s/%s", dir, name);
+  etcdrs_config *cfg = NULL;
+  OK(etcdrs_config_new(name, strlen(name), data, strlen(data), &cfg, &err));
+  etcdrs_node *node = NULL;
+  OK(etcdrs_node_start(cfg, &node, &err));
+  etcdrs_config_free(cfg);
+  return node;
+}
+
+/* ---------------------------------------------------------------- errors, no member */
+
+static void test_errors_without_a_member(void) {
+  etcdrs_response *r = NULL;
+  etcdrs_client *c = NULL;
+
+  /* Freeing NULL does nothing. */
+  etcdrs_config_free(NULL);
+  etcdrs_node_free(NULL);
+  etcdrs_client_free(NULL);
+  etcdrs_response_free(NULL);
+  etcdrs_watch_free(NULL);
+  etcdrs_error_free(NULL);
+  etcdrs_string_free(NULL);
+  etcdrs_watch_cancel(NULL);
+
+  /* Accessors on NULL answer nothing. */
+  CHECK(etcdrs_error_code(NULL) == 0);
+  CHECK(etcdrs_response_node(NULL) == NULL);
+  CHECK(etcdrs_key_node_key(NULL).data == NULL);
+  CHECK(etcdrs_key_node_child(NULL, 0) == NULL);
+  CHECK(etcdrs_node_member_id(NULL) == 0);
+  CHECK(strlen(etcdrs_version()) > 0);
+  CHECK(str_is(etcdrs_code_message(ETCDRS_CODE_KEY_NOT_FOUND), "Key not found"));
+  CHECK(str_is(etcdrs_code_message(ETCDRS_CODE_TEST_FAILED), "Compare failed"));
+  CHECK(etcdrs_code_message(999).len == 0);
+
+  /* NULL handles, keys and out-parameters are errors. */
+  FAILS(ETCDRS_CODE_NULL_ARGUMENT, etcdrs_client_get(NULL, S("/k"), false, false, false, &r, &err));
+  FAILS(ETCDRS_CODE_NULL_ARGUMENT, etcdrs_client_new(NULL, 5, 0, &c, &err));
+  FAILS(ETCDRS_CODE_NULL_ARGUMENT, etcdrs_client_new(S("http://127.0.0.1:1"), 0, NULL, &err));
+  FAILS(ETCDRS_CODE_NULL_ARGUMENT, etcdrs_node_start(NULL, NULL, &err));
+  FAILS(ETCDRS_CODE_NULL_ARGUMENT, etcdrs_watch_next(NULL, 10, &r, &err));
+  /* Without an error_out, the status still tells. */
+  CHECK(etcdrs_client_get(NULL, S("/k"), false, false, false, &r, NULL) ==
+        ETCDRS_CODE_NULL_ARGUMENT);
+  CHECK(r == NULL);
+
+  /* Invalid UTF-8 anywhere is refused. */
+  FAILS(ETCDRS_CODE_INVALID_UTF8, etcdrs_client_new(S("http://\xff"), 0, &c, &err));
+  etcdrs_config *cfg = NULL;
+  FAILS(ETCDRS_CODE_INVALID_UTF8, etcdrs_config_new(S("\xc3\x28"), S("/tmp/x"), &cfg, &err));
+  OK(etcdrs_config_new(S("n"), S("/tmp/never-started"), &cfg, &err));
+  FAILS(ETCDRS_CODE_INVALID_CONFIG, etcdrs_config_set(cfg, S("no-such-flag"), S("1"), &err));
+  FAILS(ETCDRS_CODE_INVALID_CONFIG, etcdrs_config_set(cfg, S("snapshot-count"), S("many"), &err));
+  FAILS(ETCDRS_CODE_INVALID_CONFIG,
+        etcdrs_config_set(cfg, S("initial-cluster-state"), S("old"), &err));
+  FAILS(ETCDRS_CODE_INVALID_UTF8, etcdrs_config_set(cfg, S("name"), S("\xff"), &err));
+  OK(etcdrs_config_set(cfg, S("election-timeout"), S("50"), &err));
+  /* A config that does not validate does not start. */
+  etcdrs_node *n = NULL;
+  FAILS(ETCDRS_CODE_INVALID_CONFIG, etcdrs_node_start(cfg, &n, &err));
+  CHECK(n == NULL);
+  etcdrs_config_free(cfg);
+
+  /* Bad endpoints, and endpoints nobody serves. */
+  FAILS(ETCDRS_CODE_INVALID_ARGUMENT, etcdrs_client_new(S("ftp://127.0.0.1:1"), 0, &c, &err));
+  OK(etcdrs_client_new(S("http://127.0.0.1:1"), 2000, &c, &err));
+  FAILS(ETCDRS_CODE_CONNECTION_FAILED,
+        etcdrs_client_get(c, S("/k"), false, false, false, &r, &err));
+  etcdrs_client_free(c);
+}
+
+/* ---------------------------------------------------------------- every operation */
+
+static void check_node(const etcdrs_key_node *n, const char *key, const char *value) {
+  CHECK(n != NULL);
+  CHECK(str_is(etcdrs_key_node_key(n), key));
+  if (value == NULL) {
+    CHECK(etcdrs_key_node_value(n).data == NULL);
+  } else {
+    CHECK(str_is(etcdrs_key_node_value(n), value));
+  }
+}
+
+/* Every operation through one client; `tag` keeps the two clients' keys apart. */
+static void exercise(etcdrs_client *c, const char *tag) {
+  etcdrs_response *r = NULL;
+  char k[256], dir[256], lock[64];
+  snprintf(dir, sizeof dir, "/%s", tag);
+  snprintf(lock, sizeof lock, "lock-%s", tag);
+
+  /* set, then get: value, action, indices, and etcd's JSON. */
+  snprintf(k, sizeof k, "/%s/foo", tag);
+  OK(etcdrs_client_set(c, k, strlen(k), S("Hello World"), ETCDRS_NO_TTL, &r, &err));
+  CHECK(str_is(etcdrs_response_action(r), "set"));
+  uint64_t set_index = etcdrs_key_node_modified_index(etcdrs_response_node(r));
+  CHECK(set_index > 0);
+  CHECK(etcdrs_response_etcd_index(r) == set_index);
+  CHECK(etcdrs_response_raft_index(r) > 0);
+  CHECK(etcdrs_response_raft_term(r) > 0);
+  CHECK(etcdrs_response_prev_node(r) == NULL);
+  etcdrs_response_free(r);
+
+  OK(etcdrs_client_get(c, k, strlen(k), false, false, false, &r, &err));
+  CHECK(str_is(etcdrs_response_action(r), "get"));
+  check_node(etcdrs_response_node(r), k, "Hello World");
+  CHECK(!etcdrs_key_node_is_dir(etcdrs_response_node(r)));
+  CHECK(etcdrs_key_node_ttl(etcdrs_response_node(r)) == 0);
+  CHECK(!etcdrs_key_node_expiration(etcdrs_response_node(r), NULL));
+  CHECK(etcdrs_key_node_created_index(etcdrs_response_node(r)) == set_index);
+  {
+    char want[512];
+    snprintf(want, sizeof want,
+             "{\"action\":\"get\",\"node\":{\"key\":\"%s\",\"value\":\"Hello World\","
+             "\"modifiedIndex\":%llu,\"createdIndex\":%llu}}",
+             k, (unsigned long long)set_index, (unsigned long long)set_index);
+    CHECK(str_is(etcdrs_response_json(r), want));
+  }
+  etcdrs_response_free(r);
+
+  /* A quorum read, and a key that does not exist. */
+  OK(etcdrs_client_get(c, k, strlen(k), false, false, true, &r, &err));
+  etcdrs_response_free(r);
+  {
+    etcdrs_error *err = NULL;
+    CHECK(etcdrs_client_get(c, S("/no/such/key"), false, false, false, &r, &err) ==
+          ETCDRS_CODE_KEY_NOT_FOUND);
+    CHECK(str_is(etcdrs_error_cause(err), "/no")); /* etcd names the first missing part */
+    CHECK(etcdrs_error_index(err) >= set_index);
+    CHECK(str_contains(etcdrs_error_json(err), "\"errorCode\":100"));
+    etcdrs_error_free(err);
+  }
+
+  /* compare-and-swap: by value, by index, and a failing comparison. */
+  OK(etcdrs_client_compare_and_swap(c, k, strlen(k), S("Goodbye"), S("Hello World"), 0,
+                                    ETCDRS_NO_TTL, &r, &err));
+  CHECK(str_is(etcdrs_response_action(r), "compareAndSwap"));
+  check_node(etcdrs_response_prev_node(r), k, "Hello World");
+  uint64_t cas_index = etcdrs_key_node_modified_index(etcdrs_response_node(r));
+  etcdrs_response_free(r);
+  OK(etcdrs_client_compare_and_swap(c, k, strlen(k), S("again"), NULL, 0, cas_index,
+                                    ETCDRS_NO_TTL, &r, &err));
+  etcdrs_response_free(r);
+  FAILS(ETCDRS_CODE_TEST_FAILED, etcdrs_client_compare_and_swap(c, k, strlen(k), S("x"),
+                                                                S("nope"), 0, ETCDRS_NO_TTL,
+                                                                &r, &err));
+  FAILS(ETCDRS_CODE_INVALID_ARGUMENT, etcdrs_client_compare_and_swap(c, k, strlen(k), S("x"),
+                                                                     NULL, 0, 0,
+                                                                     ETCDRS_NO_TTL, &r, &err));
+  FAILS(ETCDRS_CODE_INVALID_UTF8, etcdrs_client_compare_and_swap(c, k, strlen(k), S("x"),
+                                                                 S("\xff"), 0, ETCDRS_NO_TTL,
+                                                                 &r, &err));
+
+  /* create (and again: 105), update (and a missing key: 100), with a TTL. */
+  snprintf(k, sizeof k, "/%s/boo", tag);
+  OK(etcdrs_client_create(c, k, strlen(k), S("Hello World"), ETCDRS_NO_TTL, &r, &err));
+  CHECK(str_is(etcdrs_response_action(r), "create"));
+  etcdrs_response_free(r);
+  FAILS(ETCDRS_CODE_NODE_EXIST,
+        etcdrs_client_create(c, k, strlen(k), S("again"), ETCDRS_NO_TTL, &r, &err));
+  OK(etcdrs_client_update(c, k, strlen(k), S("Merhaba"), 60, &r, &err));
+  CHECK(str_is(etcdrs_response_action(r), "update"));
+  {
+    const etcdrs_key_node *n = etcdrs_response_node(r);
+    int64_t when = 0;
+    CHECK(etcdrs_key_node_ttl(n) == 60);
+    CHECK(etcdrs_key_node_expiration(n, &when));
+    CHECK(when > (int64_t)time(NULL) * 1000000000LL);
+    check_node(etcdrs_response_prev_node(r), k, "Hello World");
+  }
+  etcdrs_response_free(r);
+  FAILS(ETCDRS_CODE_KEY_NOT_FOUND,
+        etcdrs_client_update(c, S("/missing"), S("x"), ETCDRS_NO_TTL, &r, &err));
+
+  /* Directories: create_dir, set_dir, update_dir, a recursive sorted listing. */
+  snprintf(k, sizeof k, "/%s/dir", tag);
+  OK(etcdrs_client_create_dir(c, k, strlen(k), ETCDRS_NO_TTL, &r, &err));
+  CHECK(etcdrs_key_node_is_dir(etcdrs_response_node(r)));
+  etcdrs_response_free(r);
+  FAILS(ETCDRS_CODE_NODE_EXIST, etcdrs_client_create_dir(c, k, strlen(k), ETCDRS_NO_TTL, &r, &err));
+  OK(etcdrs_client_update_dir(c, k, strlen(k), 100, &r, &err));
+  CHECK(etcdrs_key_node_ttl(etcdrs_response_node(r)) == 100);
+  etcdrs_response_free(r);
+  snprintf(k, sizeof k, "/%s/other", tag);
+  OK(etcdrs_client_set_dir(c, k, strlen(k), ETCDRS_NO_TTL, &r, &err));
+  etcdrs_response_free(r);
+  snprintf(k, sizeof k, "/%s/dir/inner", tag);
+  OK(etcdrs_client_set(c, k, strlen(k), S("deep"), ETCDRS_NO_TTL, &r, &err));
+  etcdrs_response_free(r);
+  /* A plain delete does not take a directory. */
+  FAILS(ETCDRS_CODE_NOT_FILE, etcdrs_client_delete(c, dir, strlen(dir), &r, &err));
+
+  OK(etcdrs_client_get(c, dir, strlen(dir), true, true, false, &r, &err));
+  {
+    const etcdrs_key_node *root = etcdrs_response_node(r);
+    CHECK(etcdrs_key_node_is_dir(root));
+    /* boo, dir, foo, other — in key order. */
+    CHECK(etcdrs_key_node_children_count(root) == 4);
+    char want[256];
+    snprintf(want, sizeof want, "/%s/boo", tag);
+    check_node(etcdrs_key_node_child(root, 0), want, "Merhaba");
+    const etcdrs_key_node *d = etcdrs_key_node_child(root, 1);
+    snprintf(want, sizeof want, "/%s/dir", tag);
+    check_node(d, want, NULL);
+    CHECK(etcdrs_key_node_children_count(d) == 1);
+    snprintf(want, sizeof want, "/%s/dir/inner", tag);
+    check_node(etcdrs_key_node_child(d, 0), want, "deep");
+    CHECK(etcdrs_key_node_child(d, 1) == NULL);
+    snprintf(want, sizeof want, "/%s/foo", tag);
+    check_node(etcdrs_key_node_child(root, 2), want, "again");
+    CHECK(etcdrs_key_node_child(root, 4) == NULL);
+  }
+  etcdrs_response_free(r);
+
+  /* In-order keys. */
+  snprintf(k, sizeof k, "/%s/queue", tag);
+  OK(etcdrs_client_create_in_order(c, k, strlen(k), S("job1"), ETCDRS_NO_TTL, &r, &err));
+  CHECK(str_is(etcdrs_response_action(r), "create"));
+  CHECK(etcdrs_key_node_key(etcdrs_response_node(r)).len == strlen(k) + 21);
+  etcdrs_response_free(r);
+
+  /* exists. */
+  bool exists = false;
+  OK(etcdrs_client_exists(c, k, strlen(k), &exists, &err));
+  CHECK(exists);
+  OK(etcdrs_client_exists(c, S("/nothing/here"), &exists, &err));
+  CHECK(!exists);
+  FAILS(ETCDRS_CODE_NULL_ARGUMENT, etcdrs_client_exists(c, k, strlen(k), NULL, &err));
+
+  /* A watch from history, and one that times out. */
+  snprintf(k, sizeof k, "/%s/foo", tag);
+  OK(etcdrs_client_watch(c, k, strlen(k), set_index, false, 5000, &r, &err));
+  CHECK(str_is(etcdrs_response_action(r), "set"));
+  CHECK(etcdrs_key_node_modified_index(etcdrs_response_node(r)) == set_index);
+  etcdrs_response_free(r);
+  OK(etcdrs_client_watch(c, dir, strlen(dir), set_index + 1, true, 5000, &r, &err));
+  CHECK(str_is(etcdrs_response_action(r), "compareAndSwap"));
+  etcdrs_response_free(r);
+  FAILS(ETCDRS_CODE_TIMEOUT, etcdrs_client_watch(c, k, strlen(k), 0, false, 200, &r, &err));
+
+  /* compare-and-delete, delete, delete_dir. */
+  FAILS(ETCDRS_CODE_TEST_FAILED,
+        etcdrs_client_compare_and_delete(c, k, strlen(k), S("nope"), 0, &r, &err));
+  OK(etcdrs_client_compare_and_delete(c, k, strlen(k), S("again"), 0, &r, &err));
+  CHECK(str_is(etcdrs_response_action(r), "compareAndDelete"));
+  etcdrs_response_free(r);
+  snprintf(k, sizeof k, "/%s/boo", tag);
+  OK(etcdrs_client_delete(c, k, strlen(k), &r, &err));
+  CHECK(str_is(etcdrs_response_action(r), "delete"));
+  check_node(etcdrs_response_prev_node(r), k, "Merhaba");
+  etcdrs_response_free(r);
+  snprintf(k, sizeof k, "/%s/dir", tag);
+  FAILS(ETCDRS_CODE_DIR_NOT_EMPTY, etcdrs_client_delete_dir(c, k, strlen(k), false, &r, &err));
+  OK(etcdrs_client_delete_dir(c, k, strlen(k), true, &r, &err));
+  etcdrs_response_free(r);
+  FAILS(ETCDRS_CODE_KEY_NOT_FOUND,
+        etcdrs_client_get(c, k, strlen(k), false, false, false, &r, &err));
+
+  /* machines, members, leader, stats. */
+  char *text = NULL;
+  OK(etcdrs_client_machines(c, &text, &err));
+  CHECK(strncmp(text, "http://127.0.0.1:", 17) == 0);
+  etcdrs_string_free(text);
+  OK(etcdrs_client_members(c, &text, &err));
+  CHECK(contains(text, "\"members\":[{\"id\":"));
+  CHECK(contains(text, "\"clientURLs\":[\"http://127.0.0.1:"));
+  etcdrs_string_free(text);
+  OK(etcdrs_client_leader(c, &text, &err));
+  CHECK(contains(text, "\"peerURLs\""));
+  etcdrs_string_free(text);
+  OK(etcdrs_client_stats(c, S("store"), &text, &err));
+  CHECK(contains(text, "\"setsSuccess\":"));
+  etcdrs_string_free(text);
+  OK(etcdrs_client_stats(c, S("self"), &text, &err));
+  CHECK(contains(text, "\"state\":\"StateLeader\""));
+  etcdrs_string_free(text);
+  OK(etcdrs_client_stats(c, S("leader"), &text, &err));
+  CHECK(contains(text, "\"followers\":{}"));
+  etcdrs_string_free(text);
+  FAILS(ETCDRS_CODE_INVALID_ARGUMENT, etcdrs_client_stats(c, S("disk"), &text, &err));
+
+  /* The lock module: acquire, retrieve, renew, a timed-out waiter, release. */
+  uint64_t index = 0, again = 0;
+  OK(etcdrs_client_lock_acquire(c, lock, strlen(lock), 30, S("holder"), -1, &index, &err));
+  CHECK(index > 0);
+  OK(etcdrs_client_lock_retrieve(c, lock, strlen(lock), ETCDRS_LOCK_FIELD_VALUE, &text, &err));
+  CHECK(strcmp(text, "holder") == 0);
+  etcdrs_string_free(text);
+  OK(etcdrs_client_lock_retrieve(c, lock, strlen(lock), ETCDRS_LOCK_FIELD_INDEX, &text, &err));
+  CHECK(strtoull(text, NULL, 10) == index);
+  etcdrs_string_free(text);
+  FAILS(ETCDRS_CODE_INVALID_FIELD,
+        etcdrs_client_lock_retrieve(c, lock, strlen(lock), 7, &text, &err));
+  OK(etcdrs_client_lock_renew(c, lock, strlen(lock), index, NULL, 0, 30, &err));
+  OK(etcdrs_client_lock_renew(c, lock, strlen(lock), 0, S("holder"), 30, &err));
+  FAILS(ETCDRS_CODE_INDEX_OR_VALUE_REQUIRED,
+        etcdrs_client_lock_renew(c, lock, strlen(lock), 0, NULL, 0, 30, &err));
+  FAILS(ETCDRS_CODE_INDEX_VALUE_MUTEX,
+        etcdrs_client_lock_release(c, lock, strlen(lock), index, S("holder"), &err));
+  FAILS(ETCDRS_CODE_KEY_NOT_FOUND,
+        etcdrs_client_lock_release(c, lock, strlen(lock), index + 1000, NULL, 0, &err));
+  FAILS(ETCDRS_CODE_TIMEOUT,
+        etcdrs_client_lock_acquire(c, lock, strlen(lock), 30, NULL, 0, 1, &again, &err));
+  OK(etcdrs_client_lock_release(c, lock, strlen(lock), index, NULL, 0, &err));
+  OK(etcdrs_client_lock_acquire(c, lock, strlen(lock), 30, NULL, 0, 0, &again, &err));
+  CHECK(again > index);
+  OK(etcdrs_client_lock_release(c, lock, strlen(lock), again, NULL, 0, &err));
+
+  /* The leader module. */
+  OK(etcdrs_client_set_leader(c, lock, strlen(lock), S("leader-1"), 60, -1, &index, &err));
+  OK(etcdrs_client_set_leader(c, lock, strlen(lock), S("leader-1"), 60, -1, &again, &err));
+  CHECK(again == index);
+  OK(etcdrs_client_get_leader(c, lock, strlen(lock), &text, &err));
+  CHECK(strcmp(text, "leader-1") == 0);
+  etcdrs_string_free(text);
+  FAILS(ETCDRS_CODE_NAME_REQUIRED,
+        etcdrs_client_set_leader(c, lock, strlen(lock), S(""), 60, -1, &again, &err));
+  OK(etcdrs_client_delete_leader(c, lock, strlen(lock), S("leader-1"), &err));
+  OK(etcdrs_client_get_leader(c, lock, strlen(lock), &text, &err));
+  CHECK(strcmp(text, "") == 0);
+  etcdrs_string_free(text);
+}
+
+static void test_a_member_in_process(const char *dir) {
+  etcdrs_node *node = start_single(dir, "single");
+  CHECK(etcdrs_node_member_id(node) != 0);
+  OK(etcdrs_node_wait_ready(node, 1000, &err));
+  etcdrs_str urls = etcdrs_node_client_urls(node);
+  CHECK(urls.len > strlen("http://127.0.0.1:"));
+  CHECK(etcdrs_node_peer_urls(node).len > 0);
+
+  etcdrs_client *local = NULL, *remote = NULL;
+  OK(etcdrs_node_client(node, &local, &err));
+  OK(etcdrs_client_new(urls.data, urls.len, 10000, &remote, &err));
+  exercise(local, "local");
+  exercise(remote, "remote");
+
+  /* Both clients see the same store: what one wrote, the other reads. */
+  etcdrs_response *r = NULL;
+  OK(etcdrs_client_set(local, S("/shared"), S("v"), ETCDRS_NO_TTL, &r, &err));
+  etcdrs_response_free(r);
+  OK(etcdrs_client_get(remote, S("/shared"), false, false, true, &r, &err));
+  check_node(etcdrs_response_node(r), "/shared", "v");
+  etcdrs_response_free(r);
+
+  /* After stop, the in-process client says so; a second stop does nothing. */
+  OK(etcdrs_node_stop(node, &err));
+  OK(etcdrs_node_stop(node, &err));
+  FAILS(ETCDRS_CODE_STOPPED,
+        etcdrs_client_set(local, S("/after"), S("stop"), ETCDRS_NO_TTL, &r, &err));
+  etcdrs_client_free(local);
+  etcdrs_client_free(remote);
+  etcdrs_node_free(node);
+}
+
+/* ---------------------------------------------------------------- watch across threads */
+
+struct writer_args {
+  etcdrs_client *client;
+  int count;
+};
+
+static void *writer(void *p) {
+  struct writer_args *a = p;
+  for (int i = 0; i < a->count; i++) {
+    char k[64];
+    snprintf(k, sizeof k, "/jobs/%d", i);
+    etcdrs_response *r = NULL;
+    OK(etcdrs_client_set(a->client, k, strlen(k), S("x"), ETCDRS_NO_TTL, &r, &err));
+    etcdrs_response_free(r);
+  }
+  return NULL;
+}
+
+static void *canceller(void *p) {
+  sleep_ms(300);
+  etcdrs_watch_cancel((etcdrs_watch *)p);
+  return NULL;
+}
+
+static void test_a_watch_polled_while_others_write_and_cancel(const char *dir) {
+  etcdrs_node *node = start_single(dir, "watch");
+  etcdrs_client *c = NULL;
+  OK(etcdrs_node_client(node, &c, &err));
+  etcdrs_response *r = NULL;
+  OK(etcdrs_client_get(c, S("/"), false, false, false, &r, &err));
+  uint64_t from = etcdrs_response_etcd_index(r) + 1;
+  etcdrs_response_free(r);
+
+  etcdrs_watch *w = NULL;
+  OK(etcdrs_client_watch_stream(c, S("/jobs"), from, true, &w, &err));
+  /* Nothing yet: a short poll times out, and loses nothing. */
+  FAILS(ETCDRS_CODE_TIMEOUT, etcdrs_watch_next(w, 50, &r, &err));
+
+  struct writer_args a = {c, 5};
+  pthread_t wt, ct;
+  CHECK(pthread_create(&wt, NULL, writer, &a) == 0);
+  for (int i = 0; i < 5; i++) {
+    OK(etcdrs_watch_next(w, 10000, &r, &err));
+    char want[64];
+    snprintf(want, sizeof want, "/jobs/%d", i);
+    CHECK(str_is(etcdrs_response_action(r), "set"));
+    check_node(etcdrs_response_node(r), want, "x");
+    etcdrs_response_free(r);
+  }
+  CHECK(pthread_join(wt, NULL) == 0);
+
+  /* A third thread cancels while this one waits. */
+  CHECK(pthread_create(&ct, NULL, canceller, w) == 0);
+  FAILS(ETCDRS_CODE_CANCELLED, etcdrs_watch_next(w, 20000, &r, &err));
+  CHECK(pthread_join(ct, NULL) == 0);
+  FAILS(ETCDRS_CODE_CANCELLED, etcdrs_watch_next(w, 10, &r, &err));
+  etcdrs_watch_free(w);
+
+  /* A watch of the HTTP client behaves the same. */
+  etcdrs_client *h = NULL;
+  etcdrs_str urls = etcdrs_node_client_urls(node);
+  OK(etcdrs_client_new(urls.data, urls.len, 5000, &h, &err));
+  OK(etcdrs_client_watch_stream(h, S("/jobs"), from, true, &w, &err));
+  for (int i = 0; i < 5; i++) {
+    OK(etcdrs_watch_next(w, 10000, &r, &err));
+    etcdrs_response_free(r);
+  }
+  FAILS(ETCDRS_CODE_TIMEOUT, etcdrs_watch_next(w, 100, &r, &err));
+  etcdrs_watch_cancel(w);
+  FAILS(ETCDRS_CODE_CANCELLED, etcdrs_watch_next(w, 1000, &r, &err));
+  etcdrs_watch_free(w);
+  etcdrs_client_free(h);
+  etcdrs_client_free(c);
+  etcdrs_node_free(node);
+}
+
+/* ---------------------------------------------------------------- a cluster in-process */
+
+static void test_three_members_in_one_process(const char *dir, char **ports) {
+  char initial[512] = "";
+  for (int i = 0; i < 3; i++) {
+    char part[96];
+    snprintf(part, sizeof part, "%sc%d=http://127.0.0.1:%s", i ? "," : "", i, ports[i]);
+    strcat(initial, part);
+  }
+  etcdrs_node *nodes[3];
+  for (int i = 0; i < 3; i++) {
+    char name[8], data[512], peer[64];
+    snprintf(name, sizeof name, "c%d", i);
+    snprintf(data, sizeof data, "%s/%s", dir, name);
+    snprintf(peer, sizeof peer, "http://127.0.0.1:%s", ports[i]);
+    etcdrs_config *cfg = NULL;
+    OK(etcdrs_config_new(name, strlen(name), data, strlen(data), &cfg, &err));
+    OK(etcdrs_config_set(cfg, S("listen-peer-urls"), peer, strlen(peer), &err));
+    OK(etcdrs_config_set(cfg, S("initial-advertise-peer-urls"), peer, strlen(peer), &err));
+    OK(etcdrs_config_set(cfg, S("initial-cluster"), initial, strlen(initial), &err));
+    OK(etcdrs_config_set(cfg, S("initial-cluster-token"), S("c-abi-test"), &err));
+    OK(etcdrs_node_start(cfg, &nodes[i], &err));
+    etcdrs_config_free(cfg);
+  }
+  for (int i = 0; i < 3; i++) {
+    OK(etcdrs_node_wait_ready(nodes[i], 30000, &err));
+  }
+  etcdrs_client *c0 = NULL;
+  OK(etcdrs_node_client(nodes[0], &c0, &err));
+  etcdrs_response *r = NULL;
+  OK(etcdrs_client_set(c0, S("/cluster"), S("from c0"), ETCDRS_NO_TTL, &r, &err));
+  uint64_t written = etcdrs_response_etcd_index(r);
+  etcdrs_response_free(r);
+  for (int i = 0; i < 3; i++) {
+    etcdrs_client *c = NULL;
+    OK(etcdrs_node_client(nodes[i], &c, &err));
+    OK(etcdrs_client_get(c, S("/cluster"), false, false, true, &r, &err));
+    check_node(etcdrs_response_node(r), "/cluster", "from c0");
+    CHECK(etcdrs_response_etcd_index(r) == written);
+    etcdrs_response_free(r);
+    char *members = NULL;
+    OK(etcdrs_client_members(c, &members, &err));
+    CHECK(contains(members, "\"name\":\"c0\"") && contains(members, "\"name\":\"c2\""));
+    etcdrs_string_free(members);
+    etcdrs_client_free(c);
+  }
+  etcdrs_client_free(c0);
+  for (int i = 0; i < 3; i++) {
+    etcdrs_node_free(nodes[i]);
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc != 5) {
+    fprintf(stderr, "usage: %s <scratch dir> <port> <port> <port>\n", argv[0]);
+    return 2;
+  }
+  test_errors_without_a_member();
+  test_a_member_in_process(argv[1]);
+  test_a_watch_polled_while_others_write_and_cancel(argv[1]);
+  test_three_members_in_one_process(argv[1], argv + 2);
+  printf("ok: %d checks\n", checks);
+  return 0;
+}
