@@ -31,6 +31,20 @@ pub enum LockHolder<'a> {
     Value(&'a str),
 }
 
+impl<'a> LockHolder<'a> {
+    /// The request a renew or release names, from an index and a value of which exactly one
+    /// must be given (an empty value counts as none). `cause` names the operation, as the
+    /// spec's errors do ("Renew", "Release").
+    pub fn from_parts(index: Option<u64>, value: Option<&'a str>, cause: &str) -> Result<Self> {
+        match (index, value.filter(|v| !v.is_empty())) {
+            (None, None) => Err(Error::new(ErrorCode::IndexOrValueRequired, cause, 0)),
+            (Some(_), Some(_)) => Err(Error::new(ErrorCode::IndexValueMutex, cause, 0)),
+            (Some(i), None) => Ok(LockHolder::Index(i)),
+            (None, Some(v)) => Ok(LockHolder::Value(v)),
+        }
+    }
+}
+
 /// What a lock retrieve answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LockField {

@@ -496,7 +496,8 @@ pub unsafe extern "C" fn etcdrs_client_stats(
     }
 }
 
-/// The request a renew or release is about: by lock index or by value, exactly one.
+/// The request a renew or release is about: by lock index (0: none) or by value (NULL:
+/// none), exactly one.
 unsafe fn holder<'a>(
     index: u64,
     value: *const c_char,
@@ -504,12 +505,8 @@ unsafe fn holder<'a>(
     cause: &str,
 ) -> Result<LockHolder<'a>, Error> {
     // SAFETY: NULL or `value_len` readable bytes at `value`.
-    match (index, unsafe { opt_text(value, value_len, "value")? }) {
-        (0, None) => Err(error(ErrorCode::IndexOrValueRequired, cause)),
-        (0, Some(v)) => Ok(LockHolder::Value(v)),
-        (i, None) => Ok(LockHolder::Index(i)),
-        (_, Some(_)) => Err(error(ErrorCode::IndexValueMutex, cause)),
-    }
+    let value = unsafe { opt_text(value, value_len, "value")? };
+    LockHolder::from_parts((index > 0).then_some(index), value, cause)
 }
 
 /// A lock or leader name.

@@ -41,16 +41,14 @@ fn timeout(form: &Form) -> Result<Option<u64>, Error> {
 }
 
 /// The request a renew or release names: by index or by value, not both.
-fn holder<'a>(form: &'a Form, cause: &str, exclusive: bool) -> Result<LockHolder<'a>, Error> {
-    match (field(form, "index"), field(form, "value")) {
-        (None, None) => Err(Error::new(ErrorCode::IndexOrValueRequired, cause, 0)),
-        (Some(_), Some(_)) if exclusive => Err(Error::new(ErrorCode::IndexValueMutex, cause, 0)),
-        (Some(i), _) => i
-            .parse()
-            .map(LockHolder::Index)
-            .map_err(|_| Error::new(ErrorCode::IndexNan, cause, 0)),
-        (None, Some(v)) => Ok(LockHolder::Value(v)),
-    }
+fn holder<'a>(form: &'a Form, cause: &str) -> Result<LockHolder<'a>, Error> {
+    let index = field(form, "index")
+        .map(|i| {
+            i.parse()
+                .map_err(|_| Error::new(ErrorCode::IndexNan, cause, 0))
+        })
+        .transpose()?;
+    LockHolder::from_parts(index, field(form, "value"), cause)
 }
 
 fn text(body: String) -> Response<Body> {
@@ -87,12 +85,12 @@ pub async fn lock(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body
             }
             Method::Put => {
                 let ttl = ttl(&form, "Renew")?;
-                let holder = holder(&form, "Renew", false)?;
+                let holder = holder(&form, "Renew")?;
                 server.lock_renew(&name, holder, ttl).await?;
                 Ok(String::new())
             }
             Method::Delete => {
-                let holder = holder(&form, "Release", true)?;
+                let holder = holder(&form, "Release")?;
                 server.lock_release(&name, holder).await?;
                 Ok(String::new())
             }
