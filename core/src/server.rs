@@ -226,6 +226,9 @@ impl Server {
     }
 
     fn check_serving(&self) -> Result<()> {
+        if self.status.stopped() {
+            return Err(stopped());
+        }
         if self.status.removed() {
             return Err(Error::new(
                 ErrorCode::MemberRemoved,
@@ -524,6 +527,7 @@ impl Server {
     }
 
     pub(crate) fn stop_raft(&self) {
+        self.status.set_stopped();
         let _ = self.send(RaftMsg::Stop);
     }
 }

@@ -177,6 +177,9 @@ fn stop_is_idempotent_and_a_restart_keeps_the_data() {
         ))
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::Stopped);
+    // A local read does not serve the stopped member's stale store either.
+    let err = rt.block_on(c.get("/k")).unwrap_err();
+    assert_eq!(err.code, ErrorCode::Stopped);
     let n2 = node(&dir, "s");
     assert_eq!(
         rt.block_on(n2.client().get("/k"))

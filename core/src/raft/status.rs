@@ -33,6 +33,7 @@ pub struct RaftStatus {
     role: AtomicU8,
     failed: AtomicBool,
     removed: AtomicBool,
+    stopped: AtomicBool,
     has_ttl_keys: AtomicBool,
     applied_tx: watch::Sender<u64>,
     /// When the current leader was first seen, for leaderInfo.uptime.
@@ -49,6 +50,7 @@ impl RaftStatus {
             role: AtomicU8::new(0),
             failed: AtomicBool::new(false),
             removed: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
             has_ttl_keys: AtomicBool::new(false),
             applied_tx: watch::channel(applied).0,
             leader_since: Mutex::new((0, Instant::now(), SystemTime::now())),
@@ -94,6 +96,14 @@ impl RaftStatus {
     pub fn failed(&self) -> bool {
         self.failed.load(Relaxed)
     }
+    /// The member was stopped (Node::stop): in-process clients get no more answers.
+    pub fn set_stopped(&self) {
+        self.stopped.store(true, Relaxed);
+    }
+    pub fn stopped(&self) -> bool {
+        self.stopped.load(Relaxed)
+    }
+
     /// This member was removed from the cluster: it serves no more.
     pub fn set_removed(&self) {
         self.removed.store(true, Relaxed);

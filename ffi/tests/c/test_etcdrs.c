@@ -451,6 +451,7 @@ static void test_a_member_in_process(const char *dir) {
   OK(etcdrs_node_stop(node, &err));
   FAILS(ETCDRS_CODE_STOPPED,
         etcdrs_client_set(local, S("/after"), S("stop"), ETCDRS_NO_TTL, &r, &err));
+  FAILS(ETCDRS_CODE_STOPPED, etcdrs_client_get(local, S("/shared"), false, false, false, &r, &err));
   etcdrs_client_free(local);
   etcdrs_client_free(remote);
   etcdrs_node_free(node);
