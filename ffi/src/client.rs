@@ -9,6 +9,7 @@ use crate::{
     error, etcdrs_error, etcdrs_status, give_string, guard, handle, opt_text, out_param, runtime,
     text, ttl,
 };
+use etcdrs_core::client::within;
 use etcdrs_core::{
     Client, Error, ErrorCode, GetOptions, KeyResponse, LockField, LockHolder, WatchOptions,
 };
@@ -406,27 +407,14 @@ pub unsafe extern "C" fn etcdrs_client_watch(
     // SAFETY: forwarded as given; see `key_op`.
     unsafe {
         key_op(client, key, key_len, response_out, error_out, |c, key| {
-            block(within(timeout_ms, c.watch(key, o)))
+            block(within(millis(timeout_ms), c.watch(key, o)))
         })
     }
 }
 
-/// Run `f` for at most `timeout_ms` (0: no limit).
-pub(crate) async fn within<T>(
-    timeout_ms: u64,
-    f: impl Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    if timeout_ms == 0 {
-        return f.await;
-    }
-    tokio::time::timeout(Duration::from_millis(timeout_ms), f)
-        .await
-        .unwrap_or_else(|_| {
-            Err(error(
-                ErrorCode::Timeout,
-                format!("nothing within {timeout_ms} ms"),
-            ))
-        })
+/// A timeout in milliseconds: 0 for none.
+pub(crate) fn millis(timeout_ms: u64) -> Option<Duration> {
+    (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms))
 }
 
 /// The cluster's client URLs, as etcd's /v2/machines answers them ("http://a, http://b").

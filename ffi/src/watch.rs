@@ -1,9 +1,10 @@
 //! A continuous watch, polled by the caller: no callbacks from library threads (Julia and
 //! Node cannot take them safely).
 
-use crate::client::{block, etcdrs_client, within};
+use crate::client::{block, etcdrs_client, millis};
 use crate::response::{etcdrs_response, new_response};
 use crate::{error, etcdrs_error, etcdrs_status, guard, handle, out_param, text};
+use etcdrs_core::client::within;
 use etcdrs_core::{ErrorCode, WatchCanceller, WatchOptions, WatchStream};
 use std::ffi::c_char;
 use std::sync::Mutex;
@@ -73,7 +74,7 @@ pub unsafe extern "C" fn etcdrs_watch_next(
                 None => Err(error(ErrorCode::Cancelled, "the watch was cancelled")),
             }
         };
-        let r = block(within(timeout_ms, next))?;
+        let r = block(within(millis(timeout_ms), next))?;
         // SAFETY: checked non-NULL above.
         unsafe { *response_out = new_response(r) };
         Ok(())

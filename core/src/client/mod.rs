@@ -501,6 +501,24 @@ fn parse_index(text: &str) -> Result<u64> {
     })
 }
 
+/// Run a client call for at most `timeout` (None: no bound); when it runs out, the error is
+/// `ErrorCode::Timeout`. For callers that bound one call (a watch, a poll) themselves.
+pub async fn within<T>(
+    timeout: Option<Duration>,
+    call: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let Some(t) = timeout else {
+        return call.await;
+    };
+    tokio::time::timeout(t, call).await.unwrap_or_else(|_| {
+        Err(Error::new(
+            ErrorCode::Timeout,
+            format!("no answer within {t:?}"),
+            0,
+        ))
+    })
+}
+
 /// Cancels a `WatchStream` from anywhere (another task or thread).
 #[derive(Clone)]
 pub struct WatchCanceller {
