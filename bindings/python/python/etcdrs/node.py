@@ -1,0 +1,61 @@
+"""`etcdrs.Node`: an etcd member running inside this Python process."""
+
+from typing import Any, Dict, List, Optional, Union
+
+from . import _native
+from .client import Client
+
+
+def _flag(value: Union[str, int, List[str], Dict[str, str]]) -> str:
+    """A flag's command-line text: lists comma-joined, {name: url} as name=url,..."""
+    if isinstance(value, dict):
+        return ",".join("%s=%s" % kv for kv in value.items())
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+class Node:
+    """A member in this process, configured with etcd's flags as keyword arguments
+    (``listen_client_urls``, ``initial_cluster``, ``initial_cluster_state``, ...; lists and
+    ``{name: peer_url}`` dicts are accepted). Without URLs it serves on ephemeral ports of
+    127.0.0.1. Several Nodes with one ``initial_cluster`` form a cluster in one process.
+    Use it as a context manager, or call ``stop()`` (idempotent)."""
+
+    def __init__(self, name: str = "default", data_dir: Optional[str] = None, **flags: Any):
+        text = {k.replace("_", "-"): _flag(v) for k, v in flags.items()}
+        self._node = _native.Node(name, data_dir or "%s.etcd" % name, text)
+
+    @property
+    def name(self) -> str:
+        return self._node.name
+
+    @property
+    def member_id(self) -> int:
+        return self._node.member_id
+
+    @property
+    def client_urls(self) -> List[str]:
+        return list(self._node.client_urls)
+
+    @property
+    def peer_urls(self) -> List[str]:
+        return list(self._node.peer_urls)
+
+    def wait_ready(self, timeout: float = 30.0) -> bool:
+        """Wait until the member is part of its cluster (a multi-member start returns
+        before that); False if not within ``timeout`` seconds."""
+        return self._node.wait_ready(timeout)
+
+    def client(self, read_timeout: float = 60) -> Client:
+        """A client that calls this member directly, without HTTP."""
+        return Client(read_timeout=read_timeout, _native_client=self._node.client())
+
+    def stop(self) -> None:
+        self._node.stop()
+
+    def __enter__(self) -> "Node":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
