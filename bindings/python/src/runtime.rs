@@ -3,7 +3,6 @@
 
 use crate::errors::to_py;
 use etcdrs_core::Error;
-use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -32,36 +31,27 @@ pub fn runtime() -> Arc<tokio::runtime::Runtime> {
     }
 }
 
-/// Run `fut` to completion without holding the GIL. A KeyboardInterrupt (or any exception
-/// a signal handler raises) while it waits abandons the call and propagates.
+/// Run `fut` to completion without holding the GIL, on the calling thread (no hop to a
+/// worker for the common, quick call). A KeyboardInterrupt (or any exception a signal
+/// handler raises) while it waits abandons the call and propagates.
 pub fn block_on<T, F>(py: Python<'_>, fut: F) -> PyResult<T>
 where
     T: Send + 'static,
     F: Future<Output = Result<T, Error>> + Send + 'static,
 {
     let rt = runtime();
-    let mut task = rt.spawn(fut);
+    let mut fut = Box::pin(fut);
     loop {
         let done = py.detach(|| {
             rt.block_on(async {
-                tokio::time::timeout(Duration::from_millis(100), &mut task)
+                tokio::time::timeout(Duration::from_millis(100), &mut fut)
                     .await
                     .ok()
             })
         });
         match done {
-            Some(Ok(result)) => return result.map_err(to_py),
-            Some(Err(join)) => {
-                return Err(PyRuntimeError::new_err(format!(
-                    "etcdrs call failed: {join}"
-                )))
-            }
-            None => {
-                if let Err(interrupted) = py.check_signals() {
-                    task.abort();
-                    return Err(interrupted);
-                }
-            }
+            Some(result) => return result.map_err(to_py),
+            None => py.check_signals()?,
         }
     }
 }

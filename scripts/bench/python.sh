@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Python clients side by side, in one run: etcdrs's in-process client (a member inside the
+# Python process) against python-etcd over HTTP to real etcd 3.4, and, to tell client from
+# server, python-etcd and etcdrs.Client over HTTP to an etcdrs member process.
+#
+#   scripts/bench/python.sh        (release builds; needs etcd; OPS=5000 per operation)
+# A measurement, not a test: numbers depend on the machine.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+VENV=target/bench-venv
+WORK=$(mktemp -d)
+trap '{ pkill -9 -P $$; wait; } 2>/dev/null; rm -rf "$WORK"' EXIT
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/pip" install -q ./bindings/python python-etcd==0.4.5
+cargo build -q --release --bin etcdrs
+
+serve() { # name binary port
+    local extra=()
+    [ "$2" = etcd ] && extra=(--enable-v2=true)
+    "$2" "${extra[@]}" --name "$1" --data-dir "$WORK/$1" \
+        --listen-client-urls "http://127.0.0.1:$3" --advertise-client-urls "http://127.0.0.1:$3" \
+        --listen-peer-urls "http://127.0.0.1:$(($3 + 1))" \
+        --initial-advertise-peer-urls "http://127.0.0.1:$(($3 + 1))" \
+        --initial-cluster "$1=http://127.0.0.1:$(($3 + 1))" >"$WORK/$1.log" 2>&1 &
+    for _ in $(seq 1 100); do
+        curl -sf "http://127.0.0.1:$3/v2/keys/" >/dev/null && return 0
+        sleep 0.1
+    done
+    echo "$1 did not start" >&2
+    exit 1
+}
+
+serve etcd etcd 43790
+serve etcdrs target/release/etcdrs 43890
+PY="$VENV/bin/python scripts/bench/python_ops.py"
+{
+    $PY etcdrs-in-process
+    $PY python-etcd-to-etcd 127.0.0.1:43790
+    $PY python-etcd-to-etcdrs 127.0.0.1:43890
+    $PY etcdrs-http-to-etcdrs 127.0.0.1:43890
+} | "$VENV/bin/python" -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin]
+base = {op: rows[1][op]["ops_per_s"] for op in ("set", "get")}
+print("| client | set ops/s | set p50/p99 µs | get ops/s | get p50/p99 µs | set, get vs python-etcd→etcd |")
+print("|---|---|---|---|---|---|")
+for r in rows:
+    s, g = r["set"], r["get"]
+    print("| %s | %d | %d / %d | %d | %d / %d | %.1f×, %.1f× |" % (r["client"], s["ops_per_s"], s["p50_us"], s["p99_us"],
+          g["ops_per_s"], g["p50_us"], g["p99_us"], s["ops_per_s"] / base["set"], g["ops_per_s"] / base["get"]))
+'
