@@ -1,0 +1,571 @@
+//! `etcdrs-bench`: a load generator for etcd's v2 HTTP API, for etcdrs and etcd alike.
+//!
+//! A fixed number of HTTP/1 connections (spread over the endpoints in turn) carries the
+//! requests of a fixed number of clients, each waiting for its answer before the next
+//! request. After a warm-up, it runs for a duration or a request count and reports
+//! throughput, latency percentiles and errors, on stdout and as JSON (`--json FILE`).
+//!
+//! Workloads: `put` (distinct keys), `get` (existing keys; `--quorum`), `mixed` (90% get,
+//! 10% put), `cas` (compare-and-swap contention on one key), `watch` (long-poll watchers on
+//! one prefix; delivery latency from a write's acknowledgment to each watcher's event).
+
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use rand::Rng;
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+#[derive(Debug, Clone, Copy, ValueEnum, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Workload {
+    Put,
+    Get,
+    Mixed,
+    Cas,
+    Watch,
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "etcdrs-bench", about = "Load generator for etcd's v2 HTTP API")]
+struct Args {
+    /// What to run.
+    #[arg(long, value_enum)]
+    workload: Workload,
+    /// Comma-separated client URLs; connections go to them in turn.
+    #[arg(long, default_value = "http://127.0.0.1:2379")]
+    endpoints: String,
+    /// HTTP connections (for watch: watchers, one connection each).
+    #[arg(long, default_value_t = 32)]
+    conns: usize,
+    /// Concurrent clients sharing the connections (default: one per connection).
+    #[arg(long)]
+    clients: Option<usize>,
+    /// Measured run time in seconds (ignored when --requests is given).
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Measure exactly this many requests (operations) instead of a duration.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Seconds of load before measuring.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 64)]
+    value_size: usize,
+    /// Keys preloaded for get and mixed.
+    #[arg(long, default_value_t = 1000)]
+    keys: u64,
+    /// Linearizable reads (quorum=true) for get and mixed.
+    #[arg(long)]
+    quorum: bool,
+    /// watch: writes to make while the watchers wait.
+    #[arg(long, default_value_t = 100)]
+    writes: u64,
+    /// A name for this run in the JSON (e.g. "etcdrs" or "etcd").
+    #[arg(long, default_value = "")]
+    target: String,
+    /// Write the result as JSON to this file.
+    #[arg(long)]
+    json: Option<String>,
+    /// Key prefix (each run should use its own).
+    #[arg(long, default_value = "/bench")]
+    prefix: String,
+}
+
+#[derive(Serialize)]
+struct Latency {
+    p50_us: u64,
+    p90_us: u64,
+    p99_us: u64,
+    max_us: u64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    workload: Workload,
+    target: String,
+    endpoints: Vec<String>,
+    conns: usize,
+    clients: usize,
+    value_size: usize,
+    quorum: bool,
+    seconds: f64,
+    operations: u64,
+    errors: u64,
+    /// cas: compare failures (412), which are not errors.
+    conflicts: u64,
+    throughput: f64,
+    latency: Latency,
+    /// watch: events every watcher should get, and those delivered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    events_expected: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    events_delivered: Option<u64>,
+}
+
+/// One HTTP/1 connection; clients sharing it take turns.
+struct Conn {
+    sender: tokio::sync::Mutex<SendRequest<Full<Bytes>>>,
+    host: String,
+}
+
+struct Answer {
+    status: StatusCode,
+    body: Bytes,
+}
+
+impl Conn {
+    async fn open(endpoint: &str) -> Result<Conn, String> {
+        let url = url::Url::parse(endpoint).map_err(|e| format!("{endpoint}: {e}"))?;
+        let host = format!(
+            "{}:{}",
+            url.host_str().unwrap_or("127.0.0.1"),
+            url.port_or_known_default().unwrap_or(80)
+        );
+        let stream = TcpStream::connect(&host)
+            .await
+            .map_err(|e| format!("{host}: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("{host}: {e}"))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Conn {
+            sender: tokio::sync::Mutex::new(sender),
+            host,
+        })
+    }
+
+    async fn call(&self, method: &str, path: &str, form: Option<String>) -> Result<Answer, String> {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &self.host);
+        if form.is_some() {
+            b = b.header("content-type", "application/x-www-form-urlencoded");
+        }
+        let req = b
+            .body(Full::new(Bytes::from(form.unwrap_or_default())))
+            .map_err(|e| e.to_string())?;
+        let mut sender = self.sender.lock().await;
+        sender.ready().await.map_err(|e| e.to_string())?;
+        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        drop(sender);
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok(Answer { status, body })
+    }
+}
+
+fn value_form(value: &str) -> String {
+    format!("value={value}")
+}
+
+/// The modifiedIndex of a v2 answer's node.
+fn modified_index(body: &[u8]) -> Option<u64> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v["node"]["modifiedIndex"].as_u64()
+}
+
+/// What the measured phase has seen so far.
+struct Tally {
+    hist: Mutex<Histogram<u64>>,
+    ops: AtomicU64,
+    errors: AtomicU64,
+    conflicts: AtomicU64,
+    measuring: AtomicBool,
+}
+
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            hist: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3).expect("histogram")),
+            ops: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            conflicts: AtomicU64::new(0),
+            measuring: AtomicBool::new(false),
+        }
+    }
+
+    /// Record an operation that was `counted` (began in the measured phase).
+    fn record(&self, took: Duration, counted: bool) {
+        if counted {
+            self.ops.fetch_add(1, Ordering::Relaxed);
+            let us = took.as_micros().clamp(1, 600_000_000) as u64;
+            let _ = self.hist.lock().unwrap().record(us);
+        }
+    }
+
+    fn error(&self, counted: bool) {
+        if counted {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One operation of a client of the put/get/mixed/cas workloads.
+async fn operation(
+    args: &Args,
+    conn: &Conn,
+    client: usize,
+    seq: u64,
+    value: &str,
+    tally: &Tally,
+    counted: bool,
+) {
+    let started = Instant::now();
+    let q = if args.quorum { "?quorum=true" } else { "" };
+    let p = &args.prefix;
+    let result = match args.workload {
+        Workload::Put => {
+            let path = format!("{p}/c{client}-{seq}");
+            conn.call("PUT", &format!("/v2/keys{path}"), Some(value_form(value)))
+                .await
+        }
+        Workload::Get => {
+            let k = rand::thread_rng().gen_range(0..args.keys);
+            conn.call("GET", &format!("/v2/keys{p}/k{k}{q}"), None)
+                .await
+        }
+        Workload::Mixed => {
+            let k = rand::thread_rng().gen_range(0..args.keys);
+            if rand::thread_rng().gen_ratio(1, 10) {
+                conn.call("PUT", &format!("/v2/keys{p}/k{k}"), Some(value_form(value)))
+                    .await
+            } else {
+                conn.call("GET", &format!("/v2/keys{p}/k{k}{q}"), None)
+                    .await
+            }
+        }
+        Workload::Cas => {
+            let key = format!("/v2/keys{p}/cas");
+            match conn.call("GET", &key, None).await {
+                Ok(a) if a.status.is_success() => match modified_index(&a.body) {
+                    Some(i) => {
+                        let form = format!("value={client}-{seq}&prevIndex={i}");
+                        conn.call("PUT", &key, Some(form)).await
+                    }
+                    None => Err("no modifiedIndex".into()),
+                },
+                other => other,
+            }
+        }
+        Workload::Watch => unreachable!("watch has its own driver"),
+    };
+    match result {
+        Ok(a) if a.status.is_success() => tally.record(started.elapsed(), counted),
+        Ok(a) if a.status == StatusCode::PRECONDITION_FAILED && args.workload == Workload::Cas => {
+            if counted {
+                tally.conflicts.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        _ => tally.error(counted),
+    }
+}
+
+async fn open_conns(endpoints: &[String], n: usize) -> Vec<Arc<Conn>> {
+    let mut conns = Vec::with_capacity(n);
+    for i in 0..n {
+        let ep = &endpoints[i % endpoints.len()];
+        match Conn::open(ep).await {
+            Ok(c) => conns.push(Arc::new(c)),
+            Err(e) => {
+                eprintln!("etcdrs-bench: cannot connect: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    conns
+}
+
+/// Load the keys that get and mixed read.
+async fn preload(args: &Args, conns: &[Arc<Conn>], value: &str) {
+    let next = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = conns
+        .iter()
+        .map(|c| {
+            let (c, next, value) = (c.clone(), next.clone(), value.to_string());
+            let (keys, prefix) = (args.keys, args.prefix.clone());
+            tokio::spawn(async move {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= keys {
+                        return;
+                    }
+                    let path = format!("/v2/keys{prefix}/k{k}");
+                    let ok = c
+                        .call("PUT", &path, Some(value_form(&value)))
+                        .await
+                        .is_ok_and(|a| a.status.is_success());
+                    if !ok {
+                        eprintln!("etcdrs-bench: preload of {path} failed");
+                        std::process::exit(1);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+async fn run_requests(args: Arc<Args>, conns: Vec<Arc<Conn>>) -> (Tally, f64) {
+    let value = "x".repeat(args.value_size);
+    if matches!(args.workload, Workload::Get | Workload::Mixed) {
+        preload(&args, &conns, &value).await;
+    }
+    if args.workload == Workload::Cas {
+        let key = format!("/v2/keys{}/cas", args.prefix);
+        let _ = conns[0].call("PUT", &key, Some(value_form("0"))).await;
+    }
+    let tally = Arc::new(Tally::new());
+    let stop = Arc::new(AtomicBool::new(false));
+    let remaining = Arc::new(AtomicU64::new(args.requests.unwrap_or(u64::MAX)));
+    let clients = args.clients.unwrap_or(conns.len()).max(1);
+    let tasks: Vec<_> = (0..clients)
+        .map(|i| {
+            let conn = conns[i % conns.len()].clone();
+            let (args, tally, stop, remaining, value) = (
+                args.clone(),
+                tally.clone(),
+                stop.clone(),
+                remaining.clone(),
+                value.clone(),
+            );
+            tokio::spawn(async move {
+                let mut seq = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    // An operation counts if it begins in the measured phase.
+                    let counted = tally.measuring.load(Ordering::Relaxed);
+                    if counted
+                        && remaining
+                            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                                r.checked_sub(1)
+                            })
+                            .is_err()
+                    {
+                        return;
+                    }
+                    operation(&args, &conn, i, seq, &value, &tally, counted).await;
+                    seq += 1;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
+    tally.measuring.store(true, Ordering::SeqCst);
+    let started = Instant::now();
+    if args.requests.is_none() {
+        tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
+        stop.store(true, Ordering::SeqCst);
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let tally = Arc::try_unwrap(tally).unwrap_or_else(|_| panic!("clients still running"));
+    (tally, seconds)
+}
+
+/// Watch fan-out: every connection is a watcher of the prefix (recursive long polls,
+/// re-armed from the next index); one more connection writes `writes` keys in sequence.
+/// Latency: from a write's acknowledgment to a watcher's receipt of its event.
+async fn run_watch(args: Arc<Args>, endpoints: &[String]) -> (Tally, f64, u64, u64) {
+    let writer = open_conns(endpoints, 1).await.remove(0);
+    let dir = format!("/v2/keys{}/watch", args.prefix);
+    let start = writer
+        .call("PUT", &format!("{dir}/start"), Some(value_form("0")))
+        .await
+        .ok()
+        .and_then(|a| modified_index(&a.body))
+        .expect("first write")
+        + 1;
+    let watchers = open_conns(endpoints, args.conns).await;
+    let acked: Arc<Mutex<std::collections::HashMap<u64, Instant>>> = Default::default();
+    let tally = Arc::new(Tally::new());
+    tally.measuring.store(true, Ordering::SeqCst);
+    let delivered = Arc::new(AtomicU64::new(0));
+    let armed = Arc::new(AtomicU64::new(0));
+    let value = "x".repeat(args.value_size);
+    let tasks: Vec<_> = watchers
+        .into_iter()
+        .map(|c| {
+            let (acked, tally, delivered, armed, dir) = (
+                acked.clone(),
+                tally.clone(),
+                delivered.clone(),
+                armed.clone(),
+                dir.clone(),
+            );
+            let writes = args.writes;
+            tokio::spawn(async move {
+                let mut next = start;
+                let mut seen = 0;
+                let mut first = true;
+                while seen < writes {
+                    let path = format!("{dir}?wait=true&recursive=true&waitIndex={next}");
+                    if first {
+                        armed.fetch_add(1, Ordering::SeqCst);
+                        first = false;
+                    }
+                    let a = match c.call("GET", &path, None).await {
+                        Ok(a) if a.status.is_success() => a,
+                        _ => {
+                            tally.error(true);
+                            return;
+                        }
+                    };
+                    let got = Instant::now();
+                    let Some(index) = modified_index(&a.body) else {
+                        tally.error(true);
+                        return;
+                    };
+                    // The event may arrive before the writer has its answer: wait for it.
+                    let acked_at = loop {
+                        if let Some(t) = acked.lock().unwrap().get(&index) {
+                            break *t;
+                        }
+                        tokio::time::sleep(Duration::from_micros(200)).await;
+                    };
+                    tally.record(got.saturating_duration_since(acked_at), true);
+                    delivered.fetch_add(1, Ordering::Relaxed);
+                    seen += 1;
+                    next = index + 1;
+                }
+            })
+        })
+        .collect();
+    // Let every watcher send its first long poll before the writes start.
+    while armed.load(Ordering::SeqCst) < args.conns as u64 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_secs_f64(args.warmup.min(2.0))).await;
+    let started = Instant::now();
+    for i in 0..args.writes {
+        match writer
+            .call("PUT", &format!("{dir}/k{i}"), Some(value_form(&value)))
+            .await
+        {
+            Ok(a) if a.status.is_success() => {
+                if let Some(index) = modified_index(&a.body) {
+                    acked.lock().unwrap().insert(index, Instant::now());
+                }
+            }
+            _ => tally.error(true),
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for t in tasks {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let _ = tokio::time::timeout(left, t).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let expected = args.writes * args.conns as u64;
+    let delivered = delivered.load(Ordering::SeqCst);
+    let tally = Arc::try_unwrap(tally).unwrap_or_else(|t| {
+        // Watchers still waiting (not everything was delivered): take what was recorded.
+        let fresh = Tally::new();
+        *fresh.hist.lock().unwrap() = t.hist.lock().unwrap().clone();
+        fresh
+            .ops
+            .store(t.ops.load(Ordering::SeqCst), Ordering::SeqCst);
+        fresh
+            .errors
+            .store(t.errors.load(Ordering::SeqCst), Ordering::SeqCst);
+        fresh
+    });
+    (tally, seconds, expected, delivered)
+}
+
+fn main() {
+    let args = Arc::new(Args::parse());
+    let endpoints: Vec<String> = args
+        .endpoints
+        .split(',')
+        .map(|s| s.trim().trim_end_matches('/').to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (tally, seconds, expected, delivered) = rt.block_on(async {
+        if args.workload == Workload::Watch {
+            let (t, s, e, d) = run_watch(args.clone(), &endpoints).await;
+            (t, s, Some(e), Some(d))
+        } else {
+            let conns = open_conns(&endpoints, args.conns.max(1)).await;
+            let (t, s) = run_requests(args.clone(), conns).await;
+            (t, s, None, None)
+        }
+    });
+    let hist = tally.hist.lock().unwrap();
+    let ops = tally.ops.load(Ordering::SeqCst);
+    let report = Report {
+        workload: args.workload,
+        target: args.target.clone(),
+        endpoints,
+        conns: args.conns,
+        clients: args.clients.unwrap_or(args.conns),
+        value_size: args.value_size,
+        quorum: args.quorum,
+        seconds,
+        operations: ops,
+        errors: tally.errors.load(Ordering::SeqCst),
+        conflicts: tally.conflicts.load(Ordering::SeqCst),
+        throughput: if args.workload == Workload::Watch {
+            delivered.unwrap_or(0) as f64 / seconds
+        } else {
+            ops as f64 / seconds
+        },
+        latency: Latency {
+            p50_us: hist.value_at_quantile(0.50),
+            p90_us: hist.value_at_quantile(0.90),
+            p99_us: hist.value_at_quantile(0.99),
+            max_us: hist.max(),
+        },
+        events_expected: expected,
+        events_delivered: delivered,
+    };
+    let json = serde_json::to_string_pretty(&report).expect("json");
+    println!(
+        "{} {}: {:.0} ops/s, p50 {} µs, p90 {} µs, p99 {} µs, max {} µs, {} errors{}",
+        report.target,
+        serde_json::to_string(&report.workload).unwrap_or_default(),
+        report.throughput,
+        report.latency.p50_us,
+        report.latency.p90_us,
+        report.latency.p99_us,
+        report.latency.max_us,
+        report.errors,
+        match (expected, delivered) {
+            (Some(e), Some(d)) => format!(", {d}/{e} events delivered"),
+            _ => String::new(),
+        }
+    );
+    if let Some(path) = &args.json {
+        if let Err(e) = std::fs::write(path, json + "\n") {
+            eprintln!("etcdrs-bench: {path}: {e}");
+            std::process::exit(1);
+        }
+    }
+    if report.errors > 0 || expected.is_some_and(|e| Some(e) != delivered) {
+        std::process::exit(3);
+    }
+}

@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# etcdrs against etcd 3.4, side by side in one run, with one load generator (etcdrs-bench):
+# every workload on a fresh single member of each (alternating), put/get on fresh 3-member
+# clusters (through the leader and through all members), peak RSS after loading keys and
+# the time to restart with them, and the start-up time of an empty member. Prints a table
+# with etcdrs/etcd ratios; JSON results stay in $OUT (default target/bench-results).
+#
+#   scripts/bench/compare.sh            (needs etcd 3.4 and curl; builds release binaries)
+#   DURATION=10 KEYS_RSS=1000000 scripts/bench/compare.sh
+#   QUICK=1 scripts/bench/compare.sh    (short runs, small counts: to check that it works)
+#   ONLY='^cluster' scripts/bench/compare.sh   (only the workloads whose names match)
+# A measurement, not a test: numbers depend on the machine.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+KEYS_RSS=${KEYS_RSS:-1000000}
+WATCHERS=${WATCHERS:-"100 1000 10000"}
+if [ -n "${QUICK:-}" ]; then DURATION=1; WARMUP=0.5; KEYS_RSS=20000; WATCHERS="100 1000"; fi
+OUT=${OUT:-target/bench-results}
+WORK=$(mktemp -d)
+trap '{ pkill -9 -P $$; wait; } 2>/dev/null; rm -rf "$WORK"' EXIT
+cargo build -q --release --bin etcdrs --bin etcdrs-bench
+ETCDRS=target/release/etcdrs
+BENCH=target/release/etcdrs-bench
+rm -rf "$OUT" && mkdir -p "$OUT"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+bin_of() { [ "$1" = etcd ] && echo etcd || echo "$ETCDRS"; }
+flags_of() { [ "$1" = etcd ] && echo "--enable-v2=true" || true; }
+
+now_ms() { date +%s%3N; }
+
+# start SERVER N: N members on 127.0.0.1:44x7i (clients) / 44x8i (peers); echoes the
+# client URLs (comma-separated) once every member answers.
+start() {
+    local server=$1 n=$2 ic="" i
+    for i in $(seq 0 $((n - 1))); do
+        ic="$ic${ic:+,}m$i=http://127.0.0.1:4438$i"
+        # Something else on our ports would be measured instead: refuse.
+        if curl -s -m 1 "http://127.0.0.1:4437$i/version" >/dev/null 2>&1; then
+            echo "port 4437$i is in use: stop whatever serves it first" >&2
+            exit 1
+        fi
+    done
+    for i in $(seq 0 $((n - 1))); do
+        # shellcheck disable=SC2046
+        $(bin_of "$server") $(flags_of "$server") --name "m$i" --data-dir "$WORK/$server-m$i" \
+            --listen-client-urls "http://127.0.0.1:4437$i" --advertise-client-urls "http://127.0.0.1:4437$i" \
+            --listen-peer-urls "http://127.0.0.1:4438$i" --initial-advertise-peer-urls "http://127.0.0.1:4438$i" \
+            --initial-cluster "$ic" --initial-cluster-token bench >"$WORK/$server-m$i.log" 2>&1 &
+        echo $! >"$WORK/$server-m$i.pid"
+    done
+    local urls="" ok
+    for i in $(seq 0 $((n - 1))); do
+        urls="$urls${urls:+,}http://127.0.0.1:4437$i"
+        ok=""
+        for _ in $(seq 1 300); do
+            curl -sf -m 1 -XPUT "http://127.0.0.1:4437$i/v2/keys/_ready" -d value=1 >/dev/null 2>&1 && { ok=1; break; }
+            sleep 0.05
+        done
+        if [ -z "$ok" ]; then
+            echo "$server member m$i did not serve; its log:" >&2
+            tail -20 "$WORK/$server-m$i.log" >&2
+            exit 1
+        fi
+    done
+    echo "$urls"
+}
+
+stop() { # SERVER N
+    local i
+    for i in $(seq 0 $(($2 - 1))); do
+        kill -9 "$(cat "$WORK/$1-m$i.pid")" 2>/dev/null || true
+        wait "$(cat "$WORK/$1-m$i.pid")" 2>/dev/null || true
+        rm -rf "$WORK/$1-m$i"
+    done
+}
+
+leader_url() { # the client URL of the current leader, among URLS
+    local u
+    for u in ${1//,/ }; do
+        if curl -sf -m 1 "$u/v2/stats/self" | grep -q '"state":"StateLeader"'; then
+            echo "$u"
+            return
+        fi
+    done
+    echo "${1%%,*}"
+}
+
+# run NAME SERVER MEMBERS ENDPOINT-CHOICE -- etcdrs-bench args
+run() {
+    local name=$1 server=$2 members=$3 choice=$4
+    shift 5
+    local urls endpoints
+    urls=$(start "$server" "$members")
+    endpoints=$urls
+    [ "$choice" = leader ] && endpoints=$(leader_url "$urls")
+    "$BENCH" --endpoints "$endpoints" --target "$server" --duration "$DURATION" \
+        --warmup "$WARMUP" --json "$OUT/$name.$server.json" "$@" || true
+    stop "$server" "$members"
+}
+
+workload() { # NAME MEMBERS CHOICE -- args: alternate etcdrs and etcd
+    local name=$1 members=$2 choice=$3
+    shift 4
+    [[ "$name" =~ ${ONLY:-.} ]] || return 0
+    run "$name" etcdrs "$members" "$choice" -- "$@"
+    run "$name" etcd "$members" "$choice" -- "$@"
+}
+
+workload put-64 1 all -- --workload put --conns 32 --value-size 64
+workload put-256 1 all -- --workload put --conns 32 --value-size 256
+workload get 1 all -- --workload get --conns 32
+workload get-quorum 1 all -- --workload get --conns 32 --quorum
+workload mixed 1 all -- --workload mixed --conns 32
+workload cas 1 all -- --workload cas --conns 32
+for w in $WATCHERS; do
+    writes=$((w >= 10000 ? 20 : w >= 1000 ? 50 : 100))
+    workload "watch-$w" 1 all -- --workload watch --conns "$w" --writes "$writes"
+done
+workload cluster-put-leader 3 leader -- --workload put --conns 32
+workload cluster-put-all 3 all -- --workload put --conns 32
+workload cluster-get-leader 3 leader -- --workload get --conns 32
+workload cluster-get-all 3 all -- --workload get --conns 32
+
+# Memory and restart with KEYS_RSS keys (v2, 64-byte values), and an empty start.
+for server in etcdrs etcd; do
+    urls=$(start "$server" 1)
+    pid=$(cat "$WORK/$server-m0.pid")
+    "$BENCH" --endpoints "$urls" --target "$server" --workload put --conns 32 --warmup 0 \
+        --requests "$KEYS_RSS" --prefix /rss >/dev/null || true
+    rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+    t0=$(now_ms)
+    # shellcheck disable=SC2046
+    $(bin_of "$server") $(flags_of "$server") --name m0 --data-dir "$WORK/$server-m0" \
+        --listen-client-urls http://127.0.0.1:44370 --advertise-client-urls http://127.0.0.1:44370 \
+        --listen-peer-urls http://127.0.0.1:44380 --initial-advertise-peer-urls http://127.0.0.1:44380 \
+        --initial-cluster m0=http://127.0.0.1:44380 --initial-cluster-token bench >>"$WORK/$server-m0.log" 2>&1 &
+    echo $! >"$WORK/$server-m0.pid"
+    restart=-1
+    for _ in $(seq 1 60000); do # at most 10 minutes
+        if curl -sf -m 1 "http://127.0.0.1:44370/v2/keys/rss/c0-0" >/dev/null 2>&1; then
+            restart=$(($(now_ms) - t0))
+            break
+        fi
+        sleep 0.01
+    done
+    restart_rss=$(awk '/VmRSS/ {print $2}' "/proc/$(cat "$WORK/$server-m0.pid")/status" 2>/dev/null || echo 0)
+    stop "$server" 1
+    t0=$(now_ms)
+    # shellcheck disable=SC2046
+    $(bin_of "$server") $(flags_of "$server") --name m0 --data-dir "$WORK/$server-empty" \
+        --listen-client-urls http://127.0.0.1:44370 --advertise-client-urls http://127.0.0.1:44370 \
+        --listen-peer-urls http://127.0.0.1:44380 --initial-advertise-peer-urls http://127.0.0.1:44380 \
+        --initial-cluster m0=http://127.0.0.1:44380 >"$WORK/$server-empty.log" 2>&1 &
+    epid=$!
+    startup=-1
+    for _ in $(seq 1 6000); do # at most a minute
+        if curl -sf -m 1 -XPUT http://127.0.0.1:44370/v2/keys/up -d value=1 >/dev/null 2>&1; then
+            startup=$(($(now_ms) - t0))
+            break
+        fi
+        sleep 0.005
+    done
+    kill -9 "$epid"; wait "$epid" 2>/dev/null || true
+    printf '{"target":"%s","keys":%s,"peak_rss_kib":%s,"restart_ms":%s,"restart_rss_kib":%s,"empty_start_ms":%s}\n' \
+        "$server" "$KEYS_RSS" "$rss" "$restart" "$restart_rss" "$startup" >"$OUT/memory.$server.json"
+done
+
+python3 - "$OUT" <<'EOF'
+import glob, json, os, sys
+out = sys.argv[1]
+def load(name, server):
+    p = os.path.join(out, "%s.%s.json" % (name, server))
+    return json.load(open(p)) if os.path.exists(p) else None
+names = []
+for p in sorted(glob.glob(os.path.join(out, "*.etcdrs.json"))):
+    n = os.path.basename(p)[: -len(".etcdrs.json")]
+    if n != "memory":
+        names.append(n)
+order = ["put-64", "put-256", "get", "get-quorum", "mixed", "cas"]
+names.sort(key=lambda n: (order.index(n) if n in order else len(order), n.startswith("cluster"), n))
+print("| workload | etcdrs ops/s | etcd ops/s | ratio | etcdrs p50/p99 ms | etcd p50/p99 ms | p99 ratio | errors (etcdrs/etcd) |")
+print("|---|---|---|---|---|---|---|---|")
+for n in names:
+    a, b = load(n, "etcdrs"), load(n, "etcd")
+    if not a or not b:
+        continue
+    la, lb = a["latency"], b["latency"]
+    extra = ""
+    if "events_expected" in a:
+        extra = " (events %d/%d, %d/%d)" % (a["events_delivered"], a["events_expected"], b["events_delivered"], b["events_expected"])
+    print("| %s | %.0f | %.0f | %.2f× | %.2f / %.2f | %.2f / %.2f | %.2f | %d / %d%s |" % (
+        n, a["throughput"], b["throughput"], a["throughput"] / max(b["throughput"], 1e-9),
+        la["p50_us"] / 1000, la["p99_us"] / 1000, lb["p50_us"] / 1000, lb["p99_us"] / 1000,
+        la["p99_us"] / max(lb["p99_us"], 1), a["errors"], b["errors"], extra))
+m = {s: json.load(open(os.path.join(out, "memory.%s.json" % s))) for s in ("etcdrs", "etcd")}
+print()
+print("| %d keys, 64 B values | etcdrs | etcd | ratio |" % m["etcdrs"]["keys"])
+print("|---|---|---|---|")
+for k, label in (("peak_rss_kib", "peak RSS while loading (MiB)"), ("restart_rss_kib", "RSS after restart (MiB)")):
+    print("| %s | %.0f | %.0f | %.2f× |" % (label, m["etcdrs"][k] / 1024, m["etcd"][k] / 1024, m["etcdrs"][k] / m["etcd"][k]))
+print("| restart to serving (ms) | %d | %d | %.2f× |" % (m["etcdrs"]["restart_ms"], m["etcd"]["restart_ms"], m["etcdrs"]["restart_ms"] / max(m["etcd"]["restart_ms"], 1)))
+print("| empty member, start to first write (ms) | %d | %d | %.2f× |" % (m["etcdrs"]["empty_start_ms"], m["etcd"]["empty_start_ms"], m["etcdrs"]["empty_start_ms"] / max(m["etcd"]["empty_start_ms"], 1)))
+EOF
