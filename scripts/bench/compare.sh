@@ -19,11 +19,13 @@ WATCHERS=${WATCHERS:-"100 1000 10000"}
 if [ -n "${QUICK:-}" ]; then DURATION=1; WARMUP=0.5; KEYS_RSS=20000; WATCHERS="100 1000"; fi
 OUT=${OUT:-target/bench-results}
 WORK=$(mktemp -d)
-trap '{ pkill -9 -P $$; wait; } 2>/dev/null; rm -rf "$WORK"' EXIT
+trap '{ pkill -9 -P $$; wait; } 2>/dev/null || true; rm -rf "$WORK"' EXIT
 cargo build -q --release --bin etcdrs --bin etcdrs-bench
 ETCDRS=target/release/etcdrs
 BENCH=target/release/etcdrs-bench
-rm -rf "$OUT" && mkdir -p "$OUT"
+# A partial run (ONLY=...) adds to the results of the last full one.
+[ -n "${ONLY:-}" ] || rm -rf "$OUT"
+mkdir -p "$OUT"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 bin_of() { [ "$1" = etcd ] && echo etcd || echo "$ETCDRS"; }
@@ -31,32 +33,45 @@ flags_of() { [ "$1" = etcd ] && echo "--enable-v2=true" || true; }
 
 now_ms() { date +%s%3N; }
 
-# start SERVER N: N members on 127.0.0.1:44x7i (clients) / 44x8i (peers); echoes the
+# Members are not children of this shell (they start in a subshell), so `wait` cannot
+# wait for them: poll until PID is gone (at most a minute).
+gone() {
+    local _
+    for _ in $(seq 1 1200); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.05
+    done
+    echo "process $1 did not exit" >&2
+    exit 1
+}
+
+# start SERVER N: N members on 127.0.0.1:2237i (clients) / 2238i (peers), below the
+# ephemeral range (10000 watcher connections must not take a port a member needs); echoes the
 # client URLs (comma-separated) once every member answers.
 start() {
     local server=$1 n=$2 ic="" i
     for i in $(seq 0 $((n - 1))); do
-        ic="$ic${ic:+,}m$i=http://127.0.0.1:4438$i"
+        ic="$ic${ic:+,}m$i=http://127.0.0.1:2238$i"
         # Something else on our ports would be measured instead: refuse.
-        if curl -s -m 1 "http://127.0.0.1:4437$i/version" >/dev/null 2>&1; then
-            echo "port 4437$i is in use: stop whatever serves it first" >&2
+        if curl -s -m 1 "http://127.0.0.1:2237$i/version" >/dev/null 2>&1; then
+            echo "port 2237$i is in use: stop whatever serves it first" >&2
             exit 1
         fi
     done
     for i in $(seq 0 $((n - 1))); do
         # shellcheck disable=SC2046
         $(bin_of "$server") $(flags_of "$server") --name "m$i" --data-dir "$WORK/$server-m$i" \
-            --listen-client-urls "http://127.0.0.1:4437$i" --advertise-client-urls "http://127.0.0.1:4437$i" \
-            --listen-peer-urls "http://127.0.0.1:4438$i" --initial-advertise-peer-urls "http://127.0.0.1:4438$i" \
+            --listen-client-urls "http://127.0.0.1:2237$i" --advertise-client-urls "http://127.0.0.1:2237$i" \
+            --listen-peer-urls "http://127.0.0.1:2238$i" --initial-advertise-peer-urls "http://127.0.0.1:2238$i" \
             --initial-cluster "$ic" --initial-cluster-token bench >"$WORK/$server-m$i.log" 2>&1 &
         echo $! >"$WORK/$server-m$i.pid"
     done
     local urls="" ok
     for i in $(seq 0 $((n - 1))); do
-        urls="$urls${urls:+,}http://127.0.0.1:4437$i"
+        urls="$urls${urls:+,}http://127.0.0.1:2237$i"
         ok=""
         for _ in $(seq 1 300); do
-            curl -sf -m 1 -XPUT "http://127.0.0.1:4437$i/v2/keys/_ready" -d value=1 >/dev/null 2>&1 && { ok=1; break; }
+            curl -sf -m 1 -XPUT "http://127.0.0.1:2237$i/v2/keys/_ready" -d value=1 >/dev/null 2>&1 && { ok=1; break; }
             sleep 0.05
         done
         if [ -z "$ok" ]; then
@@ -72,7 +87,7 @@ stop() { # SERVER N
     local i
     for i in $(seq 0 $(($2 - 1))); do
         kill -9 "$(cat "$WORK/$1-m$i.pid")" 2>/dev/null || true
-        wait "$(cat "$WORK/$1-m$i.pid")" 2>/dev/null || true
+        gone "$(cat "$WORK/$1-m$i.pid")"
         rm -rf "$WORK/$1-m$i"
     done
 }
@@ -131,17 +146,18 @@ for server in etcdrs etcd; do
     "$BENCH" --endpoints "$urls" --target "$server" --workload put --conns 32 --warmup 0 \
         --requests "$KEYS_RSS" --prefix /rss >/dev/null || true
     rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+    kill -TERM "$pid"
+    gone "$pid"
     t0=$(now_ms)
     # shellcheck disable=SC2046
     $(bin_of "$server") $(flags_of "$server") --name m0 --data-dir "$WORK/$server-m0" \
-        --listen-client-urls http://127.0.0.1:44370 --advertise-client-urls http://127.0.0.1:44370 \
-        --listen-peer-urls http://127.0.0.1:44380 --initial-advertise-peer-urls http://127.0.0.1:44380 \
-        --initial-cluster m0=http://127.0.0.1:44380 --initial-cluster-token bench >>"$WORK/$server-m0.log" 2>&1 &
+        --listen-client-urls http://127.0.0.1:22370 --advertise-client-urls http://127.0.0.1:22370 \
+        --listen-peer-urls http://127.0.0.1:22380 --initial-advertise-peer-urls http://127.0.0.1:22380 \
+        --initial-cluster m0=http://127.0.0.1:22380 --initial-cluster-token bench >>"$WORK/$server-m0.log" 2>&1 &
     echo $! >"$WORK/$server-m0.pid"
     restart=-1
     for _ in $(seq 1 60000); do # at most 10 minutes
-        if curl -sf -m 1 "http://127.0.0.1:44370/v2/keys/rss/c0-0" >/dev/null 2>&1; then
+        if curl -sf -m 1 "http://127.0.0.1:22370/v2/keys/rss/c0-0" >/dev/null 2>&1; then
             restart=$(($(now_ms) - t0))
             break
         fi
@@ -152,19 +168,20 @@ for server in etcdrs etcd; do
     t0=$(now_ms)
     # shellcheck disable=SC2046
     $(bin_of "$server") $(flags_of "$server") --name m0 --data-dir "$WORK/$server-empty" \
-        --listen-client-urls http://127.0.0.1:44370 --advertise-client-urls http://127.0.0.1:44370 \
-        --listen-peer-urls http://127.0.0.1:44380 --initial-advertise-peer-urls http://127.0.0.1:44380 \
-        --initial-cluster m0=http://127.0.0.1:44380 >"$WORK/$server-empty.log" 2>&1 &
+        --listen-client-urls http://127.0.0.1:22370 --advertise-client-urls http://127.0.0.1:22370 \
+        --listen-peer-urls http://127.0.0.1:22380 --initial-advertise-peer-urls http://127.0.0.1:22380 \
+        --initial-cluster m0=http://127.0.0.1:22380 >"$WORK/$server-empty.log" 2>&1 &
     epid=$!
     startup=-1
     for _ in $(seq 1 6000); do # at most a minute
-        if curl -sf -m 1 -XPUT http://127.0.0.1:44370/v2/keys/up -d value=1 >/dev/null 2>&1; then
+        if curl -sf -m 1 -XPUT http://127.0.0.1:22370/v2/keys/up -d value=1 >/dev/null 2>&1; then
             startup=$(($(now_ms) - t0))
             break
         fi
         sleep 0.005
     done
-    kill -9 "$epid"; wait "$epid" 2>/dev/null || true
+    kill -9 "$epid"
+    gone "$epid"
     printf '{"target":"%s","keys":%s,"peak_rss_kib":%s,"restart_ms":%s,"restart_rss_kib":%s,"empty_start_ms":%s}\n' \
         "$server" "$KEYS_RSS" "$rss" "$restart" "$restart_rss" "$startup" >"$OUT/memory.$server.json"
 done

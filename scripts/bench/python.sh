@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 VENV=target/bench-venv
 WORK=$(mktemp -d)
-trap '{ pkill -9 -P $$; wait; } 2>/dev/null; rm -rf "$WORK"' EXIT
+trap '{ pkill -9 -P $$; wait; } 2>/dev/null || true; rm -rf "$WORK"' EXIT
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q ./bindings/python python-etcd==0.4.5
 cargo build -q --release --bin etcdrs
