@@ -134,6 +134,33 @@ impl AbandonGuard {
     fn disarm(mut self) {
         self.key = None;
     }
+
+    /// Withdraw the request now, before the failed acquire answers, so the caller's next
+    /// operation cannot see it (Drop's spawned delete is only for a cancelled acquire).
+    async fn withdraw(mut self) {
+        if let Some(key) = self.key.take() {
+            withdraw_request(&self.server, &key).await;
+        }
+    }
+}
+
+/// Delete an abandoned request's key, retrying past an election for a few seconds: a request
+/// left behind would take the lock for nobody (for ever, with ttl 0).
+async fn withdraw_request(server: &Server, key: &str) {
+    for _ in 0..50 {
+        match server.handle(delete_request(key)).await {
+            Err(e) if is_transient(&e) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) if e.code != ErrorCode::KeyNotFound => {
+                tracing::warn!(error = %e, key, "could not withdraw an abandoned lock request");
+                return;
+            }
+            _ => return,
+        }
+    }
+    tracing::warn!(
+        key,
+        "could not withdraw an abandoned lock request: no leader"
+    );
 }
 
 impl Drop for AbandonGuard {
@@ -142,9 +169,7 @@ impl Drop for AbandonGuard {
         let server = self.server.clone();
         // Without a runtime the key still goes when its TTL runs out.
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let _ = server.handle(delete_request(&key)).await;
-            });
+            rt.spawn(async move { withdraw_request(&server, &key).await });
         }
     }
 }
@@ -273,10 +298,16 @@ impl Server {
             server: self.clone(),
             key: Some(created.event.node.key.clone()),
         };
-        self.wait_for_lock(name, index, value, ttl, deadline)
-            .await?;
-        guard.disarm();
-        Ok(index)
+        match self.wait_for_lock(name, index, value, ttl, deadline).await {
+            Ok(()) => {
+                guard.disarm();
+                Ok(index)
+            }
+            Err(e) => {
+                guard.withdraw().await;
+                Err(e)
+            }
+        }
     }
 
     /// Wait until request `index` is the first of lock `name`, watching the request just
