@@ -54,6 +54,9 @@ pub struct Config {
     pub request_timeout_ms: u64,
 }
 
+/// etcd 3.4's --snapshot-count: entries applied between snapshots of the whole store.
+pub const DEFAULT_SNAPSHOT_COUNT: u64 = 100_000;
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -71,7 +74,7 @@ impl Default for Config {
             initial_cluster_token: "etcd-cluster".into(),
             heartbeat_interval_ms: 100,
             election_timeout_ms: 1000,
-            snapshot_count: 10_000,
+            snapshot_count: DEFAULT_SNAPSHOT_COUNT,
             request_timeout_ms: 5_000,
         }
     }

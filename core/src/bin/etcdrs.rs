@@ -3,7 +3,7 @@
 //! ./default.etcd.
 
 use clap::Parser;
-use etcdrs_core::config::split_urls;
+use etcdrs_core::config::{split_urls, DEFAULT_SNAPSHOT_COUNT};
 use etcdrs_core::{ClusterState, Config, Node};
 use std::path::PathBuf;
 
@@ -64,7 +64,7 @@ struct Flags {
     #[arg(long, env = "ETCD_ELECTION_TIMEOUT", default_value_t = 1000)]
     election_timeout: u64,
     /// Number of committed transactions to trigger a snapshot to disk.
-    #[arg(long, env = "ETCD_SNAPSHOT_COUNT", default_value_t = 10000)]
+    #[arg(long, env = "ETCD_SNAPSHOT_COUNT", default_value_t = DEFAULT_SNAPSHOT_COUNT)]
     snapshot_count: u64,
     /// Accepted for etcd compatibility: the v2 API is always served.
     #[arg(long, env = "ETCD_ENABLE_V2", default_value = "true", num_args = 0..=1, default_missing_value = "true")]
