@@ -124,15 +124,20 @@ fn torn_tail_is_truncated_and_the_member_starts() {
         );
     }
     m.kill9();
-    // A crash in the middle of appending a record: a header and part of its payload.
+    // A crash in the middle of writing a record after the last one, into the zero-filled
+    // space ahead of it: a header and part of its payload, then the zeros as they were.
     let wal = wal_files(&data).pop().unwrap();
     let mut bytes = std::fs::read(&wal).unwrap();
     let len_before = bytes.len();
     let rec_len: u32 = 500;
-    bytes.extend_from_slice(&rec_len.to_le_bytes());
-    bytes.extend_from_slice(&[0xAB; 4]);
-    bytes.extend_from_slice(&crc32_of(&rec_len.to_le_bytes()).to_le_bytes());
-    bytes.extend_from_slice(&[7u8; 100]);
+    let mut torn = rec_len.to_le_bytes().to_vec();
+    torn.extend_from_slice(&[0xAB; 4]);
+    torn.extend_from_slice(&crc32_of(&rec_len.to_le_bytes()).to_le_bytes());
+    torn.extend_from_slice(&[7u8; 100]);
+    let end = records_end(&bytes);
+    bytes.truncate(end);
+    bytes.extend_from_slice(&torn);
+    bytes.resize(bytes.len().max(len_before), 0);
     std::fs::write(&wal, &bytes).unwrap();
     m.restart();
     assert!(
@@ -153,6 +158,11 @@ fn torn_tail_is_truncated_and_the_member_starts() {
         201
     );
     assert!(std::fs::metadata(&wal).unwrap().len() >= len_before as u64);
+}
+
+/// Where a WAL segment's records end: the file is zero-filled ahead of them.
+fn records_end(bytes: &[u8]) -> usize {
+    bytes.len() - bytes.iter().rev().take_while(|b| **b == 0).count()
 }
 
 /// CRC-32 (IEEE), as the WAL frames use, computed here independently of the code under test.
@@ -186,7 +196,7 @@ fn flipped_bit_in_the_middle_refuses_to_start_with_a_clear_message() {
     m.kill9();
     let wal = wal_files(&data).pop().unwrap();
     let mut bytes = std::fs::read(&wal).unwrap();
-    let mid = bytes.len() / 2;
+    let mid = records_end(&bytes) / 2;
     bytes[mid] ^= 0x04;
     std::fs::write(&wal, &bytes).unwrap();
     let log = match Member::spawn(&data, m.args.clone()) {
