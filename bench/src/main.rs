@@ -9,18 +9,15 @@
 //! 10% put), `cas` (compare-and-swap contention on one key), `watch` (long-poll watchers on
 //! one prefix; delivery latency from a write's acknowledgment to each watcher's event).
 
-use bytes::Bytes;
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
 use rand::Rng;
 use serde::Serialize;
+use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 #[derive(Debug, Clone, Copy, ValueEnum, Serialize, PartialEq, Eq)]
@@ -75,6 +72,9 @@ struct Args {
     /// Write the result as JSON to this file.
     #[arg(long)]
     json: Option<String>,
+    /// Threads of the generator's runtime (it shares the machine with the server it measures).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
     /// Key prefix (each run should use its own).
     #[arg(long, default_value = "/bench")]
     prefix: String,
@@ -111,15 +111,30 @@ struct Report {
     events_delivered: Option<u64>,
 }
 
-/// One HTTP/1 connection; clients sharing it take turns.
+/// One HTTP/1.1 keep-alive connection; clients sharing it take turns. Requests are written
+/// as one preformatted buffer and answers read with httparse, so the generator spends a few
+/// microseconds per request and leaves the machine's cores to the server it measures.
 struct Conn {
-    sender: tokio::sync::Mutex<SendRequest<Full<Bytes>>>,
+    io: tokio::sync::Mutex<ConnIo>,
     host: String,
 }
 
+struct ConnIo {
+    stream: TcpStream,
+    /// Bytes read and not yet consumed (the start of the next answer).
+    buf: Vec<u8>,
+    req: Vec<u8>,
+}
+
 struct Answer {
-    status: StatusCode,
-    body: Bytes,
+    status: u16,
+    body: Vec<u8>,
+}
+
+/// How an answer's body is framed.
+enum Framing {
+    Length(usize),
+    Chunked,
 }
 
 impl Conn {
@@ -134,42 +149,116 @@ impl Conn {
             .await
             .map_err(|e| format!("{host}: {e}"))?;
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("{host}: {e}"))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
         Ok(Conn {
-            sender: tokio::sync::Mutex::new(sender),
+            io: tokio::sync::Mutex::new(ConnIo {
+                stream,
+                buf: Vec::with_capacity(16 * 1024),
+                req: Vec::with_capacity(1024),
+            }),
             host,
         })
     }
 
     async fn call(&self, method: &str, path: &str, form: Option<String>) -> Result<Answer, String> {
-        let mut b = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", &self.host);
-        if form.is_some() {
-            b = b.header("content-type", "application/x-www-form-urlencoded");
+        let mut io = self.io.lock().await;
+        let io = &mut *io;
+        io.req.clear();
+        let _ = write!(
+            io.req,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n",
+            self.host
+        );
+        match &form {
+            Some(f) => {
+                let _ = write!(
+                    io.req,
+                    "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{f}",
+                    f.len()
+                );
+            }
+            None => io.req.extend_from_slice(b"\r\n"),
         }
-        let req = b
-            .body(Full::new(Bytes::from(form.unwrap_or_default())))
-            .map_err(|e| e.to_string())?;
-        let mut sender = self.sender.lock().await;
-        sender.ready().await.map_err(|e| e.to_string())?;
-        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-        drop(sender);
-        let status = resp.status();
-        let body = resp
-            .into_body()
-            .collect()
+        io.stream
+            .write_all(&io.req)
             .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
+            .map_err(|e| e.to_string())?;
+        let (status, framing) = loop {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut head = httparse::Response::new(&mut headers);
+            match head.parse(&io.buf).map_err(|e| e.to_string())? {
+                httparse::Status::Complete(n) => {
+                    let status = head.code.unwrap_or(0);
+                    let mut framing = Framing::Length(0);
+                    for h in head.headers.iter() {
+                        if h.name.eq_ignore_ascii_case("content-length") {
+                            let len = std::str::from_utf8(h.value)
+                                .ok()
+                                .and_then(|v| v.trim().parse().ok())
+                                .ok_or("bad Content-Length")?;
+                            framing = Framing::Length(len);
+                        } else if h.name.eq_ignore_ascii_case("transfer-encoding")
+                            && h.value.eq_ignore_ascii_case(b"chunked")
+                        {
+                            framing = Framing::Chunked;
+                        }
+                    }
+                    if method == "HEAD" || status == 204 || status == 304 {
+                        framing = Framing::Length(0);
+                    }
+                    io.buf.drain(..n);
+                    break (status, framing);
+                }
+                httparse::Status::Partial => io.fill().await?,
+            }
+        };
+        let body = match framing {
+            Framing::Length(len) => {
+                while io.buf.len() < len {
+                    io.fill().await?;
+                }
+                io.buf.drain(..len).collect()
+            }
+            Framing::Chunked => {
+                let mut body = Vec::new();
+                loop {
+                    let (start, size) = loop {
+                        match httparse::parse_chunk_size(&io.buf) {
+                            Ok(httparse::Status::Complete((start, size))) => break (start, size),
+                            Ok(httparse::Status::Partial) => io.fill().await?,
+                            Err(_) => return Err("bad chunk size".into()),
+                        }
+                    };
+                    let size = usize::try_from(size).map_err(|_| "chunk too large")?;
+                    // The chunk and its CRLF (the last, empty chunk: just the CRLF).
+                    while io.buf.len() < start + size + 2 {
+                        io.fill().await?;
+                    }
+                    body.extend_from_slice(&io.buf[start..start + size]);
+                    io.buf.drain(..start + size + 2);
+                    if size == 0 {
+                        break body;
+                    }
+                }
+            }
+        };
         Ok(Answer { status, body })
     }
+}
+
+impl ConnIo {
+    /// Read more of the answer; the connection closing before it is complete is an error.
+    async fn fill(&mut self) -> Result<(), String> {
+        self.buf.reserve(16 * 1024);
+        match self.stream.read_buf(&mut self.buf).await {
+            Ok(0) => Err("connection closed".into()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+fn is_success(status: u16) -> bool {
+    (200..300).contains(&status)
 }
 
 fn value_form(value: &str) -> String {
@@ -255,7 +344,7 @@ async fn operation(
         Workload::Cas => {
             let key = format!("/v2/keys{p}/cas");
             match conn.call("GET", &key, None).await {
-                Ok(a) if a.status.is_success() => match modified_index(&a.body) {
+                Ok(a) if is_success(a.status) => match modified_index(&a.body) {
                     Some(i) => {
                         let form = format!("value={client}-{seq}&prevIndex={i}");
                         conn.call("PUT", &key, Some(form)).await
@@ -268,8 +357,8 @@ async fn operation(
         Workload::Watch => unreachable!("watch has its own driver"),
     };
     match result {
-        Ok(a) if a.status.is_success() => tally.record(started.elapsed(), counted),
-        Ok(a) if a.status == StatusCode::PRECONDITION_FAILED && args.workload == Workload::Cas => {
+        Ok(a) if is_success(a.status) => tally.record(started.elapsed(), counted),
+        Ok(a) if a.status == 412 && args.workload == Workload::Cas => {
             if counted {
                 tally.conflicts.fetch_add(1, Ordering::Relaxed);
             }
@@ -311,7 +400,7 @@ async fn preload(args: &Args, conns: &[Arc<Conn>], value: &str) {
                     let ok = c
                         .call("PUT", &path, Some(value_form(&value)))
                         .await
-                        .is_ok_and(|a| a.status.is_success());
+                        .is_ok_and(|a| is_success(a.status));
                     if !ok {
                         eprintln!("etcdrs-bench: preload of {path} failed");
                         std::process::exit(1);
@@ -425,7 +514,7 @@ async fn run_watch(args: Arc<Args>, endpoints: &[String]) -> (Tally, f64, u64, u
                         first = false;
                     }
                     let a = match c.call("GET", &path, None).await {
-                        Ok(a) if a.status.is_success() => a,
+                        Ok(a) if is_success(a.status) => a,
                         _ => {
                             tally.error(true);
                             return;
@@ -462,7 +551,7 @@ async fn run_watch(args: Arc<Args>, endpoints: &[String]) -> (Tally, f64, u64, u
             .call("PUT", &format!("{dir}/k{i}"), Some(value_form(&value)))
             .await
         {
-            Ok(a) if a.status.is_success() => {
+            Ok(a) if is_success(a.status) => {
                 if let Some(index) = modified_index(&a.body) {
                     acked.lock().unwrap().insert(index, Instant::now());
                 }
@@ -502,6 +591,7 @@ fn main() {
         .filter(|s| !s.is_empty())
         .collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
         .enable_all()
         .build()
         .expect("runtime");
