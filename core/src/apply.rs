@@ -9,7 +9,7 @@ use crate::raft::{RaftMsg, RaftStatus};
 use crate::request::{Method, Op, RaftRequest, V2Request};
 use crate::storage::Snapshotter;
 use crate::v2store::{Event, Store, StoreImage};
-use crate::wait::{Applied, Wait};
+use crate::wait::{Applied, AppliedBatch};
 use protobuf::Message as _;
 use raft::eraftpb::{
     ConfChange, ConfChangeType, ConfState, Entry, EntryType, Snapshot, SnapshotMetadata,
@@ -86,7 +86,8 @@ pub fn apply_op(store: &mut Store, op: &Op) -> Applied {
 
 pub struct Applier {
     pub store: Arc<RwLock<Store>>,
-    pub wait: Arc<Wait>,
+    /// Where each batch's results go to wake their proposers (`Wait::wake_proposers`).
+    pub results: tokio::sync::mpsc::UnboundedSender<AppliedBatch>,
     pub status: Arc<RaftStatus>,
     pub snapshotter: Arc<Snapshotter>,
     pub raft_tx: Sender<RaftMsg>,
@@ -140,7 +141,7 @@ impl Applier {
     }
 
     fn apply_entries(&mut self, entries: Vec<Entry>) {
-        let mut results: Vec<(u64, Applied)> = Vec::with_capacity(entries.len());
+        let mut results: AppliedBatch = Vec::with_capacity(entries.len());
         let mut members_changed = false;
         {
             let store = self.store.clone();
@@ -182,8 +183,8 @@ impl Applier {
             }
         }
         self.status.set_applied(self.applied);
-        for (id, r) in results {
-            self.wait.trigger(id, r);
+        if !results.is_empty() {
+            let _ = self.results.send(results);
         }
     }
 

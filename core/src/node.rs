@@ -315,9 +315,11 @@ impl Node {
             status.clone(),
             runtime.handle().clone(),
         );
+        let (results, applied_batches) = tokio::sync::mpsc::unbounded_channel();
+        runtime.spawn(wait.wake_proposers(applied_batches));
         let applier = Applier {
             store,
-            wait,
+            results,
             status: status.clone(),
             snapshotter: snapshotter.clone(),
             raft_tx,
