@@ -113,10 +113,10 @@ impl Applier {
                 .name("etcdrs-snapshot".into())
                 .spawn(move || {
                     for (image, meta) in snap_rx {
-                        let snap = Snapshot { data: image.encode().into(), metadata: Some(meta).into(), ..Default::default() };
+                        let mut snap = Snapshot { data: image.encode().into(), metadata: Some(meta).into(), ..Default::default() };
                         match snapshotter.save(&snap) {
                             Ok(()) => {
-                                let _ = raft_tx.send(RaftMsg::Snapshotted(snap));
+                                let _ = raft_tx.send(RaftMsg::Snapshotted(snap.take_metadata()));
                             }
                             Err(e) => tracing::error!(error = %e, "could not save a snapshot; the log keeps growing"),
                         }

@@ -253,7 +253,7 @@ impl Node {
             store.recover(&snapshot.data)?;
         }
         let members = joined_members.unwrap_or_else(|| membership::read_members(&store));
-        let storage = RaftStorage::restore(snapshot.clone(), &replay)?;
+        let storage = RaftStorage::restore(snapshot.get_metadata(), snapshotter.clone(), &replay)?;
         if replay.truncated_bytes > 0 {
             tracing::warn!(
                 bytes = replay.truncated_bytes,

@@ -16,7 +16,7 @@ pub use transport::{HttpTransport, PeerDirectory};
 use crate::apply::ApplyMsg;
 use crate::error::{Error, ErrorCode, Result};
 use crate::storage::{RaftStorage, Snapshotter, Wal};
-use raft::eraftpb::{ConfChange, Message, Snapshot};
+use raft::eraftpb::{ConfChange, Message, SnapshotMetadata};
 use raft::{RawNode, SnapshotStatus, StateRole};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -59,7 +59,7 @@ pub enum RaftMsg {
         ok: bool,
     },
     /// The apply loop saved a snapshot durably: the log before it can go.
-    Snapshotted(Snapshot),
+    Snapshotted(SnapshotMetadata),
     Stop,
 }
 
@@ -319,8 +319,8 @@ impl RaftDriver {
         }
     }
 
-    fn compact(&mut self, snap: Snapshot) {
-        let index = snap.get_metadata().index;
+    fn compact(&mut self, snap: SnapshotMetadata) {
+        let index = snap.index;
         let compact_to = index.saturating_sub(self.catch_up_entries).max(1);
         if let Err(e) = self.storage.compact(snap, compact_to) {
             tracing::warn!(error = %e, "could not compact the in-memory log");

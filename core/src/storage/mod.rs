@@ -8,7 +8,7 @@ pub use snap::Snapshotter;
 pub use wal::{Replay, Wal};
 
 use crate::error::{Error, ErrorCode, Result};
-use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
+use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::storage::MemStorage;
 use raft::{GetEntriesContext, RaftState, Storage};
 use serde::{Deserialize, Serialize};
@@ -95,27 +95,39 @@ impl DataDir {
 }
 
 /// raft-rs's view of the log: entries in memory (raft's MemStorage), every one of them
-/// already durable in the WAL, plus the newest snapshot with its data for lagging peers.
+/// already durable in the WAL, plus which saved snapshot serves lagging peers. Its data is
+/// read from the snapshot file when a peer needs it: kept in memory, it would hold a second
+/// copy of the whole store (~100 MB per million keys) for a rare event.
 #[derive(Clone)]
 pub struct RaftStorage {
     mem: MemStorage,
-    snapshot: Arc<RwLock<Snapshot>>,
+    snapshot: Arc<RwLock<SnapshotMetadata>>,
+    snapshotter: Arc<Snapshotter>,
     /// A peer asked for a snapshot the saved one cannot serve.
     snapshot_wanted: Arc<AtomicBool>,
 }
 
 impl RaftStorage {
-    /// Rebuild from the newest snapshot and the replayed log.
-    pub fn restore(snapshot: Snapshot, replay: &Replay) -> Result<RaftStorage> {
+    /// Rebuild from the newest snapshot (saved by `snapshotter`, unless it is a joining
+    /// member's empty one) and the replayed log.
+    pub fn restore(
+        snapshot: &SnapshotMetadata,
+        snapshotter: Arc<Snapshotter>,
+        replay: &Replay,
+    ) -> Result<RaftStorage> {
         let mem = MemStorage::new();
-        let snap_index = snapshot.get_metadata().index;
+        let snap_index = snapshot.index;
         {
             let mut core = mem.wl();
             if snap_index == 0 {
                 // A member joining an existing cluster has no snapshot until the leader sends one.
-                core.set_conf_state(snapshot.get_metadata().get_conf_state().clone());
+                core.set_conf_state(snapshot.get_conf_state().clone());
             } else {
-                core.apply_snapshot(snapshot.clone()).map_err(raft_err)?;
+                core.apply_snapshot(Snapshot {
+                    metadata: Some(snapshot.clone()).into(),
+                    ..Default::default()
+                })
+                .map_err(raft_err)?;
             }
             let entries: Vec<Entry> = replay
                 .entries
@@ -141,7 +153,8 @@ impl RaftStorage {
         }
         Ok(RaftStorage {
             mem,
-            snapshot: Arc::new(RwLock::new(snapshot)),
+            snapshot: Arc::new(RwLock::new(snapshot.clone())),
+            snapshotter,
             snapshot_wanted: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -162,19 +175,17 @@ impl RaftStorage {
         self.mem.wl().set_conf_state(cs);
     }
 
-    /// A snapshot received from the leader replaces the log.
+    /// A snapshot received from the leader, already saved, replaces the log.
     pub fn apply_snapshot(&self, snap: Snapshot) -> Result<()> {
-        self.mem
-            .wl()
-            .apply_snapshot(snap.clone())
-            .map_err(raft_err)?;
-        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = snap;
+        let meta = snap.get_metadata().clone();
+        self.mem.wl().apply_snapshot(snap).map_err(raft_err)?;
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = meta;
         Ok(())
     }
 
-    /// A local snapshot was saved: keep it for peers and drop in-memory log before
-    /// `compact_to` (keeping some entries so slow followers can catch up from the log).
-    pub fn compact(&self, snap: Snapshot, compact_to: u64) -> Result<()> {
+    /// A local snapshot was saved: it serves peers from now on; drop the in-memory log
+    /// before `compact_to` (keeping some entries so slow followers can catch up from it).
+    pub fn compact(&self, snap: SnapshotMetadata, compact_to: u64) -> Result<()> {
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = snap;
         self.mem.wl().compact(compact_to).map_err(raft_err)
     }
@@ -222,18 +233,26 @@ impl Storage for RaftStorage {
     /// only restore a snapshot whose configuration includes it); then a fresh one is asked
     /// for and raft retries.
     fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
-        let snap = self
+        let meta = self
             .snapshot
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let meta = snap.get_metadata();
-        if meta.index < request_index || !meta.get_conf_state().voters.contains(&to) {
+        let unavailable = || {
             self.snapshot_wanted.store(true, Ordering::Release);
-            return Err(raft::Error::Store(
+            Err(raft::Error::Store(
                 raft::StorageError::SnapshotTemporarilyUnavailable,
-            ));
+            ))
+        };
+        if meta.index < request_index || !meta.get_conf_state().voters.contains(&to) {
+            return unavailable();
         }
-        Ok(snap)
+        match self.snapshotter.load(&meta) {
+            Ok(snap) => Ok(snap),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the snapshot a peer needs; taking a new one");
+                unavailable()
+            }
+        }
     }
 }

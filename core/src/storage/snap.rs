@@ -4,7 +4,7 @@
 
 use crate::error::{Error, ErrorCode, Result};
 use protobuf::Message as _;
-use raft::eraftpb::Snapshot;
+use raft::eraftpb::{Snapshot, SnapshotMetadata};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -46,8 +46,7 @@ impl Snapshotter {
 
     /// Durably write a snapshot and drop the ones older than the newest few.
     pub fn save(&self, snap: &Snapshot) -> Result<()> {
-        let meta = snap.get_metadata();
-        let name = format!("{:016x}-{:016x}.snap", meta.term, meta.index);
+        let name = file_name(snap.get_metadata());
         let body = snap
             .write_to_bytes()
             .map_err(|e| Error::new(ErrorCode::Io, e.to_string(), 0))?;
@@ -79,8 +78,16 @@ impl Snapshotter {
         let Some(name) = self.names()?.pop() else {
             return Ok(None);
         };
-        let path = self.dir.join(name);
-        let bytes = fs::read(&path).map_err(|e| Error::io(path.display(), e))?;
+        self.read(&self.dir.join(name)).map(Some)
+    }
+
+    /// The saved snapshot with this metadata's term and index (for a peer that needs it).
+    pub fn load(&self, meta: &SnapshotMetadata) -> Result<Snapshot> {
+        self.read(&self.dir.join(file_name(meta)))
+    }
+
+    fn read(&self, path: &Path) -> Result<Snapshot> {
+        let bytes = fs::read(path).map_err(|e| Error::io(path.display(), e))?;
         let bad = |what: &str| {
             Error::new(
                 ErrorCode::Corrupt,
@@ -100,10 +107,12 @@ impl Snapshotter {
         if body.len() != len || crc32fast::hash(body) != crc {
             return Err(bad("checksum mismatch"));
         }
-        Snapshot::parse_from_bytes(body)
-            .map(Some)
-            .map_err(|e| bad(&e.to_string()))
+        Snapshot::parse_from_bytes(body).map_err(|e| bad(&e.to_string()))
     }
+}
+
+fn file_name(meta: &SnapshotMetadata) -> String {
+    format!("{:016x}-{:016x}.snap", meta.term, meta.index)
 }
 
 #[cfg(test)]
