@@ -1,6 +1,7 @@
 //! The state machine: committed entries, in order, into the v2 store; results to whoever
 //! waits for them; a snapshot every `snapshot_count` applied entries. Nothing here reads a
-//! clock: times come from the entries.
+//! clock: times come from the entries. It runs as a task on the member's runtime, so the
+//! proposers it wakes are woken from inside the runtime, not across threads.
 
 use crate::error::Result;
 use crate::membership;
@@ -9,13 +10,13 @@ use crate::raft::{RaftMsg, RaftStatus};
 use crate::request::{Method, Op, RaftRequest, V2Request};
 use crate::storage::Snapshotter;
 use crate::v2store::{Event, Store, StoreImage};
-use crate::wait::{Applied, AppliedBatch};
+use crate::wait::{Applied, Wait};
 use protobuf::Message as _;
 use raft::eraftpb::{
     ConfChange, ConfChangeType, ConfState, Entry, EntryType, Snapshot, SnapshotMetadata,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, RwLock};
 
 pub enum ApplyMsg {
@@ -86,8 +87,7 @@ pub fn apply_op(store: &mut Store, op: &Op) -> Applied {
 
 pub struct Applier {
     pub store: Arc<RwLock<Store>>,
-    /// Where each batch's results go to wake their proposers (`Wait::wake_proposers`).
-    pub results: tokio::sync::mpsc::UnboundedSender<AppliedBatch>,
+    pub wait: Arc<Wait>,
     pub status: Arc<RaftStatus>,
     pub snapshotter: Arc<Snapshotter>,
     pub raft_tx: Sender<RaftMsg>,
@@ -102,8 +102,14 @@ pub struct Applier {
 }
 
 impl Applier {
-    pub fn run(mut self, rx: Receiver<ApplyMsg>) {
-        // Snapshots are encoded and fsynced on their own thread so applying never waits.
+    /// Apply what raft commits, as a task on `runtime`, until told to stop. Snapshots are
+    /// encoded and fsynced on their own thread (returned, to be joined after the stop) so
+    /// applying never waits for them.
+    pub fn start(
+        self,
+        rx: tokio::sync::mpsc::UnboundedReceiver<ApplyMsg>,
+        runtime: &tokio::runtime::Runtime,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
         let (snap_tx, snap_rx) = std::sync::mpsc::channel::<(StoreImage, SnapshotMetadata)>();
         let busy = Arc::new(AtomicBool::new(false));
         let writer = {
@@ -123,25 +129,34 @@ impl Applier {
                         busy.store(false, Ordering::Release);
                     }
                 })
-                .expect("spawn snapshot thread")
+?
         };
-        while let Ok(msg) = rx.recv() {
+        runtime.spawn(self.run(rx, snap_tx, busy));
+        Ok(writer)
+    }
+
+    async fn run(
+        mut self,
+        mut rx: tokio::sync::mpsc::UnboundedReceiver<ApplyMsg>,
+        snap_tx: Sender<(StoreImage, SnapshotMetadata)>,
+        busy: Arc<AtomicBool>,
+    ) {
+        while let Some(msg) = rx.recv().await {
             match msg {
                 ApplyMsg::Entries(entries) => {
                     self.apply_entries(entries);
                     self.maybe_snapshot(&snap_tx, &busy, false);
                 }
-                ApplyMsg::Restore(snap) => self.restore(snap),
+                // Decoding a whole store takes a while: let the worker's other tasks move.
+                ApplyMsg::Restore(snap) => tokio::task::block_in_place(|| self.restore(snap)),
                 ApplyMsg::SnapshotNow => self.maybe_snapshot(&snap_tx, &busy, true),
                 ApplyMsg::Stop => break,
             }
         }
-        drop(snap_tx);
-        let _ = writer.join();
     }
 
     fn apply_entries(&mut self, entries: Vec<Entry>) {
-        let mut results: AppliedBatch = Vec::with_capacity(entries.len());
+        let mut results: Vec<(u64, Applied)> = Vec::with_capacity(entries.len());
         let mut members_changed = false;
         {
             let store = self.store.clone();
@@ -183,8 +198,9 @@ impl Applier {
             }
         }
         self.status.set_applied(self.applied);
-        if !results.is_empty() {
-            let _ = self.results.send(results);
+        // On the runtime: proposers' tasks are woken without crossing threads.
+        for (id, r) in results {
+            self.wait.trigger(id, r);
         }
     }
 

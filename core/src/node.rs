@@ -293,7 +293,7 @@ impl Node {
         let peers = Arc::new(PeerDirectory::new(&members));
         let wait = Arc::new(Wait::default());
         let (raft_tx, raft_rx) = mpsc::channel();
-        let (apply_tx, apply_rx) = mpsc::channel();
+        let (apply_tx, apply_rx) = tokio::sync::mpsc::unbounded_channel();
         let server = Arc::new(Server::new(
             store.clone(),
             raft_tx.clone(),
@@ -315,11 +315,9 @@ impl Node {
             status.clone(),
             runtime.handle().clone(),
         );
-        let (results, applied_batches) = tokio::sync::mpsc::unbounded_channel();
-        runtime.spawn(wait.wake_proposers(applied_batches));
         let applier = Applier {
             store,
-            results,
+            wait,
             status: status.clone(),
             snapshotter: snapshotter.clone(),
             raft_tx,
@@ -350,10 +348,9 @@ impl Node {
                 .name(format!("etcdrs-raft-{name}"))
                 .spawn(move || driver.run())
                 .map_err(|e| Error::io("spawn raft thread", e))?,
-            std::thread::Builder::new()
-                .name(format!("etcdrs-apply-{name}"))
-                .spawn(move || applier.run(apply_rx))
-                .map_err(|e| Error::io("spawn apply thread", e))?,
+            applier
+                .start(apply_rx, &runtime)
+                .map_err(|e| Error::io("spawn snapshot thread", e))?,
         ];
 
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);

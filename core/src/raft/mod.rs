@@ -19,7 +19,7 @@ use crate::storage::{RaftStorage, Snapshotter, Wal};
 use raft::eraftpb::{ConfChange, Message, SnapshotMetadata};
 use raft::{RawNode, SnapshotStatus, StateRole};
 use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -69,7 +69,7 @@ pub struct RaftDriver {
     pub wal: Wal,
     pub snapshotter: Arc<Snapshotter>,
     pub rx: Receiver<RaftMsg>,
-    pub apply_tx: Sender<ApplyMsg>,
+    pub apply_tx: tokio::sync::mpsc::UnboundedSender<ApplyMsg>,
     pub transport: Box<dyn Transport>,
     pub status: Arc<RaftStatus>,
     pub stats: Arc<PeerStats>,
