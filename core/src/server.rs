@@ -363,7 +363,7 @@ impl Server {
     fn respond(&self, event: Event) -> KeyResponse {
         KeyResponse {
             etcd_index: event.etcd_index,
-            event: event.trimmed(KEYS_PREFIX),
+            event: event.into_trimmed(KEYS_PREFIX),
             raft_index: self.raft_index(),
             raft_term: self.raft_term(),
         }

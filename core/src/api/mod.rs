@@ -15,7 +15,10 @@ use crate::v2store::Action;
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{
+    HeaderName, HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ALLOW, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS,
+};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
@@ -29,6 +32,12 @@ pub type Body = BoxBody<Bytes, Infallible>;
 /// Go's ParseForm reads at most this much of a form body.
 pub const MAX_FORM_BYTES: usize = 10 << 20;
 const KEYS_PREFIX: &str = "/v2/keys";
+// Parsed once, not per response.
+const X_ETCD_CLUSTER_ID: HeaderName = HeaderName::from_static("x-etcd-cluster-id");
+const X_ETCD_INDEX: HeaderName = HeaderName::from_static("x-etcd-index");
+const X_RAFT_INDEX: HeaderName = HeaderName::from_static("x-raft-index");
+const X_RAFT_TERM: HeaderName = HeaderName::from_static("x-raft-term");
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// Serve etcd's client API until shutdown.
 pub async fn serve(
@@ -90,14 +99,12 @@ fn full(body: impl Into<Bytes>) -> Body {
     Full::new(body.into()).boxed()
 }
 
-fn response(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+fn response(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
     let mut r = Response::new(full(body));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if !content_type.is_empty() {
-        r.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_str(content_type).expect("content type"),
-        );
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     }
     r
 }
@@ -110,23 +117,27 @@ fn json<T: serde::Serialize>(status: u16, v: &T, newline: bool) -> Response<Body
     response(status, "application/json", s)
 }
 
-fn header(r: &mut Response<Body>, name: &'static str, value: impl ToString) {
-    if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
+fn header(r: &mut Response<Body>, name: HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
         r.headers_mut().insert(name, v);
     }
+}
+
+fn cluster_id_header(r: &mut Response<Body>, cluster_id: u64) {
+    header(r, X_ETCD_CLUSTER_ID, &format_id(cluster_id));
 }
 
 /// Go's http.Error for a disallowed method.
 fn method_not_allowed(allowed: &str) -> Response<Body> {
     let mut r = response(405, "text/plain; charset=utf-8", "Method Not Allowed\n");
-    header(&mut r, "allow", allowed);
-    header(&mut r, "x-content-type-options", "nosniff");
+    header(&mut r, ALLOW, allowed);
+    header(&mut r, X_CONTENT_TYPE_OPTIONS, "nosniff");
     r
 }
 
 fn not_found() -> Response<Body> {
     let mut r = response(404, "text/plain; charset=utf-8", "404 page not found\n");
-    header(&mut r, "x-content-type-options", "nosniff");
+    header(&mut r, X_CONTENT_TYPE_OPTIONS, "nosniff");
     r
 }
 
@@ -156,7 +167,7 @@ async fn route(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body> {
         }
     } else if path == "/v2/members" || path.starts_with("/v2/members/") {
         let mut r = members(req, server).await;
-        header(&mut r, "x-etcd-cluster-id", format_id(server.cluster_id));
+        cluster_id_header(&mut r, server.cluster_id);
         r
     } else {
         let get_only = |f: &dyn Fn() -> Response<Body>| {
@@ -192,14 +203,14 @@ async fn route(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body> {
     };
     let h = resp.headers_mut();
     h.insert(
-        "access-control-allow-headers",
+        ACCESS_CONTROL_ALLOW_HEADERS,
         HeaderValue::from_static("accept, content-type, authorization"),
     );
     h.insert(
-        "access-control-allow-methods",
+        ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static("POST, GET, OPTIONS, PUT, DELETE"),
     );
-    h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     resp
 }
 
@@ -300,8 +311,8 @@ fn key_error(err: &Error, cluster_id: u64) -> Response<Body> {
         "application/json",
         format!("{}\n", err.to_json()),
     );
-    header(&mut r, "x-etcd-cluster-id", format_id(cluster_id));
-    header(&mut r, "x-etcd-index", err.index);
+    cluster_id_header(&mut r, cluster_id);
+    r.headers_mut().insert(X_ETCD_INDEX, err.index.into());
     r
 }
 
@@ -312,10 +323,11 @@ fn raft_headers(
     raft_index: u64,
     raft_term: u64,
 ) {
-    header(r, "x-etcd-cluster-id", format_id(cluster_id));
-    header(r, "x-etcd-index", etcd_index);
-    header(r, "x-raft-index", raft_index);
-    header(r, "x-raft-term", raft_term);
+    cluster_id_header(r, cluster_id);
+    let h = r.headers_mut();
+    h.insert(X_ETCD_INDEX, etcd_index.into());
+    h.insert(X_RAFT_INDEX, raft_index.into());
+    h.insert(X_RAFT_TERM, raft_term.into());
 }
 
 fn key_event(resp: &KeyResponse, cluster_id: u64, no_value_on_success: bool) -> Response<Body> {
@@ -325,9 +337,9 @@ fn key_event(resp: &KeyResponse, cluster_id: u64, no_value_on_success: bool) -> 
             e.action,
             Action::Set | Action::CompareAndSwap | Action::Create | Action::Update
         ) {
-        format!("{{\"action\":\"{}\"}}\n", e.action.as_str())
+        format!("{{\"action\":\"{}\"}}\n", e.action.as_str()).into_bytes()
     } else {
-        format!("{}\n", e.to_json())
+        e.to_json_line()
     };
     let mut r = response(
         if e.is_created() { 201 } else { 200 },
@@ -393,7 +405,7 @@ async fn keys(req: Request<Incoming>, server: &Server) -> Response<Body> {
     let cluster_id = server.cluster_id;
     let Some(method) = Method::parse(req.method().as_str()) else {
         let mut r = method_not_allowed("HEAD,GET,PUT,POST,DELETE");
-        header(&mut r, "x-etcd-cluster-id", format_id(cluster_id));
+        cluster_id_header(&mut r, cluster_id);
         return r;
     };
     let raw_key = req.uri().path()[KEYS_PREFIX.len()..].to_string();
@@ -421,8 +433,7 @@ async fn keys(req: Request<Incoming>, server: &Server) -> Response<Body> {
         Ok(KeyResult::Watch(w)) => {
             let (etcd_index, raft_index, raft_term) = (w.etcd_index, w.raft_index, w.raft_term);
             let mut r = Response::new(WatchBody::new(w).boxed());
-            r.headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r.headers_mut().insert(CONTENT_TYPE, APPLICATION_JSON);
             raft_headers(&mut r, cluster_id, etcd_index, raft_index, raft_term);
             r
         }

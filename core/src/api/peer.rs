@@ -3,7 +3,7 @@
 //! --initial-cluster-token, or another cluster's data dir) or a removed member is refused with
 //! a clear log line instead of being heard.
 
-use super::{full, header, http_error, json, not_found, response, Body};
+use super::{cluster_id_header, full, http_error, json, not_found, response, Body};
 use crate::member::format_id;
 use crate::raft::transport::{
     FrameDecoder, HEADER_CLUSTER_ID, HEADER_FROM, HEADER_TO, SNAPSHOT_PATH, STREAM_PATH,
@@ -118,7 +118,7 @@ async fn route(req: Request<Incoming>, server: &Server) -> Response<Body> {
         }
         (hyper::Method::GET, "/members") => {
             let mut r = json(200, &server.members(), false);
-            header(&mut r, "x-etcd-cluster-id", format_id(server.cluster_id));
+            cluster_id_header(&mut r, server.cluster_id);
             r
         }
         _ => not_found(),

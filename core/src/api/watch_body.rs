@@ -37,8 +37,7 @@ impl Body for WatchBody {
                 Poll::Ready(None)
             }
             Poll::Ready(Some(e)) => {
-                let mut line = e.to_json();
-                line.push('\n');
+                let line = e.to_json_line();
                 if !w.is_stream() {
                     self.watch = None;
                 }

@@ -77,8 +77,8 @@ impl NodeExtern {
     }
 
     fn trim_prefix(&mut self, prefix: &str) {
-        if let Some(rest) = self.key.strip_prefix(prefix) {
-            self.key = rest.to_string();
+        if self.key.starts_with(prefix) {
+            self.key.drain(..prefix.len());
         }
         for n in &mut self.nodes {
             n.trim_prefix(prefix);
@@ -126,16 +126,28 @@ impl Event {
     /// A copy with `prefix` removed from every key (the store keeps user keys under a
     /// namespace; clients never see it).
     pub fn trimmed(&self, prefix: &str) -> Event {
-        let mut e = self.clone();
-        e.node.trim_prefix(prefix);
-        if let Some(p) = &mut e.prev_node {
+        self.clone().into_trimmed(prefix)
+    }
+
+    /// `trimmed`, in place.
+    pub fn into_trimmed(mut self, prefix: &str) -> Event {
+        self.node.trim_prefix(prefix);
+        if let Some(p) = &mut self.prev_node {
             p.trim_prefix(prefix);
         }
-        e
+        self
     }
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("event json")
+    }
+
+    /// The JSON and a newline, as etcd writes an event to the wire.
+    pub fn to_json_line(&self) -> Vec<u8> {
+        let mut line = Vec::with_capacity(256);
+        serde_json::to_writer(&mut line, self).expect("event json");
+        line.push(b'\n');
+        line
     }
 }
 
