@@ -112,25 +112,29 @@ impl Applier {
     ) -> std::io::Result<std::thread::JoinHandle<()>> {
         let (snap_tx, snap_rx) = std::sync::mpsc::channel::<(StoreImage, SnapshotMetadata)>();
         let busy = Arc::new(AtomicBool::new(false));
-        let writer = {
-            let (snapshotter, raft_tx, busy) =
-                (self.snapshotter.clone(), self.raft_tx.clone(), busy.clone());
-            std::thread::Builder::new()
-                .name("etcdrs-snapshot".into())
-                .spawn(move || {
-                    for (image, meta) in snap_rx {
-                        let mut snap = Snapshot { data: image.encode().into(), metadata: Some(meta).into(), ..Default::default() };
-                        match snapshotter.save(&snap) {
-                            Ok(()) => {
-                                let _ = raft_tx.send(RaftMsg::Snapshotted(snap.take_metadata()));
-                            }
-                            Err(e) => tracing::error!(error = %e, "could not save a snapshot; the log keeps growing"),
+        let (snapshotter, raft_tx, writer_busy) =
+            (self.snapshotter.clone(), self.raft_tx.clone(), busy.clone());
+        let writer = std::thread::Builder::new()
+            .name("etcdrs-snapshot".into())
+            .spawn(move || {
+                for (image, meta) in snap_rx {
+                    let mut snap = Snapshot {
+                        data: image.encode().into(),
+                        metadata: Some(meta).into(),
+                        ..Default::default()
+                    };
+                    match snapshotter.save(&snap) {
+                        Ok(()) => {
+                            let _ = raft_tx.send(RaftMsg::Snapshotted(snap.take_metadata()));
                         }
-                        busy.store(false, Ordering::Release);
+                        Err(e) => tracing::error!(
+                            error = %e,
+                            "could not save a snapshot; the log keeps growing"
+                        ),
                     }
-                })
-?
-        };
+                    writer_busy.store(false, Ordering::Release);
+                }
+            })?;
         runtime.spawn(self.run(rx, snap_tx, busy));
         Ok(writer)
     }
