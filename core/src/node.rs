@@ -15,7 +15,6 @@ use crate::v2store::Store;
 use crate::wait::Wait;
 use raft::eraftpb::{ConfState, Snapshot};
 use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -30,7 +29,6 @@ pub struct Node {
     shutdown: tokio::sync::watch::Sender<bool>,
     client_urls: Vec<String>,
     peer_urls: Vec<String>,
-    published: Arc<AtomicBool>,
     /// Held while the member runs; released on stop.
     data_dir_lock: Option<std::fs::File>,
 }
@@ -385,8 +383,7 @@ impl Node {
             config.advertise_client_urls.clone()
         };
         server.set_client_urls(advertised);
-        let published = Arc::new(AtomicBool::new(false));
-        runtime.spawn(publish(server.clone(), published.clone(), shutdown_rx));
+        runtime.spawn(publish(server.clone(), shutdown_rx));
 
         let node = Node {
             server,
@@ -395,7 +392,6 @@ impl Node {
             shutdown,
             client_urls,
             peer_urls,
-            published,
             data_dir_lock: Some(data_dir_lock),
         };
         if alone {
@@ -409,7 +405,7 @@ impl Node {
     /// exists and this member's name and client URLs are applied. True when it has.
     pub fn wait_ready(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        while !self.published.load(Ordering::Acquire) {
+        while !self.server.is_ready() {
             if Instant::now() >= deadline {
                 return false;
             }
@@ -487,11 +483,7 @@ fn runtime_workers() -> usize {
 
 /// Record this member in the cluster's own records, as etcd does on every start: the
 /// initial members and cluster version by the leader, this member's attributes by itself.
-async fn publish(
-    server: Arc<Server>,
-    published: Arc<AtomicBool>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
+async fn publish(server: Arc<Server>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut attributes_done = false;
     loop {
         if *shutdown.borrow() {
@@ -515,7 +507,7 @@ async fn publish(
                     .await;
             }
             if attributes_done {
-                published.store(true, Ordering::Release);
+                server.set_ready();
                 return;
             }
         }

@@ -136,6 +136,8 @@ pub struct Server {
     client_urls: RwLock<Vec<String>>,
     next_id: AtomicU64,
     request_timeout: Duration,
+    /// Set once this member's own publish entry is applied (etcd's ReadyNotify).
+    ready: tokio::sync::watch::Sender<bool>,
 }
 
 fn stopped() -> Error {
@@ -187,7 +189,24 @@ impl Server {
             client_urls: RwLock::new(Vec::new()),
             next_id: AtomicU64::new(rand::random::<u64>() >> 16 | 1),
             request_timeout,
+            ready: tokio::sync::watch::channel(false).0,
         }
+    }
+
+    /// This member's attributes are applied here, and so is everything committed before
+    /// them: what it answers from its store includes every write acknowledged before a
+    /// restart. Clients are served from then on, as etcd serves them after ReadyNotify.
+    pub(crate) fn set_ready(&self) {
+        self.ready.send_replace(true);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Wait until the member is ready (see `set_ready`).
+    pub async fn ready(&self) {
+        let _ = self.ready.subscribe().wait_for(|r| *r).await;
     }
 
     pub(crate) fn set_client_urls(&self, urls: Vec<String>) {
@@ -305,6 +324,13 @@ impl Server {
     async fn handle_inner(&self, req: KeyRequest) -> Result<KeyResult> {
         req.validate()?;
         self.check_serving()?;
+        if !self.is_ready() {
+            tokio::time::timeout(self.request_timeout, self.ready())
+                .await
+                .map_err(|_| {
+                    Error::new(ErrorCode::RaftInternal, "etcdserver: request timed out", 0)
+                })?;
+        }
         let p = store_path(&req.key);
         match req.method {
             Method::Get if req.wait => {

@@ -39,12 +39,17 @@ const X_RAFT_INDEX: HeaderName = HeaderName::from_static("x-raft-index");
 const X_RAFT_TERM: HeaderName = HeaderName::from_static("x-raft-term");
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
-/// Serve etcd's client API until shutdown.
+/// Serve etcd's client API until shutdown, from the moment the member is ready (as etcd:
+/// until then connections wait in the listen backlog).
 pub async fn serve(
     listener: TcpListener,
     server: Arc<Server>,
-    shutdown: tokio::sync::watch::Receiver<bool>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    tokio::select! {
+        _ = server.ready() => {}
+        _ = shutdown.changed() => return,
+    }
     accept(listener, server, shutdown, |req, server| async move {
         route(req, &server).await
     })
