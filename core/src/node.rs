@@ -242,16 +242,18 @@ impl Node {
         let (wal, replay) = Wal::open(&dd.wal_dir())?;
         let Origin {
             meta,
-            snapshot,
+            mut snapshot,
             joined_members,
         } = find_origin(&config, &dd, &snapshotter, &runtime)?;
-        let snap_index = snapshot.get_metadata().index;
         let mut store = Store::new();
         if !snapshot.data.is_empty() {
             store.recover(&snapshot.data)?;
         }
+        // The store holds it now; the encoded copy (the size of the store) can go.
+        let snapshot = snapshot.take_metadata();
+        let snap_index = snapshot.index;
         let members = joined_members.unwrap_or_else(|| membership::read_members(&store));
-        let storage = RaftStorage::restore(snapshot.get_metadata(), snapshotter.clone(), &replay)?;
+        let storage = RaftStorage::restore(&snapshot, snapshotter.clone(), &replay)?;
         if replay.truncated_bytes > 0 {
             tracing::warn!(
                 bytes = replay.truncated_bytes,
@@ -321,9 +323,9 @@ impl Node {
             raft_tx,
             snapshot_count: config.snapshot_count,
             applied: snap_index,
-            applied_term: snapshot.get_metadata().term,
+            applied_term: snapshot.term,
             last_snapshot: snap_index,
-            conf_state: snapshot.get_metadata().get_conf_state().clone(),
+            conf_state: snapshot.get_conf_state().clone(),
             member_id: meta.member_id,
             peers,
         };
