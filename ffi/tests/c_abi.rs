@@ -82,17 +82,6 @@ fn compile(dir: &Path, dynamic: bool) -> PathBuf {
     exe
 }
 
-/// Three ports free right now, for the in-process cluster's peer URLs.
-fn free_ports() -> Vec<String> {
-    let listeners: Vec<_> = (0..3)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port().to_string())
-        .collect()
-}
-
 fn run_c_tests(exe: &Path, under: Option<&[&str]>) -> String {
     let scratch = tempfile::tempdir().unwrap();
     let mut cmd = match under {
@@ -103,7 +92,9 @@ fn run_c_tests(exe: &Path, under: Option<&[&str]>) -> String {
         }
         None => Command::new(exe),
     };
-    cmd.arg(scratch.path()).args(free_ports());
+    // The in-process cluster's peer URLs.
+    cmd.arg(scratch.path())
+        .args(etcdrs_tests::free_ports(3).iter().map(u16::to_string));
     let out = run(&mut cmd);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(stdout.contains("ok: "), "{stdout}");

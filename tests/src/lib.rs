@@ -171,12 +171,35 @@ pub struct Etcd {
     _dir: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `n` distinct ports of 127.0.0.1 free right now, for a server whose URLs must be known
+/// before it starts (real etcd, members that list each other in --initial-cluster). They
+/// come from below the kernel's ephemeral range: a port 0 bound and released would be
+/// handed again to any other test's port-0 listener or outgoing connection before the
+/// server binds it (seen under valgrind, which takes seconds to start).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    use std::hash::{BuildHasher, Hasher};
+    let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let span = u64::from(low.saturating_sub(1024).clamp(1, 10_000));
+    let seed = std::collections::hash_map::RandomState::new();
+    let mut held = Vec::new();
+    let mut attempt = 0u64;
+    while held.len() < n {
+        attempt += 1;
+        assert!(attempt < 10_000, "no free ports below {low}");
+        let mut h = seed.build_hasher();
+        h.write_u64(attempt);
+        let port = low - 1 - (h.finish() % span) as u16;
+        // Held until all are found, so the n ports differ.
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            held.push(l);
+        }
+    }
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 impl Etcd {
@@ -192,7 +215,9 @@ impl Etcd {
         );
         let dir = tempfile::tempdir().unwrap();
         for _attempt in 0..5 {
-            let (cp, pp) = (free_port(), free_port());
+            let [cp, pp] = free_ports(2)[..] else {
+                unreachable!("two ports")
+            };
             let client = format!("http://127.0.0.1:{cp}");
             let peer = format!("http://127.0.0.1:{pp}");
             let mut child = Command::new("etcd")

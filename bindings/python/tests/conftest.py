@@ -2,6 +2,7 @@
 binary), and clients of both. Every wait is bounded."""
 
 import os
+import random
 import re
 import socket
 import subprocess
@@ -84,11 +85,29 @@ def client(request, tmp_path):
 
 
 def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
+    """n distinct ports free now, for members that must know each other's URLs before they
+    start. Taken below the kernel's ephemeral range, as etcdrs_tests::free_ports does: a
+    port 0 bound and released may be handed to another test's listener or outgoing
+    connection before the member binds it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError):
+        low = 32768
+    span = max(1, min(10000, low - 1024))
+    held = []
+    for _ in range(10000):
+        if len(held) == n:
+            break
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", low - 1 - random.randrange(span)))
+            held.append(s)
+        except OSError:
+            s.close()
+    assert len(held) == n, "no free ports below %d" % low
+    ports = [s.getsockname()[1] for s in held]
+    for s in held:
         s.close()
     return ports
 
