@@ -7,6 +7,7 @@
 #
 #   scripts/bench/compare.sh            (needs etcd 3.4 and curl; builds release binaries)
 #   DURATION=10 KEYS_RSS=1000000 scripts/bench/compare.sh
+#   ROUNDS=3 scripts/bench/compare.sh   (each workload 3 times, alternating; medians reported)
 #   QUICK=1 scripts/bench/compare.sh    (short runs, small counts: to check that it works)
 #   ONLY='^cluster' scripts/bench/compare.sh   (only the workloads whose names match;
 #                                               'memory' names the 1M-key rows)
@@ -17,7 +18,9 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 KEYS_RSS=${KEYS_RSS:-1000000}
 WATCHERS=${WATCHERS:-"100 1000 10000"}
-if [ -n "${QUICK:-}" ]; then DURATION=1; WARMUP=0.5; KEYS_RSS=20000; WATCHERS="100 1000"; fi
+# This machine's runs minutes apart differ by up to 2x: several rounds, medians in the table.
+ROUNDS=${ROUNDS:-1}
+if [ -n "${QUICK:-}" ]; then DURATION=1; WARMUP=0.5; KEYS_RSS=20000; WATCHERS="100 1000"; ROUNDS=1; fi
 OUT=${OUT:-target/bench-results}
 WORK=$(mktemp -d)
 trap '{ pkill -9 -P $$; wait; } 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -104,16 +107,16 @@ leader_url() { # the client URL of the current leader, among URLS
     echo "${1%%,*}"
 }
 
-# run NAME SERVER MEMBERS ENDPOINT-CHOICE -- etcdrs-bench args
+# run NAME SERVER MEMBERS ENDPOINT-CHOICE ROUND -- etcdrs-bench args
 run() {
-    local name=$1 server=$2 members=$3 choice=$4
-    shift 5
+    local name=$1 server=$2 members=$3 choice=$4 round=$5
+    shift 6
     local urls endpoints
     urls=$(start "$server" "$members")
     endpoints=$urls
     [ "$choice" = leader ] && endpoints=$(leader_url "$urls")
     "$BENCH" --endpoints "$endpoints" --target "$server" --duration "$DURATION" \
-        --warmup "$WARMUP" --json "$OUT/$name.$server.json" "$@" || true
+        --warmup "$WARMUP" --json "$OUT/$name.$server.$round.json" "$@" || true
     stop "$server" "$members"
 }
 
@@ -121,8 +124,12 @@ workload() { # NAME MEMBERS CHOICE -- args: alternate etcdrs and etcd
     local name=$1 members=$2 choice=$3
     shift 4
     [[ "$name" =~ ${ONLY:-.} ]] || return 0
-    run "$name" etcdrs "$members" "$choice" -- "$@"
-    run "$name" etcd "$members" "$choice" -- "$@"
+    rm -f "$OUT/$name".*.json
+    local r
+    for r in $(seq 1 "$ROUNDS"); do
+        run "$name" etcdrs "$members" "$choice" "$r" -- "$@"
+        run "$name" etcd "$members" "$choice" "$r" -- "$@"
+    done
 }
 
 workload put-64 1 all -- --workload put --conns 32 --value-size 64
@@ -188,32 +195,41 @@ workload cluster-get-all 3 all -- --workload get --conns 32
 done
 
 python3 - "$OUT" <<'EOF'
-import glob, json, os, sys
+import glob, json, os, statistics, sys
 out = sys.argv[1]
 def load(name, server):
     p = os.path.join(out, "%s.%s.json" % (name, server))
     return json.load(open(p)) if os.path.exists(p) else None
-names = []
-for p in sorted(glob.glob(os.path.join(out, "*.etcdrs.json"))):
-    n = os.path.basename(p)[: -len(".etcdrs.json")]
-    if n != "memory":
-        names.append(n)
+def rounds(name, server):
+    return [json.load(open(p)) for p in sorted(glob.glob(os.path.join(out, "%s.%s.*.json" % (name, server))))]
+names = sorted({os.path.basename(p).split(".")[0] for p in glob.glob(os.path.join(out, "*.etcdrs.*.json"))})
 order = ["put-64", "put-256", "get", "get-quorum", "mixed", "cas"]
 names.sort(key=lambda n: (order.index(n) if n in order else len(order), n.startswith("cluster"), n))
+med = lambda rs, f: statistics.median(f(r) for r in rs)
+n_rounds = max([len(rounds(n, "etcdrs")) for n in names] or [1])
+if n_rounds > 1:
+    print("Medians of %d alternating rounds; ops/s ranges are min-max over the rounds." % n_rounds)
+    print()
 print("| workload | etcdrs ops/s | etcd ops/s | ratio | etcdrs p50/p99 ms | etcd p50/p99 ms | p99 ratio | errors (etcdrs/etcd) |")
 print("|---|---|---|---|---|---|---|---|")
 for n in names:
-    a, b = load(n, "etcdrs"), load(n, "etcd")
+    a, b = rounds(n, "etcdrs"), rounds(n, "etcd")
     if not a or not b:
         continue
-    la, lb = a["latency"], b["latency"]
+    ta, tb = med(a, lambda r: r["throughput"]), med(b, lambda r: r["throughput"])
+    def ops(rs, t):
+        if len(rs) == 1:
+            return "%.0f" % t
+        return "%.0f (%.0f-%.0f)" % (t, min(r["throughput"] for r in rs), max(r["throughput"] for r in rs))
+    p50a, p99a = med(a, lambda r: r["latency"]["p50_us"]), med(a, lambda r: r["latency"]["p99_us"])
+    p50b, p99b = med(b, lambda r: r["latency"]["p50_us"]), med(b, lambda r: r["latency"]["p99_us"])
     extra = ""
-    if "events_expected" in a:
-        extra = " (events %d/%d, %d/%d)" % (a["events_delivered"], a["events_expected"], b["events_delivered"], b["events_expected"])
-    print("| %s | %.0f | %.0f | %.2f× | %.2f / %.2f | %.2f / %.2f | %.2f | %d / %d%s |" % (
-        n, a["throughput"], b["throughput"], a["throughput"] / max(b["throughput"], 1e-9),
-        la["p50_us"] / 1000, la["p99_us"] / 1000, lb["p50_us"] / 1000, lb["p99_us"] / 1000,
-        la["p99_us"] / max(lb["p99_us"], 1), a["errors"], b["errors"], extra))
+    if "events_expected" in a[0]:
+        extra = " (events %d/%d, %d/%d)" % (sum(r["events_delivered"] for r in a), sum(r["events_expected"] for r in a),
+                                           sum(r["events_delivered"] for r in b), sum(r["events_expected"] for r in b))
+    print("| %s | %s | %s | %.2f× | %.2f / %.2f | %.2f / %.2f | %.2f | %d / %d%s |" % (
+        n, ops(a, ta), ops(b, tb), ta / max(tb, 1e-9), p50a / 1000, p99a / 1000, p50b / 1000, p99b / 1000,
+        p99a / max(p99b, 1), sum(r["errors"] for r in a), sum(r["errors"] for r in b), extra))
 m = {s: load("memory", s) for s in ("etcdrs", "etcd")}
 if not m["etcdrs"] or not m["etcd"]:
     sys.exit(0)
