@@ -302,7 +302,8 @@ void etcdrs_config_free(struct etcdrs_config *config);
 // Start a member in this process. Blocks until it serves: for a single member, until it
 // is leader and has published itself (well under a second on an empty data dir); for a
 // member of a larger cluster it returns at once, and `etcdrs_node_wait_ready` waits until
-// the cluster has it. The config may be freed or reused afterwards. Free the node with
+// the cluster has it (until then the member's client API does not answer and its keys
+// calls wait, at most the request timeout). The config may be freed or reused afterwards. Free the node with
 // `etcdrs_node_free` (which stops it).
 etcdrs_status etcdrs_node_start(const struct etcdrs_config *config, struct etcdrs_node **node_out, struct etcdrs_error **error_out);
 

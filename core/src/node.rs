@@ -404,7 +404,9 @@ impl Node {
     }
 
     /// Wait (at most `timeout`) until this member has joined its cluster's records: a leader
-    /// exists and this member's name and client URLs are applied. True when it has.
+    /// exists and this member's name and client URLs are applied, and so is everything
+    /// committed before them. True when it has. Until then its client API does not answer
+    /// (connections wait, as with etcd) and in-process keys requests wait too.
     pub fn wait_ready(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while !self.server.is_ready() {

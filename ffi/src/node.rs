@@ -82,7 +82,8 @@ pub unsafe extern "C" fn etcdrs_config_free(config: *mut etcdrs_config) {
 /// Start a member in this process. Blocks until it serves: for a single member, until it
 /// is leader and has published itself (well under a second on an empty data dir); for a
 /// member of a larger cluster it returns at once, and `etcdrs_node_wait_ready` waits until
-/// the cluster has it. The config may be freed or reused afterwards. Free the node with
+/// the cluster has it (until then the member's client API does not answer and its keys
+/// calls wait, at most the request timeout). The config may be freed or reused afterwards. Free the node with
 /// `etcdrs_node_free` (which stops it).
 #[no_mangle]
 pub unsafe extern "C" fn etcdrs_node_start(

@@ -44,7 +44,8 @@ class Node:
 
     def wait_ready(self, timeout: float = 30.0) -> bool:
         """Wait until the member is part of its cluster (a multi-member start returns
-        before that); False if not within ``timeout`` seconds."""
+        before that; until then its keys requests wait); False if not within ``timeout``
+        seconds."""
         return self._node.wait_ready(timeout)
 
     def client(self, read_timeout: float = 60) -> Client:
