@@ -396,10 +396,10 @@ impl Node {
             peer_urls,
             data_dir_lock: Some(data_dir_lock),
         };
+        tracing::info!(name = %node.server.name, client_urls = ?node.client_urls, peer_urls = ?node.peer_urls, "member started");
         if alone {
             node.wait_ready(Duration::from_millis(config.election_timeout_ms * 3));
         }
-        tracing::info!(name = %node.server.name, client_urls = ?node.client_urls, peer_urls = ?node.peer_urls, "member is serving");
         Ok(node)
     }
 
@@ -512,6 +512,8 @@ async fn publish(server: Arc<Server>, mut shutdown: tokio::sync::watch::Receiver
             }
             if attributes_done {
                 server.set_ready();
+                // Logged here, not at start: only now do clients get answers.
+                tracing::info!(name = %server.name, client_urls = ?server.client_urls(), "member is serving");
                 return;
             }
         }

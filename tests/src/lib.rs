@@ -83,11 +83,11 @@ impl Member {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             match lines.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) if line.contains("member is serving") => {
+                Ok(line) if line.contains("member started") => {
                     let url = line
                         .split('"')
                         .find(|s| s.starts_with("http://"))
-                        .expect("serving line names a URL")
+                        .expect("start line names a URL")
                         .to_string();
                     let peer_url = line.split("peer_urls=").nth(1).and_then(|rest| {
                         rest.split('"')

@@ -570,7 +570,7 @@ fn flags_single_dash_and_environment() {
     let stderr = child.stderr.take().unwrap();
     let line = std::io::BufRead::lines(std::io::BufReader::new(stderr))
         .map_while(Result::ok)
-        .find(|l| l.contains("member is serving"))
+        .find(|l| l.contains("member started"))
         .expect("serves");
     let url = line
         .split('"')

@@ -38,7 +38,7 @@ class MemberProcess:
 
         def read():
             for line in self.proc.stderr:
-                if "member is serving" in line and "url" not in found:
+                if "member started" in line and "url" not in found:
                     found["url"] = re.search(r'"(http://[^"]+)"', line).group(1)
 
         threading.Thread(target=read, daemon=True).start()
