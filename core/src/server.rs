@@ -44,6 +44,17 @@ impl KeyWatch {
             .map(|e| e.map(|e| e.trimmed(KEYS_PREFIX)))
     }
 
+    /// The next event as a client's watch receives it: its JSON line, keys as the client
+    /// named them. Rendered once per event, whichever watcher asks first.
+    pub fn poll_next_json_line(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<bytes::Bytes>> {
+        self.watcher.poll_recv(cx).map(|e| {
+            e.map(|e| e.wire(|e| bytes::Bytes::from(e.trimmed(KEYS_PREFIX).to_json_line())))
+        })
+    }
+
     pub async fn next(&mut self) -> Option<Event> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }

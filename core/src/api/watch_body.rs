@@ -30,18 +30,17 @@ impl Body for WatchBody {
         let Some(w) = self.watch.as_mut() else {
             return Poll::Ready(None);
         };
-        match w.poll_next(cx) {
+        match w.poll_next_json_line(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(None) => {
                 self.watch = None;
                 Poll::Ready(None)
             }
-            Poll::Ready(Some(e)) => {
-                let line = e.to_json_line();
+            Poll::Ready(Some(line)) => {
                 if !w.is_stream() {
                     self.watch = None;
                 }
-                Poll::Ready(Some(Ok(Frame::data(Bytes::from(line)))))
+                Poll::Ready(Some(Ok(Frame::data(line))))
             }
         }
     }

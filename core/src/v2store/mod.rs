@@ -10,7 +10,7 @@ mod watcher;
 
 pub use event::{Action, Event, NodeExtern};
 pub use stats::{StatKind, Stats, StoreStats};
-pub use watcher::{Watcher, WatcherHub, HISTORY_CAPACITY, WATCHER_BUFFER};
+pub use watcher::{WatchEvent, Watcher, WatcherHub, HISTORY_CAPACITY, WATCHER_BUFFER};
 
 use crate::error::{Error, ErrorCode, Result};
 use node::{Children, Node, NodeKind};

@@ -337,3 +337,25 @@ fn save_and_recover() {
     assert_eq!(r.delete_expired_keys(NOW + SEC), 1);
     assert!(r.recover(b"garbage").is_err());
 }
+
+#[test]
+fn an_event_is_rendered_once_for_all_its_watchers() {
+    let mut s = store();
+    let mut a = s.watch(&k("/w"), false, true, 0).unwrap();
+    let mut b = s.watch(&k("/w"), true, true, 0).unwrap();
+    s.set(&k("/w"), false, "v", None, false, NOW).unwrap();
+    let (ea, eb) = (a.try_recv().unwrap(), b.try_recv().unwrap());
+    let renders = std::cell::Cell::new(0);
+    let render = |e: &Event| {
+        renders.set(renders.get() + 1);
+        bytes::Bytes::from(e.trimmed(KEYS_PREFIX).to_json_line())
+    };
+    let (la, lb) = (ea.wire(render), eb.wire(render));
+    assert_eq!(renders.get(), 1, "the second watcher reuses the first one's bytes");
+    assert_eq!(la, lb);
+    assert!(la.starts_with(br#"{"action":"set","node":{"key":"/w","value":"v""#));
+    // A one-shot watch answered from history carries its own index, so its own bytes.
+    let mut h = s.watch(&k("/w"), false, false, 1).unwrap();
+    h.try_recv().unwrap().wire(render);
+    assert_eq!(renders.get(), 2);
+}

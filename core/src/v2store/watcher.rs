@@ -6,8 +6,38 @@ use super::path;
 use crate::error::{Error, ErrorCode, Result};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use tokio::sync::mpsc;
+
+/// An event as watchers receive it: one copy shared by every watcher and the history, with
+/// room for the bytes its clients are sent, so that an event delivered to thousands of
+/// watchers is rendered once rather than once per watcher.
+#[derive(Debug)]
+pub struct WatchEvent {
+    pub event: Event,
+    wire: OnceLock<bytes::Bytes>,
+}
+
+impl WatchEvent {
+    fn new(event: Event) -> Arc<WatchEvent> {
+        Arc::new(WatchEvent {
+            event,
+            wire: OnceLock::new(),
+        })
+    }
+
+    /// The wire form of this event, made by `render` the first time anyone asks.
+    pub fn wire(&self, render: impl FnOnce(&Event) -> bytes::Bytes) -> bytes::Bytes {
+        self.wire.get_or_init(|| render(&self.event)).clone()
+    }
+}
+
+impl std::ops::Deref for WatchEvent {
+    type Target = Event;
+    fn deref(&self) -> &Event {
+        &self.event
+    }
+}
 
 /// How many events etcd keeps for `waitIndex` (older ones answer errorCode 401).
 pub const HISTORY_CAPACITY: usize = 1000;
@@ -17,7 +47,7 @@ pub const WATCHER_BUFFER: usize = 100;
 /// The most recent events, oldest first; their indices are consecutive.
 #[derive(Debug, Default)]
 pub struct EventHistory {
-    events: VecDeque<Arc<Event>>,
+    events: VecDeque<Arc<WatchEvent>>,
 }
 
 impl EventHistory {
@@ -29,7 +59,7 @@ impl EventHistory {
         self.events.back().map_or(0, |e| e.index())
     }
 
-    fn add(&mut self, e: Arc<Event>) {
+    fn add(&mut self, e: Arc<WatchEvent>) {
         if self.events.len() == HISTORY_CAPACITY {
             self.events.pop_front();
         }
@@ -37,7 +67,7 @@ impl EventHistory {
     }
 
     /// The events from `index` on that a watcher of `key` would see, in order.
-    fn matching(&self, key: &str, recursive: bool, index: u64) -> Result<Vec<Arc<Event>>> {
+    fn matching(&self, key: &str, recursive: bool, index: u64) -> Result<Vec<Arc<WatchEvent>>> {
         let start = self.start_index();
         if index < start {
             return Err(Error::new(
@@ -64,14 +94,14 @@ impl EventHistory {
             .collect())
     }
 
-    pub fn events(&self) -> impl Iterator<Item = &Arc<Event>> {
+    pub fn events(&self) -> impl Iterator<Item = &Arc<WatchEvent>> {
         self.events.iter()
     }
 
     pub fn restore(events: Vec<Event>) -> EventHistory {
         let mut h = EventHistory::default();
         for e in events {
-            h.add(Arc::new(e));
+            h.add(WatchEvent::new(e));
         }
         h
     }
@@ -93,7 +123,7 @@ struct Slot {
     recursive: bool,
     stream: bool,
     since: u64,
-    tx: mpsc::Sender<Arc<Event>>,
+    tx: mpsc::Sender<Arc<WatchEvent>>,
 }
 
 #[derive(Default)]
@@ -151,9 +181,9 @@ impl WatcherHub {
         if let Some(first) = found.first() {
             // etcd answers a one-shot watch from history without registering it.
             if !stream {
-                let mut e = (**first).clone();
+                let mut e = first.event.clone();
                 e.etcd_index = store_index;
-                let _ = tx.try_send(Arc::new(e));
+                let _ = tx.try_send(WatchEvent::new(e));
                 return Ok(watcher);
             }
             // A stream gets every matching historic event, then the live ones after them.
@@ -185,12 +215,12 @@ impl WatcherHub {
 
     /// Record an event in history without waking anyone (TTL refreshes).
     pub fn add(&self, e: Event) {
-        self.lock().history.add(Arc::new(e));
+        self.lock().history.add(WatchEvent::new(e));
     }
 
     /// Record an event and wake the watchers of its key and of every ancestor.
     pub fn notify(&self, e: Event) {
-        let e = Arc::new(e);
+        let e = WatchEvent::new(e);
         let mut inner = self.lock();
         inner.history.add(e.clone());
         let key = e.node.key.clone();
@@ -211,14 +241,14 @@ impl WatcherHub {
         if paths.is_empty() {
             return;
         }
-        let e = Arc::new(e.clone());
+        let e = WatchEvent::new(e.clone());
         let mut inner = self.lock();
         for p in paths {
             self.notify_locked(&mut inner, &e, p, true);
         }
     }
 
-    fn notify_locked(&self, inner: &mut HubInner, e: &Arc<Event>, watch_path: &str, deleted: bool) {
+    fn notify_locked(&self, inner: &mut HubInner, e: &Arc<WatchEvent>, watch_path: &str, deleted: bool) {
         let Some(list) = inner.watchers.get_mut(watch_path) else {
             return;
         };
@@ -259,7 +289,7 @@ impl WatcherHub {
         self.lock()
             .history
             .events()
-            .map(|e| (**e).clone())
+            .map(|e| e.event.clone())
             .collect()
     }
 
@@ -280,7 +310,7 @@ impl WatcherHub {
 /// A registered watch. Events arrive on `recv`; `None` means the watch ended (delivered
 /// its one event, fell too far behind, or the store was reset). Dropping it unregisters.
 pub struct Watcher {
-    rx: mpsc::Receiver<Arc<Event>>,
+    rx: mpsc::Receiver<Arc<WatchEvent>>,
     start_index: u64,
     stream: bool,
     hub: Weak<WatcherHub>,
@@ -302,11 +332,11 @@ impl Watcher {
     pub fn poll_recv(
         &mut self,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Arc<Event>>> {
+    ) -> std::task::Poll<Option<Arc<WatchEvent>>> {
         self.rx.poll_recv(cx)
     }
 
-    pub fn try_recv(&mut self) -> Option<Arc<Event>> {
+    pub fn try_recv(&mut self) -> Option<Arc<WatchEvent>> {
         self.rx.try_recv().ok()
     }
 }
