@@ -351,7 +351,11 @@ fn an_event_is_rendered_once_for_all_its_watchers() {
         bytes::Bytes::from(e.trimmed(KEYS_PREFIX).to_json_line())
     };
     let (la, lb) = (ea.wire(render), eb.wire(render));
-    assert_eq!(renders.get(), 1, "the second watcher reuses the first one's bytes");
+    assert_eq!(
+        renders.get(),
+        1,
+        "the second watcher reuses the first one's bytes"
+    );
     assert_eq!(la, lb);
     assert!(la.starts_with(br#"{"action":"set","node":{"key":"/w","value":"v""#));
     // A one-shot watch answered from history carries its own index, so its own bytes.

@@ -248,7 +248,13 @@ impl WatcherHub {
         }
     }
 
-    fn notify_locked(&self, inner: &mut HubInner, e: &Arc<WatchEvent>, watch_path: &str, deleted: bool) {
+    fn notify_locked(
+        &self,
+        inner: &mut HubInner,
+        e: &Arc<WatchEvent>,
+        watch_path: &str,
+        deleted: bool,
+    ) {
         let Some(list) = inner.watchers.get_mut(watch_path) else {
             return;
         };
