@@ -16,7 +16,7 @@ pub use transport::{HttpTransport, PeerDirectory};
 use crate::apply::ApplyMsg;
 use crate::error::{Error, ErrorCode, Result};
 use crate::storage::{RaftStorage, Snapshotter, Wal};
-use raft::eraftpb::{ConfChange, Message, SnapshotMetadata};
+use raft::eraftpb::{ConfChange, Entry, Message, MessageType, SnapshotMetadata};
 use raft::{RawNode, SnapshotStatus, StateRole};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -101,7 +101,7 @@ fn read_round(id: u64, ctx: &[u8]) -> Option<u64> {
 type ReadRounds = HashMap<u64, (Instant, Vec<oneshot::Sender<Result<u64>>>)>;
 
 struct Loop {
-    pending_proposals: Vec<Vec<u8>>,
+    pending_proposals: Vec<bytes::Bytes>,
     pending_reads: Vec<oneshot::Sender<Result<u64>>>,
     read_rounds: ReadRounds,
     next_read_ctx: u64,
@@ -163,7 +163,11 @@ impl RaftDriver {
 
     fn handle(&mut self, m: RaftMsg, l: &mut Loop) -> bool {
         match m {
-            RaftMsg::Propose(data) => self.propose(data, l),
+            RaftMsg::Propose(data) => {
+                if l.pending_proposals.len() < MAX_PENDING_PROPOSALS {
+                    l.pending_proposals.push(data.into());
+                }
+            }
             RaftMsg::ReadIndex(reply) => l.pending_reads.push(reply),
             RaftMsg::ProposeConfChange(cc) => {
                 if let Err(e) = self.node.propose_conf_change(Vec::new(), cc) {
@@ -198,17 +202,30 @@ impl RaftDriver {
         false
     }
 
-    fn propose(&mut self, data: Vec<u8>, l: &mut Loop) {
-        if self.node.raft.leader_id == raft::INVALID_ID {
-            if l.pending_proposals.len() < MAX_PENDING_PROPOSALS {
-                l.pending_proposals.push(data);
-            }
+    /// Propose everything queued as one raft message: the leader appends the batch and sends
+    /// each follower one append for it (a follower forwards it to the leader as one message),
+    /// instead of one append per request.
+    fn propose_pending(&mut self, l: &mut Loop) {
+        if self.node.raft.leader_id == raft::INVALID_ID || l.pending_proposals.is_empty() {
             return;
         }
-        if let Err(e) = self.node.propose(Vec::new(), data.clone()) {
-            tracing::debug!(error = %e, "proposal dropped; will retry when a leader is known");
-            if l.pending_proposals.len() < MAX_PENDING_PROPOSALS {
-                l.pending_proposals.push(data);
+        let entries: Vec<Entry> = l
+            .pending_proposals
+            .iter()
+            .map(|data| Entry {
+                data: data.clone(),
+                ..Default::default()
+            })
+            .collect();
+        let mut m = Message::default();
+        m.set_msg_type(MessageType::MsgPropose);
+        m.from = self.node.raft.id;
+        m.set_entries(entries.into());
+        match self.node.step(m) {
+            Ok(()) => l.pending_proposals.clear(),
+            // Kept for when a leader is known again.
+            Err(e) => {
+                tracing::debug!(error = %e, "proposals dropped; will retry when a leader is known")
             }
         }
     }
@@ -231,11 +248,7 @@ impl RaftDriver {
     }
 
     fn flush_pending(&mut self, l: &mut Loop) {
-        if self.node.raft.leader_id != raft::INVALID_ID && !l.pending_proposals.is_empty() {
-            for data in std::mem::take(&mut l.pending_proposals) {
-                self.propose(data, l);
-            }
-        }
+        self.propose_pending(l);
         if !l.pending_reads.is_empty() {
             // One read-index round serves every read queued at this moment.
             let ctx = l.next_read_ctx;
