@@ -6,7 +6,7 @@
 use crate::error::Result;
 use crate::membership;
 use crate::raft::PeerDirectory;
-use crate::raft::{RaftMsg, RaftStatus};
+use crate::raft::{RaftMsg, RaftSender, RaftStatus};
 use crate::request::{Method, Op, RaftRequest, V2Request};
 use crate::storage::Snapshotter;
 use crate::v2store::{Event, Store, StoreImage};
@@ -90,7 +90,7 @@ pub struct Applier {
     pub wait: Arc<Wait>,
     pub status: Arc<RaftStatus>,
     pub snapshotter: Arc<Snapshotter>,
-    pub raft_tx: Sender<RaftMsg>,
+    pub raft_tx: RaftSender,
     pub snapshot_count: u64,
     pub applied: u64,
     pub applied_term: u64,

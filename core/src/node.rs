@@ -7,7 +7,7 @@ use crate::config::{ClusterState, Config};
 use crate::error::{Error, ErrorCode, Result};
 use crate::member::{cluster_id, format_id, member_id, parse_initial_cluster, Member};
 use crate::membership;
-use crate::raft::{HttpTransport, PeerDirectory, PeerStats, RaftDriver, RaftStatus};
+use crate::raft::{HttpTransport, PeerDirectory, PeerStats, RaftDriver, RaftMsg, RaftStatus};
 use crate::request::Op;
 use crate::server::Server;
 use crate::storage::{DataDir, MemberMeta, RaftStorage, Snapshotter, Wal};
@@ -292,7 +292,8 @@ impl Node {
         let peer_stats = Arc::new(PeerStats::default());
         let peers = Arc::new(PeerDirectory::new(&members));
         let wait = Arc::new(Wait::default());
-        let (raft_tx, raft_rx) = mpsc::channel();
+        let (raft_tx, raft_rx) = tokio::sync::mpsc::unbounded_channel();
+        let raft_tx_for_log = raft_tx.clone();
         let (apply_tx, apply_rx) = tokio::sync::mpsc::unbounded_channel();
         let server = Arc::new(Server::new(
             store.clone(),
@@ -329,11 +330,22 @@ impl Node {
             member_id: meta.member_id,
             peers,
         };
+        let (log_tx, log_rx) = mpsc::channel();
+        let persisted_tx = raft_tx_for_log;
+        let log_writer = crate::raft::log_writer::spawn(
+            format!("etcdrs-wal-{name}"),
+            wal,
+            snapshotter,
+            log_rx,
+            move |p| {
+                let _ = persisted_tx.send(RaftMsg::Persisted(p));
+            },
+        )
+        .map_err(|e| Error::io("spawn log writer thread", e))?;
         let driver = RaftDriver {
             node: raw,
             storage,
-            wal,
-            snapshotter,
+            log: log_tx,
             rx: raft_rx,
             apply_tx,
             transport: Box::new(transport),
@@ -343,11 +355,10 @@ impl Node {
             sync_interval: SYNC_INTERVAL,
             catch_up_entries: crate::raft::CATCH_UP_ENTRIES.min(config.snapshot_count),
         };
+        // The log writer ends once the raft driver (its only sender) has.
+        runtime.spawn(driver.run());
         let threads = vec![
-            std::thread::Builder::new()
-                .name(format!("etcdrs-raft-{name}"))
-                .spawn(move || driver.run())
-                .map_err(|e| Error::io("spawn raft thread", e))?,
+            log_writer,
             applier
                 .start(apply_rx, &runtime)
                 .map_err(|e| Error::io("spawn snapshot thread", e))?,

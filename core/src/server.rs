@@ -4,15 +4,14 @@
 use crate::error::{Error, ErrorCode, Result};
 use crate::member::{format_id, Member};
 use crate::membership;
-use crate::raft::{PeerStats, RaftMsg, RaftRole, RaftStatus};
+use crate::raft::{PeerStats, RaftMsg, RaftRole, RaftSender, RaftStatus};
 use crate::request::{KeyRequest, MemberAttributes, Method, Op, RaftRequest, V2Request};
 use crate::time::{format_go_duration, format_rfc3339_nano, now_nanos};
 use crate::v2store::{path, Event, Store, StoreStats, Watcher, KEYS_PREFIX};
 use crate::wait::Wait;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, UNIX_EPOCH};
 
 /// The answer to a keys-API request: the event (keys as the client named them) and the
@@ -135,7 +134,7 @@ pub struct CountsJson {
 
 pub struct Server {
     pub(crate) store: Arc<RwLock<Store>>,
-    raft_tx: Mutex<Sender<RaftMsg>>,
+    raft_tx: RaftSender,
     wait: Arc<Wait>,
     pub(crate) status: Arc<RaftStatus>,
     peer_stats: Arc<PeerStats>,
@@ -177,7 +176,7 @@ impl Server {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         store: Arc<RwLock<Store>>,
-        raft_tx: Sender<RaftMsg>,
+        raft_tx: RaftSender,
         wait: Arc<Wait>,
         status: Arc<RaftStatus>,
         peer_stats: Arc<PeerStats>,
@@ -189,7 +188,7 @@ impl Server {
     ) -> Server {
         Server {
             store,
-            raft_tx: Mutex::new(raft_tx),
+            raft_tx,
             wait,
             status,
             peer_stats,
@@ -232,11 +231,7 @@ impl Server {
     }
 
     fn send(&self, msg: RaftMsg) -> Result<()> {
-        self.raft_tx
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .send(msg)
-            .map_err(|_| stopped())
+        self.raft_tx.send(msg).map_err(|_| stopped())
     }
 
     fn read_store(&self) -> std::sync::RwLockReadGuard<'_, Store> {

@@ -162,7 +162,17 @@ fn torn_tail_is_truncated_and_the_member_starts() {
 
 /// Where a WAL segment's records end: the file is zero-filled ahead of them.
 fn records_end(bytes: &[u8]) -> usize {
-    bytes.len() - bytes.iter().rev().take_while(|b| **b == 0).count()
+    // Walk the records by their length fields (a record may itself end in zero bytes); the
+    // zero-filled space ahead starts with a zero length.
+    let mut off = 0;
+    while off + 12 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[off..off + 4].try_into().unwrap()) as usize;
+        if len == 0 || off + 12 + len > bytes.len() {
+            break;
+        }
+        off += 12 + len;
+    }
+    off
 }
 
 /// CRC-32 (IEEE), as the WAL frames use, computed here independently of the code under test.

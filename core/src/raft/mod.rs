@@ -1,9 +1,12 @@
-//! The consensus driver around raft-rs's RawNode, on its own thread: it batches everything
-//! waiting into one round, persists each Ready with one WAL write and one fsync, sends
-//! messages through a `Transport`, and hands committed entries to the apply loop over a
-//! channel (it never waits on the state machine).
+//! The consensus driver around raft-rs's RawNode, a task on the member's runtime: it batches
+//! everything waiting into one round, hands each Ready to the log writer thread (which makes
+//! it durable while the next round is gathered), sends messages through a `Transport`, and
+//! hands committed entries to the apply loop over a channel. It never waits on the disk or
+//! the state machine, and requests, peer messages and applies reach it without crossing
+//! threads: on this machine each hop between threads cost more than the work it carried.
 
 mod log;
+pub mod log_writer;
 mod stats;
 mod status;
 pub mod transport;
@@ -15,11 +18,11 @@ pub use transport::{HttpTransport, PeerDirectory};
 
 use crate::apply::ApplyMsg;
 use crate::error::{Error, ErrorCode, Result};
-use crate::storage::{RaftStorage, Snapshotter, Wal};
+use crate::storage::RaftStorage;
+use log_writer::{LogTask, Persist, Persisted};
 use raft::eraftpb::{ConfChange, Entry, Message, MessageType, SnapshotMetadata};
 use raft::{RawNode, SnapshotStatus, StateRole};
 use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -38,6 +41,9 @@ const READ_INDEX_TIMEOUT: Duration = Duration::from_secs(10);
 pub trait Transport: Send {
     fn send(&mut self, msgs: Vec<Message>);
 }
+
+/// How requests, peers, the apply loop and the log writer reach the raft driver.
+pub type RaftSender = tokio::sync::mpsc::UnboundedSender<RaftMsg>;
 
 pub enum RaftMsg {
     /// An encoded `RaftRequest`; its result reaches the proposer through the wait registry.
@@ -60,15 +66,17 @@ pub enum RaftMsg {
     },
     /// The apply loop saved a snapshot durably: the log before it can go.
     Snapshotted(SnapshotMetadata),
+    /// The log writer made Readies durable, or could not.
+    Persisted(Result<Persisted>),
     Stop,
 }
 
 pub struct RaftDriver {
     pub node: RawNode<RaftStorage>,
     pub storage: RaftStorage,
-    pub wal: Wal,
-    pub snapshotter: Arc<Snapshotter>,
-    pub rx: Receiver<RaftMsg>,
+    /// The log writer's queue.
+    pub log: std::sync::mpsc::Sender<LogTask>,
+    pub rx: tokio::sync::mpsc::UnboundedReceiver<RaftMsg>,
     pub apply_tx: tokio::sync::mpsc::UnboundedSender<ApplyMsg>,
     pub transport: Box<dyn Transport>,
     pub status: Arc<RaftStatus>,
@@ -107,12 +115,14 @@ struct Loop {
     next_read_ctx: u64,
     last_tick: Instant,
     last_sync: Instant,
+    /// The number of a Ready with a snapshot that the log writer has not yet made durable.
+    snapshot_ready: Option<u64>,
 }
 
 impl RaftDriver {
     /// Run until told to stop or the log cannot be written (then the member stops serving
     /// writes rather than acknowledge something it could not make durable).
-    pub fn run(mut self) {
+    pub async fn run(mut self) {
         let mut l = Loop {
             pending_proposals: Vec::new(),
             pending_reads: Vec::new(),
@@ -121,15 +131,24 @@ impl RaftDriver {
             next_read_ctx: rand::random(),
             last_tick: Instant::now(),
             last_sync: Instant::now(),
+            snapshot_ready: None,
         };
         self.publish_status();
         loop {
-            let wait = self.tick.saturating_sub(l.last_tick.elapsed());
+            let next_tick = tokio::time::Instant::from_std(l.last_tick + self.tick);
             let mut stop = false;
-            match self.rx.recv_timeout(wait) {
-                Ok(m) => stop |= self.handle(m, &mut l),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => stop = true,
+            tokio::select! {
+                biased;
+                m = self.rx.recv() => match m {
+                    Some(m) => {
+                        stop |= self.handle(m, &mut l);
+                        // Let the requests and peer messages already readable on this
+                        // worker reach the queue first, so they join this round.
+                        tokio::task::yield_now().await;
+                    }
+                    None => stop = true,
+                },
+                _ = tokio::time::sleep_until(next_tick) => {}
             }
             // Everything already waiting joins this round (bounded, to keep latency steady
             // under a flood).
@@ -197,6 +216,20 @@ impl RaftDriver {
                 self.node.report_snapshot(to, status);
             }
             RaftMsg::Snapshotted(snap) => self.compact(snap),
+            RaftMsg::Persisted(Ok(p)) => {
+                self.send(p.messages);
+                self.node.on_persist_ready(p.number);
+                // A snapshot from the leader counts as applied once it is durable.
+                if l.snapshot_ready.is_some_and(|n| n <= p.number) {
+                    l.snapshot_ready = None;
+                    self.node.advance_apply();
+                }
+            }
+            RaftMsg::Persisted(Err(e)) => {
+                tracing::error!(error = %e, "cannot persist the raft log; this member stops serving writes");
+                self.status.set_failed();
+                return true;
+            }
             RaftMsg::Stop => return true,
         }
         false
@@ -277,25 +310,27 @@ impl RaftDriver {
             return Ok(());
         }
         let mut rd = self.node.ready();
+        // A leader's messages go out before its own log is durable (raft thesis 10.2.1);
+        // everyone else's wait for the log writer (persisted messages).
         self.send(rd.take_messages());
-        if !rd.snapshot().is_empty() {
+        let snapshot = if rd.snapshot().is_empty() {
+            None
+        } else {
             let snap = rd.snapshot().clone();
-            self.snapshotter.save(&snap)?;
             self.storage.apply_snapshot(snap.clone())?;
-            let _ = self.apply_tx.send(ApplyMsg::Restore(snap));
-        }
+            let _ = self.apply_tx.send(ApplyMsg::Restore(snap.clone()));
+            Some(snap)
+        };
+        // Only entries this member has persisted are ever committed to it (raft-rs applies
+        // up to min(commit, persisted)), so these may be applied now.
         self.handle_committed(rd.take_committed_entries());
-        // Entries, term and vote must be durable before anyone hears of them; a commit
-        // index alone need not be (raft recomputes it), as in etcd.
-        let sync = rd.must_sync();
         let entries = rd.take_entries();
-        let hs = rd.hs().cloned();
-        self.wal.save(hs.as_ref(), &entries, sync)?;
+        let hard_state = rd.hs().cloned();
+        // raft reads its log from storage before the writer is done with it.
         self.storage.append(&entries)?;
-        if let Some(hs) = hs {
-            self.storage.set_hard_state(hs);
+        if let Some(hs) = &hard_state {
+            self.storage.set_hard_state(hs.clone());
         }
-        self.send(rd.take_persisted_messages());
         for rs in rd.take_read_states() {
             let Some(ctx) = read_round(self.node.raft.id, &rs.request_ctx) else {
                 continue;
@@ -306,13 +341,35 @@ impl RaftDriver {
                 }
             }
         }
-        let mut light = self.node.advance(rd);
-        if let Some(commit) = light.commit_index() {
-            self.storage.set_commit(commit);
+        let p = Persist {
+            number: rd.number(),
+            snapshot,
+            hard_state,
+            entries,
+            // Entries, term and vote must be durable before anyone hears of them; a commit
+            // index alone need not be (raft recomputes it), as in etcd.
+            sync: rd.must_sync(),
+            messages: rd.take_persisted_messages(),
+        };
+        let empty = p.snapshot.is_none()
+            && p.hard_state.is_none()
+            && p.entries.is_empty()
+            && p.messages.is_empty();
+        if !empty && self.log.send(LogTask::Persist(p)).is_err() {
+            return Err(Error::new(
+                ErrorCode::RaftInternal,
+                "the log writer stopped",
+                0,
+            ));
         }
-        self.send(light.take_messages());
-        self.handle_committed(light.take_committed_entries());
-        self.node.advance_apply();
+        if !rd.snapshot().is_empty() {
+            l.snapshot_ready = Some(rd.number());
+        }
+        self.node.advance_append_async(rd);
+        // raft may not count a snapshot applied before it is durable.
+        if l.snapshot_ready.is_none() {
+            self.node.advance_apply();
+        }
         if self.storage.take_snapshot_wanted() {
             let _ = self.apply_tx.send(ApplyMsg::SnapshotNow);
         }
@@ -338,10 +395,7 @@ impl RaftDriver {
         if let Err(e) = self.storage.compact(snap, compact_to) {
             tracing::warn!(error = %e, "could not compact the in-memory log");
         }
-        if let Err(e) = self.wal.release_to(index) {
-            tracing::warn!(error = %e, "could not release write-ahead log segments");
-        }
-        tracing::info!(index, "snapshot saved; released the log before it");
+        let _ = self.log.send(LogTask::ReleaseTo(index));
     }
 
     fn publish_status(&self) {

@@ -7,7 +7,7 @@
 //! has its own task: one that cannot be reached is retried with backoff and never blocks the
 //! raft thread or the other peers (its queue is bounded; raft resends what was dropped).
 
-use super::{RaftMsg, RaftStatus, Transport};
+use super::{RaftMsg, RaftSender, RaftStatus, Transport};
 use crate::member::{format_id, Member};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -106,17 +106,13 @@ struct Shared {
     me: u64,
     cluster_id: u64,
     peers: Arc<PeerDirectory>,
-    raft_tx: std::sync::Mutex<std::sync::mpsc::Sender<RaftMsg>>,
+    raft_tx: RaftSender,
     status: Arc<RaftStatus>,
 }
 
 impl Shared {
     fn tell_raft(&self, m: RaftMsg) {
-        let _ = self
-            .raft_tx
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .send(m);
+        let _ = self.raft_tx.send(m);
     }
 }
 
@@ -131,7 +127,7 @@ impl HttpTransport {
         me: u64,
         cluster_id: u64,
         peers: Arc<PeerDirectory>,
-        raft_tx: std::sync::mpsc::Sender<RaftMsg>,
+        raft_tx: RaftSender,
         status: Arc<RaftStatus>,
         runtime: tokio::runtime::Handle,
     ) -> HttpTransport {
@@ -140,7 +136,7 @@ impl HttpTransport {
                 me,
                 cluster_id,
                 peers,
-                raft_tx: std::sync::Mutex::new(raft_tx),
+                raft_tx,
                 status,
             }),
             queues: HashMap::new(),

@@ -1,5 +1,5 @@
 //! The write-ahead log: raft entries and hard state in checksummed records, one record (one
-//! write, one fsync) per Ready.
+//! write, one fsync) per batch of Readies.
 //!
 //! Segment files `<seq:016x>.wal` in `<data-dir>/member/wal`. A record is
 //! `len: u32 LE | crc32(payload): u32 LE | crc32(len bytes): u32 LE | payload`.
@@ -128,18 +128,6 @@ fn decode_payload(p: &[u8]) -> Option<(Option<HardState>, Vec<Entry>)> {
     p.is_empty().then_some((hs, entries))
 }
 
-/// Apply a batch of entries to the replayed log: later entries replace conflicting ones.
-fn merge(log: &mut Vec<Entry>, batch: Vec<Entry>) {
-    let Some(first) = batch.first().map(|e| e.index) else {
-        return;
-    };
-    // The log is in index order: find the overwritten suffix by binary search (a linear
-    // scan per record made replay quadratic in the log's length).
-    let keep = log.partition_point(|e| e.index < first);
-    log.truncate(keep);
-    log.extend(batch);
-}
-
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -147,6 +135,19 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 impl Wal {
+    /// Apply a batch of entries to a log in index order: later entries replace conflicting
+    /// ones (what replaying the log does, and what joining Readies into one record does).
+    pub fn merge(log: &mut Vec<Entry>, batch: Vec<Entry>) {
+        let Some(first) = batch.first().map(|e| e.index) else {
+            return;
+        };
+        // Find the overwritten suffix by binary search (a linear scan per record made
+        // replay quadratic in the log's length).
+        let keep = log.partition_point(|e| e.index < first);
+        log.truncate(keep);
+        log.extend(batch);
+    }
+
     /// Open (or create) the log in `dir` and replay it.
     pub fn open(dir: &Path) -> Result<(Wal, Replay)> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
@@ -268,7 +269,7 @@ impl Wal {
             if let Some(e) = entries.last() {
                 last_index = last_index.max(e.index);
             }
-            merge(&mut replay.entries, entries);
+            Wal::merge(&mut replay.entries, entries);
             off = end;
         }
         if torn_at.is_some() {
