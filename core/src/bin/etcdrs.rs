@@ -7,6 +7,12 @@ use etcdrs_core::config::{split_urls, DEFAULT_SNAPSHOT_COUNT};
 use etcdrs_core::{ClusterState, Config, Node};
 use std::path::PathBuf;
 
+/// glibc's malloc took ~18% of a put's CPU here (consolidating and unlinking chunks);
+/// jemalloc made puts ~12% and gets ~7% faster and holds less memory after a restart with
+/// 1M keys (335-350 against 377 MiB). See docs/benchmarks.md.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "etcdrs",
