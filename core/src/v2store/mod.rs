@@ -125,23 +125,22 @@ impl Store {
 
     fn lookup(&self, p: &str) -> Result<&Node> {
         let mut cur = &self.root;
-        let mut cur_path = String::from("/");
-        for comp in path::components(p) {
+        let mut cur_path = "/";
+        for (comp, comp_path) in path::prefixes(p) {
             let Some(children) = cur.children() else {
                 return Err(Error::new(ErrorCode::NotDir, cur_path, self.current_index));
             };
-            let child_path = path::join(&cur_path, comp);
             match children.get(comp) {
                 Some(c) => cur = c,
                 None => {
                     return Err(Error::new(
                         ErrorCode::KeyNotFound,
-                        child_path,
+                        comp_path,
                         self.current_index,
                     ))
                 }
             }
-            cur_path = child_path;
+            cur_path = comp_path;
         }
         Ok(cur)
     }
@@ -159,20 +158,21 @@ impl Store {
     fn ensure_dir(&mut self, dir_path: &str, index: u64) -> Result<&mut Children> {
         let err_index = self.current_index;
         let mut cur = &mut self.root;
-        let mut cur_path = String::from("/");
-        for comp in path::components(dir_path) {
-            let child_path = path::join(&cur_path, comp);
+        let mut cur_path = "/";
+        for (comp, comp_path) in path::prefixes(dir_path) {
             let Some(children) = cur.children_mut() else {
                 return Err(Error::new(ErrorCode::NotDir, cur_path, err_index));
             };
-            let child = children
-                .entry(comp.to_string())
-                .or_insert_with(|| Node::new_dir(index, None));
+            // The name is copied only for a directory that is new.
+            if !children.contains_key(comp) {
+                children.insert(comp.to_string(), Node::new_dir(index, None));
+            }
+            let child = children.get_mut(comp).expect("present or just inserted");
             if !child.is_dir() {
-                return Err(Error::new(ErrorCode::NotDir, child_path, err_index));
+                return Err(Error::new(ErrorCode::NotDir, comp_path, err_index));
             }
             cur = child;
-            cur_path = child_path;
+            cur_path = comp_path;
         }
         match cur.children_mut() {
             Some(c) => Ok(c),
@@ -270,18 +270,14 @@ impl Store {
     ) -> Result<Event> {
         let r = (|| -> Result<Event> {
             let clean = path::clean(p);
-            let prev = match self.lookup(&clean) {
-                Ok(n) => Some((n.value().to_string(), n.repr(&clean, false, now))),
+            // A refresh keeps the value; internal_create reports the node it replaces.
+            let kept = match self.lookup(&clean) {
+                Ok(n) => refresh.then(|| n.value().to_string()),
                 Err(e) if e.code == ErrorCode::KeyNotFound && !refresh => None,
                 Err(e) => return Err(e),
             };
-            let value = match (&prev, refresh) {
-                (Some((v, _)), true) => v.clone(),
-                _ => value.to_string(),
-            };
-            let mut e =
-                self.internal_create(p, dir, &value, false, true, expire, Action::Set, now)?;
-            e.prev_node = prev.map(|(_, r)| r);
+            let value = kept.as_deref().unwrap_or(value);
+            let e = self.internal_create(p, dir, value, false, true, expire, Action::Set, now)?;
             self.publish(&e, refresh);
             Ok(e)
         })();

@@ -42,6 +42,25 @@ pub fn split(p: &str) -> (&str, &str) {
     }
 }
 
+/// Each component of a clean path with the path that ends with it (`/a/b` -> (`a`, `/a`),
+/// (`b`, `/a/b`)), as slices of `p`: a walk down the tree names where it stopped without
+/// building a string per level.
+pub fn prefixes(p: &str) -> impl Iterator<Item = (&str, &str)> {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        while p[start..].starts_with('/') {
+            start += 1;
+        }
+        if start >= p.len() {
+            return None;
+        }
+        let end = p[start..].find('/').map_or(p.len(), |i| start + i);
+        let r = (&p[start..end], &p[..end]);
+        start = end;
+        Some(r)
+    })
+}
+
 /// Components of a clean path (`/a/b` -> [`a`, `b`]; `/` -> []).
 pub fn components(p: &str) -> impl Iterator<Item = &str> {
     p.split('/').filter(|c| !c.is_empty())
