@@ -489,9 +489,10 @@ impl Drop for Node {
     }
 }
 
-/// Workers of a member's runtime (HTTP, apply, peers): one per core but the one the raft
-/// thread's fsync loop keeps busy. On 2 cores one worker served GETs 7% faster than two
-/// (fewer cross-thread wake-ups) and PUTs as fast.
+/// Workers of a member's runtime (HTTP, the raft driver, apply, peers): one per core but the
+/// one the log writer's fsyncs keep busy. On 2 cores one worker served GETs 7% faster than
+/// two (fewer cross-thread wake-ups) and PUTs as fast (measured again with the raft driver
+/// on the runtime: the same).
 fn runtime_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }

@@ -5,7 +5,7 @@
 //! flight goes out as one batch, and nothing waits for a per-message answer. Snapshots go in a
 //! POST of their own (`/raft/snapshot`) so a big one never holds up heartbeats. Every peer
 //! has its own task: one that cannot be reached is retried with backoff and never blocks the
-//! raft thread or the other peers (its queue is bounded; raft resends what was dropped).
+//! raft driver or the other peers (its queue is bounded; raft resends what was dropped).
 
 use super::{RaftMsg, RaftSender, RaftStatus, Transport};
 use crate::member::{format_id, Member};
