@@ -176,4 +176,41 @@ mod tests {
         assert_eq!(got, vec![(1, 1), (2, 1), (3, 2), (4, 2)]);
         assert_eq!(replay.hard_state.unwrap().commit, 4);
     }
+
+    #[test]
+    fn a_snapshot_from_the_leader_is_saved_with_the_entries_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let snapshotter = Snapshotter::new(&dir.path().join("snap")).unwrap();
+        let (mut wal, _) = Wal::open(&dir.path().join("wal")).unwrap();
+        let mut snap = Snapshot::default();
+        snap.mut_metadata().index = 10;
+        snap.mut_metadata().term = 2;
+        let batch = vec![
+            LogTask::Persist(Persist {
+                number: 4,
+                snapshot: Some(snap),
+                ..Default::default()
+            }),
+            persist(5, vec![entry(11, 2)], 11),
+        ];
+        let done = write(&mut wal, &snapshotter, batch.into_iter())
+            .unwrap()
+            .unwrap();
+        assert_eq!(done.number, 5);
+        assert_eq!(
+            snapshotter
+                .load_newest()
+                .unwrap()
+                .unwrap()
+                .get_metadata()
+                .index,
+            10
+        );
+        drop(wal);
+        let (_, replay) = Wal::open(&dir.path().join("wal")).unwrap();
+        assert_eq!(
+            replay.entries.iter().map(|e| e.index).collect::<Vec<_>>(),
+            vec![11]
+        );
+    }
 }
