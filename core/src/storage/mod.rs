@@ -247,7 +247,9 @@ impl Storage for RaftStorage {
         if meta.index < request_index || !meta.get_conf_state().voters.contains(&to) {
             return unavailable();
         }
-        match self.snapshotter.load(&meta) {
+        // Raft asks from the driver's task on the member's runtime; reading a whole store
+        // from disk must not hold up the other tasks of that worker.
+        match tokio::task::block_in_place(|| self.snapshotter.load(&meta)) {
             Ok(snap) => Ok(snap),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the snapshot a peer needs; taking a new one");
