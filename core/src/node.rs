@@ -293,7 +293,8 @@ impl Node {
         let peers = Arc::new(PeerDirectory::new(&members));
         let wait = Arc::new(Wait::default());
         let (raft_tx, raft_rx) = tokio::sync::mpsc::unbounded_channel();
-        let raft_tx_for_log = raft_tx.clone();
+        // The log writer tells the driver what is durable.
+        let persisted_tx = raft_tx.clone();
         let (apply_tx, apply_rx) = tokio::sync::mpsc::unbounded_channel();
         let server = Arc::new(Server::new(
             store.clone(),
@@ -331,7 +332,6 @@ impl Node {
             peers,
         };
         let (log_tx, log_rx) = mpsc::channel();
-        let persisted_tx = raft_tx_for_log;
         let log_writer = crate::raft::log_writer::spawn(
             format!("etcdrs-wal-{name}"),
             wal,

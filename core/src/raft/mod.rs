@@ -319,6 +319,7 @@ impl RaftDriver {
             let snap = rd.snapshot().clone();
             self.storage.apply_snapshot(snap.clone())?;
             let _ = self.apply_tx.send(ApplyMsg::Restore(snap.clone()));
+            l.snapshot_ready = Some(rd.number());
             Some(snap)
         };
         // Only entries this member has persisted are ever committed to it (raft-rs applies
@@ -361,9 +362,6 @@ impl RaftDriver {
                 "the log writer stopped",
                 0,
             ));
-        }
-        if !rd.snapshot().is_empty() {
-            l.snapshot_ready = Some(rd.number());
         }
         self.node.advance_append_async(rd);
         // raft may not count a snapshot applied before it is durable.

@@ -167,10 +167,6 @@ impl RaftStorage {
         self.mem.wl().set_hardstate(hs);
     }
 
-    pub fn set_commit(&self, commit: u64) {
-        self.mem.wl().mut_hard_state().commit = commit;
-    }
-
     pub fn set_conf_state(&self, cs: ConfState) {
         self.mem.wl().set_conf_state(cs);
     }
