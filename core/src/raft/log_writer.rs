@@ -37,6 +37,7 @@ pub enum LogTask {
 }
 
 /// A completion: every Ready up to `number` is durable; send `messages`.
+#[derive(Default)]
 pub struct Persisted {
     pub number: u64,
     pub messages: Vec<Message>,
@@ -106,10 +107,7 @@ fn write(
                     snapshotter.save(&snap)?;
                 }
                 record.add(&mut p);
-                let d = done.get_or_insert_with(|| Persisted {
-                    number: 0,
-                    messages: Vec::new(),
-                });
+                let d = done.get_or_insert_with(Persisted::default);
                 d.number = p.number;
                 d.messages.append(&mut p.messages);
             }
