@@ -252,6 +252,11 @@ impl Store {
         now: i64,
     ) -> Result<Event> {
         let r = self.internal_create(p, dir, value, unique, false, expire, Action::Create, now);
+        // etcd counts a failed walk (a file where the path needs a directory) as a failed set
+        // as well, whatever the action.
+        if r.as_ref().is_err_and(|e| e.code == ErrorCode::NotDir) {
+            self.stats.inc(StatKind::SetFail);
+        }
         self.count(r.is_ok(), StatKind::CreateSuccess, StatKind::CreateFail);
         let e = r?;
         self.publish(&e, false);
@@ -269,12 +274,12 @@ impl Store {
         now: i64,
     ) -> Result<Event> {
         let r = (|| -> Result<Event> {
-            let clean = path::clean(p);
-            // A refresh keeps the value; internal_create reports the node it replaces.
-            let kept = match self.lookup(&clean) {
-                Ok(n) => refresh.then(|| n.value().to_string()),
-                Err(e) if e.code == ErrorCode::KeyNotFound && !refresh => None,
-                Err(e) => return Err(e),
+            // A refresh keeps the value of a node that must exist; internal_create reports
+            // the node it replaces and fails a walk through a file as etcd's lookup would.
+            let kept = if refresh {
+                Some(self.lookup(&path::clean(p))?.value().to_string())
+            } else {
+                None
             };
             let value = kept.as_deref().unwrap_or(value);
             let e = self.internal_create(p, dir, value, false, true, expire, Action::Set, now)?;
@@ -306,39 +311,39 @@ impl Store {
         };
         let expire = expire.filter(|t| *t >= MIN_EXPIRE_TIME);
         let (dir_name, name) = path::split(&p);
-        let parent = match self.ensure_dir(dir_name, next) {
-            Ok(d) => d,
-            Err(e) => {
-                // etcd counts a failed walk as a failed set as well (whatever the action).
-                self.stats.inc(StatKind::SetFail);
-                return Err(e);
-            }
-        };
-        let mut prev = None;
-        let mut replaced_expire = None;
-        if let Some(existing) = parent.get(name) {
-            if !replace {
-                return Err(Error::new(ErrorCode::NodeExist, p, curr));
-            }
-            if existing.is_dir() {
-                return Err(Error::new(ErrorCode::NotFile, p, curr));
-            }
-            prev = Some(existing.repr(&p, false, now));
-            replaced_expire = existing.expire_time;
-        }
+        let parent = self.ensure_dir(dir_name, next)?;
         let node = if dir {
             Node::new_dir(next, expire)
         } else {
             Node::new_file(value.to_string(), next, expire)
         };
+        let (expiration, ttl) = node.expiration_and_ttl(now);
+        // One walk of a directory that may hold a million keys: insert, and put the node
+        // back in the rare case it may not be replaced.
+        let mut prev = None;
+        let mut replaced_expire = None;
+        if let Some(existing) = parent.insert(name.to_string(), node) {
+            let refused = if !replace {
+                Some(ErrorCode::NodeExist)
+            } else if existing.is_dir() {
+                Some(ErrorCode::NotFile)
+            } else {
+                None
+            };
+            if let Some(code) = refused {
+                parent.insert(name.to_string(), existing);
+                return Err(Error::new(code, p, curr));
+            }
+            prev = Some(existing.repr(&p, false, now));
+            replaced_expire = existing.expire_time;
+        }
         let mut e = Event::new(action, &p, next, next);
         if dir {
             e.node.dir = true;
         } else {
             e.node.value = Some(value.to_string());
         }
-        (e.node.expiration, e.node.ttl) = node.expiration_and_ttl(now);
-        parent.insert(name.to_string(), node);
+        (e.node.expiration, e.node.ttl) = (expiration, ttl);
         self.retime(&p, replaced_expire, expire);
         self.current_index = next;
         e.etcd_index = next;

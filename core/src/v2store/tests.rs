@@ -61,7 +61,21 @@ fn errors_carry_etcd_causes() {
         .create(&k("/foo"), false, "x", false, None, NOW)
         .unwrap_err();
     assert_eq!((e.code, e.cause.as_str()), (ErrorCode::NodeExist, "/1/foo"));
+    let e = s
+        .create(&k("/foo/bar"), false, "x", false, None, NOW)
+        .unwrap_err();
+    assert_eq!((e.code, e.cause.as_str()), (ErrorCode::NotDir, "/1/foo"));
     assert_eq!(s.index(), 1, "failed writes change nothing");
+    let foo = s.get(&k("/foo"), false, false, NOW).unwrap();
+    assert_eq!(
+        (foo.node.value.as_deref(), foo.node.modified_index),
+        (Some("one"), 1),
+        "a refused create leaves the node as it was"
+    );
+    // As etcd counts them: a set that fails its walk (or is refused) is one failed set; a
+    // create that fails its walk is a failed create and a failed set.
+    let st = s.stats();
+    assert_eq!((st.sets_fail, st.create_fail), (3, 2));
 }
 
 #[test]
@@ -108,6 +122,10 @@ fn directories() {
         .unwrap();
     let e = s.set(&k("/dir"), false, "x", None, false, NOW).unwrap_err();
     assert_eq!(e.code, ErrorCode::NotFile);
+    assert!(
+        s.get(&k("/dir"), false, false, NOW).unwrap().node.dir,
+        "a refused set leaves the directory in place"
+    );
     s.set(&k("/dir/a"), false, "1", None, false, NOW).unwrap();
     s.set(&k("/dir/_hidden"), false, "h", None, false, NOW)
         .unwrap();
