@@ -223,6 +223,9 @@ impl WatcherHub {
         let e = WatchEvent::new(e);
         let mut inner = self.lock();
         inner.history.add(e.clone());
+        if inner.watchers.is_empty() {
+            return; // no one to wake: the usual case under a write load
+        }
         let key = e.node.key.clone();
         self.notify_locked(&mut inner, &e, "/", false);
         for (i, b) in key.bytes().enumerate().skip(1) {
