@@ -21,7 +21,6 @@ use hyper::header::{
 };
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -361,13 +360,29 @@ fn key_event(resp: &KeyResponse, cluster_id: u64, no_value_on_success: bool) -> 
     r
 }
 
-/// Form fields from the body (when it is a form) and the query string; the body's value
-/// wins, as with Go's Request.FormValue.
-async fn read_form(
-    req: Request<Incoming>,
-    method: Method,
-) -> Result<HashMap<String, String>, Error> {
-    let mut form = HashMap::new();
+/// A request's form fields in arrival order: the body's (when it is a form), then the query
+/// string's. The first of a name wins, as with Go's Request.FormValue. A form has a handful
+/// of fields, so a scan costs less than hashing each name.
+#[derive(Default)]
+pub(crate) struct Form(Vec<(String, String)>);
+
+impl Form {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn add(&mut self, pairs: form_urlencoded::Parse<'_>) {
+        self.0
+            .extend(pairs.map(|(k, v)| (k.into_owned(), v.into_owned())));
+    }
+}
+
+/// Form fields from the body (when it is a form) and the query string.
+async fn read_form(req: Request<Incoming>, method: Method) -> Result<Form, Error> {
+    let mut form = Form::default();
     let query = req.uri().query().unwrap_or("").to_string();
     let is_form = req
         .headers()
@@ -396,13 +411,9 @@ async fn read_form(
                 Error::new(ErrorCode::InvalidForm, cause, 0)
             })?
             .to_bytes();
-        for (k, v) in form_urlencoded::parse(&body) {
-            form.entry(k.into_owned()).or_insert_with(|| v.into_owned());
-        }
+        form.add(form_urlencoded::parse(&body));
     }
-    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-        form.entry(k.into_owned()).or_insert_with(|| v.into_owned());
-    }
+    form.add(form_urlencoded::parse(query.as_bytes()));
     Ok(form)
 }
 
@@ -427,7 +438,9 @@ async fn keys(req: Request<Incoming>, server: &Server) -> Response<Body> {
         Ok(f) => f,
         Err(e) => return key_error(&e, cluster_id),
     };
-    let request = match KeyRequest::from_form(method, &key, &|name: &str| form.get(name).cloned()) {
+    let request = match KeyRequest::from_form(method, &key, &|name: &str| {
+        form.get(name).map(str::to_string)
+    }) {
         Ok(r) => r,
         Err(e) => return key_error(&e, cluster_id),
     };

@@ -2,7 +2,7 @@
 //! plain text (a lock index, a value, a leader's name, or nothing), errors are etcd's JSON
 //! with the spec's codes and causes.
 
-use super::{key_error, method_not_allowed, read_form, response, Body};
+use super::{key_error, method_not_allowed, read_form, response, Body, Form};
 use crate::error::{Error, ErrorCode};
 use crate::lock::{LockField, LockHolder};
 use crate::request::Method;
@@ -10,17 +10,14 @@ use crate::server::Server;
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 pub const LOCK_PREFIX: &str = "/mod/v2/lock/";
 pub const LEADER_PREFIX: &str = "/mod/v2/leader/";
 
-type Form = HashMap<String, String>;
-
 /// A form field, absent when missing or empty (as Go's FormValue sees it).
 fn field<'a>(form: &'a Form, name: &str) -> Option<&'a str> {
-    form.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    form.get(name).filter(|v| !v.is_empty())
 }
 
 fn ttl(form: &Form, cause: &str) -> Result<u64, Error> {
