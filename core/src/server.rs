@@ -166,10 +166,12 @@ fn trim_error(mut e: Error) -> Error {
 pub fn store_path(key: &str) -> String {
     let clean = path::clean(key);
     if clean == "/" {
-        KEYS_PREFIX.to_string()
-    } else {
-        format!("{KEYS_PREFIX}{clean}")
+        return KEYS_PREFIX.to_string();
     }
+    let mut p = String::with_capacity(KEYS_PREFIX.len() + clean.len());
+    p.push_str(KEYS_PREFIX);
+    p.push_str(&clean);
+    p
 }
 
 impl Server {

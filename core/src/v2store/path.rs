@@ -3,6 +3,10 @@
 /// Clean a key path: rooted, no duplicate slashes, `.` and `..` resolved (never above the
 /// root), no trailing slash.
 pub fn clean(p: &str) -> String {
+    // Most paths arrive clean (a request's key, then the store path made from it).
+    if is_clean(p) {
+        return p.to_string();
+    }
     let mut parts: Vec<&str> = Vec::new();
     for comp in p.split('/') {
         match comp {
@@ -22,6 +26,12 @@ pub fn clean(p: &str) -> String {
         out.push_str(c);
     }
     out
+}
+
+fn is_clean(p: &str) -> bool {
+    p == "/"
+        || p.strip_prefix('/')
+            .is_some_and(|rest| rest.split('/').all(|c| !matches!(c, "" | "." | "..")))
 }
 
 /// `path.Join(parent, name)` for a clean parent and a single component.
@@ -88,6 +98,13 @@ mod tests {
         assert_eq!(clean("//foo//bar/"), "/foo/bar");
         assert_eq!(clean("/foo/./bar/../baz"), "/foo/baz");
         assert_eq!(clean("/../../x"), "/x");
+        // Almost clean: each takes the slow way.
+        assert_eq!(clean("/foo/"), "/foo");
+        assert_eq!(clean("/foo/."), "/foo");
+        assert_eq!(clean("/foo/.."), "/");
+        assert_eq!(clean("/foo//bar"), "/foo/bar");
+        // Clean already, dots inside names included.
+        assert_eq!(clean("/foo/.bar/..baz/b.."), "/foo/.bar/..baz/b..");
     }
 
     #[test]
