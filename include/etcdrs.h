@@ -311,6 +311,13 @@ etcdrs_status etcdrs_node_start(const struct etcdrs_config *config, struct etcdr
 // (`ETCDRS_CODE_TIMEOUT` if not by then).
 etcdrs_status etcdrs_node_wait_ready(const struct etcdrs_node *node, uint64_t timeout_ms, struct etcdrs_error **error_out);
 
+// `ETCDRS_OK` while the member runs; once it has failed (its raft driver, log writer or
+// apply loop died, e.g. on a full disk), `ETCDRS_CODE_STOPPED` with the cause in the error.
+// A failed member serves nothing: its listeners are closed and its client's calls fail
+// with the same error. Free it and start a new one on the same data dir once the cause is
+// fixed.
+etcdrs_status etcdrs_node_failure(const struct etcdrs_node *node, struct etcdrs_error **error_out);
+
 // The member's id (0 for NULL).
 uint64_t etcdrs_node_member_id(const struct etcdrs_node *node);
 

@@ -109,6 +109,7 @@ impl Applier {
         self,
         rx: tokio::sync::mpsc::UnboundedReceiver<ApplyMsg>,
         runtime: &tokio::runtime::Runtime,
+        status: &Arc<RaftStatus>,
     ) -> std::io::Result<std::thread::JoinHandle<()>> {
         let (snap_tx, snap_rx) = std::sync::mpsc::channel::<(StoreImage, SnapshotMetadata)>();
         let busy = Arc::new(AtomicBool::new(false));
@@ -135,7 +136,7 @@ impl Applier {
                     writer_busy.store(false, Ordering::Release);
                 }
             })?;
-        runtime.spawn(self.run(rx, snap_tx, busy));
+        crate::node::spawn_vital(runtime, "apply loop", status, self.run(rx, snap_tx, busy));
         Ok(writer)
     }
 
@@ -274,8 +275,13 @@ impl Applier {
         let meta = snap.get_metadata();
         {
             let mut store = self.store.write().unwrap_or_else(|p| p.into_inner());
+            // The snapshot was checked when it arrived; a store that cannot take it no longer
+            // matches the log, and must not serve.
             if let Err(e) = store.recover(&snap.data) {
-                tracing::error!(error = %e, "could not restore the store from the leader's snapshot");
+                self.status.set_failed(format!(
+                    "could not restore the store from the leader's snapshot: {}",
+                    e.cause
+                ));
                 return;
             }
             self.peers.replace(&membership::read_members(&store));

@@ -52,6 +52,9 @@ pub struct Config {
     pub snapshot_count: u64,
     /// How long a write waits for its entry to apply before answering a timeout.
     pub request_timeout_ms: u64,
+    /// How long an HTTP connection (client or peer) may take to send a request's headers,
+    /// and may stay idle between requests. A long-poll watch in progress is not idle.
+    pub header_read_timeout_ms: u64,
 }
 
 /// etcd 3.4's --snapshot-count: entries applied between snapshots of the whole store.
@@ -76,6 +79,7 @@ impl Default for Config {
             election_timeout_ms: 1000,
             snapshot_count: DEFAULT_SNAPSHOT_COUNT,
             request_timeout_ms: 5_000,
+            header_read_timeout_ms: 120_000,
         }
     }
 }

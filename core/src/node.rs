@@ -10,10 +10,10 @@ use crate::membership;
 use crate::raft::{HttpTransport, PeerDirectory, PeerStats, RaftDriver, RaftMsg, RaftStatus};
 use crate::request::Op;
 use crate::server::Server;
-use crate::storage::{DataDir, MemberMeta, RaftStorage, Snapshotter, Wal};
+use crate::storage::{DataDir, MemberMeta, RaftStorage, Replay, Snapshotter, Wal};
 use crate::v2store::Store;
 use crate::wait::Wait;
-use raft::eraftpb::{ConfState, Snapshot};
+use raft::eraftpb::{ConfState, Snapshot, SnapshotMetadata};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{mpsc, Arc, RwLock};
 use std::thread::JoinHandle;
@@ -71,10 +71,94 @@ fn bind(url: &str) -> Result<TcpListener> {
 /// How this member's identity and first state are found.
 struct Origin {
     meta: MemberMeta,
-    snapshot: Snapshot,
+    /// The state the log replays onto, and where it stands (index, term, voters).
+    store: Store,
+    snapshot: SnapshotMetadata,
     /// Where the other members are reached, for a joining member (its store is empty until
     /// the leader's snapshot arrives); otherwise the snapshot's records say it.
     joined_members: Option<Vec<Member>>,
+}
+
+fn corrupt(cause: String) -> Error {
+    Error::new(
+        ErrorCode::Corrupt,
+        format!("{cause}; refusing to start (restore the data dir from a backup, or remove this member and add it again so it catches up from the others)"),
+        0,
+    )
+}
+
+/// The first index after `snapshot_index` that the replayed log lacks although a later
+/// entry is there: replaying onto that snapshot would skip writes.
+fn log_gap(entries: &[raft::eraftpb::Entry], snapshot_index: u64) -> Option<u64> {
+    let mut next = snapshot_index + 1;
+    for e in entries.iter().filter(|e| e.index > snapshot_index) {
+        if e.index != next {
+            return Some(next);
+        }
+        next += 1;
+    }
+    None
+}
+
+/// The newest saved snapshot that reads back whole, decodes as a store and that the log
+/// still reaches back to. A damaged newer one is passed over, loudly, for an older one (as
+/// etcd does): the log is kept from the older snapshot on for this (see the raft driver's
+/// `compact`), so nothing acknowledged is lost. None when there is no snapshot at all.
+fn load_snapshot(
+    snapshotter: &Snapshotter,
+    replay: &Replay,
+) -> Result<Option<(Store, SnapshotMetadata)>> {
+    let files = snapshotter.newest_first()?;
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut refused = Vec::new();
+    for path in files {
+        let loaded = snapshotter.read(&path).and_then(|mut snap| {
+            let meta = snap.take_metadata();
+            if let Some(gap) = log_gap(&replay.entries, meta.index) {
+                return Err(Error::new(
+                    ErrorCode::Corrupt,
+                    format!(
+                        "snapshot {} ends at index {} but the write-ahead log has no entry {gap}",
+                        path.display(),
+                        meta.index,
+                    ),
+                    0,
+                ));
+            }
+            let mut store = Store::new();
+            store.recover(&snap.data).map_err(|e| {
+                Error::new(
+                    ErrorCode::Corrupt,
+                    format!(
+                        "snapshot {} does not decode as a store: {}",
+                        path.display(),
+                        e.cause
+                    ),
+                    0,
+                )
+            })?;
+            Ok((store, meta))
+        });
+        match loaded {
+            Ok((store, meta)) => {
+                if !refused.is_empty() {
+                    tracing::warn!(snapshot = %path.display(), index = meta.index, "started from an older snapshot; the write-ahead log replays everything after it");
+                }
+                return Ok(Some((store, meta)));
+            }
+            Err(e) => {
+                tracing::error!(error = %e.cause, "cannot use this snapshot; trying an older one");
+                refused.push(e.cause);
+            }
+        }
+    }
+    Err(corrupt(format!(
+        "no usable snapshot in {}: {}",
+        snapshotter.dir().display(),
+        refused.join("; ")
+    )))
 }
 
 /// A member joining a running cluster: ask the members named in --initial-cluster for the
@@ -131,6 +215,7 @@ fn find_origin(
     config: &Config,
     dd: &DataDir,
     snapshotter: &Snapshotter,
+    replay: &Replay,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Origin> {
     let initial = parse_initial_cluster(&config.initial_cluster_or_self())?;
@@ -141,15 +226,40 @@ fn find_origin(
             0,
         ));
     };
-    match (dd.read_meta()?, snapshotter.load_newest()?) {
-        (Some(meta), Some(snapshot)) => {
+    // A log with nothing in it: a new member, or one that never got past joining.
+    let empty_log = replay.entries.is_empty() && replay.hard_state.is_none();
+    match (dd.read_meta()?, load_snapshot(snapshotter, replay)?) {
+        (Some(meta), Some((store, snapshot))) => {
             // A restart: the flags no longer matter, the data dir says who we are.
+            if replay.created {
+                return Err(corrupt(format!(
+                    "the write-ahead log {} is missing, but the data dir has a snapshot at index {}: the writes after it would be lost",
+                    dd.wal_dir().display(),
+                    snapshot.index
+                )));
+            }
             Ok(Origin {
                 meta,
+                store,
                 snapshot,
                 joined_members: None,
             })
         }
+        (Some(_), None) if !empty_log => Err(corrupt(format!(
+            "the data dir has no snapshot in {}, but its write-ahead log {} holds entries{}: the snapshot files were removed or lost",
+            snapshotter.dir().display(),
+            dd.wal_dir().display(),
+            match (replay.entries.first(), replay.entries.last()) {
+                (Some(f), Some(l)) => format!(" {} to {}", f.index, l.index),
+                _ => String::new(),
+            }
+        ))),
+        (None, Some(_)) if !empty_log => Err(corrupt(format!(
+            "the data dir has snapshots and a write-ahead log but no member identity ({} is missing)",
+            dd.meta_path().display()
+        ))),
+        // A new member (a start cut short between the first snapshot and the identity
+        // starts over: the log was still empty).
         (None, _) if config.initial_cluster_state == ClusterState::New => {
             let ids: Vec<(u64, Vec<String>)> = initial
                 .iter()
@@ -178,18 +288,29 @@ fn find_origin(
             tracing::info!(member = %format_id(meta.member_id), cluster = %format_id(meta.cluster_id), data_dir = %config.data_dir.display(), "bootstrapped a new member");
             Ok(Origin {
                 meta,
-                snapshot,
+                store,
+                snapshot: snapshot.take_metadata(),
                 joined_members: None,
             })
         }
         // Joining, or joined but the leader's snapshot never arrived before a restart.
-        _ => {
-            let (id, cluster, members) = join_existing(config, &initial, &my_peer_urls, runtime)?;
+        (old, _) => {
+            let (id, cluster, members) = join_existing(config, &initial, &my_peer_urls, runtime)
+                .map_err(|mut e| {
+                    if old.is_some() {
+                        e.cause = format!(
+                            "data dir {} belongs to a member that joined a cluster but never received the leader's snapshot, so it must reach the cluster again: {}",
+                            config.data_dir.display(),
+                            e.cause
+                        );
+                    }
+                    e
+                })?;
             let meta = MemberMeta {
                 member_id: id,
                 cluster_id: cluster,
             };
-            if let Some(old) = dd.read_meta()? {
+            if let Some(old) = old {
                 if old != meta {
                     return Err(Error::new(
                         ErrorCode::InvalidConfig,
@@ -202,7 +323,8 @@ fn find_origin(
             tracing::info!(member = %format_id(id), cluster = %format_id(cluster), "joining an existing cluster; waiting for the leader's snapshot");
             Ok(Origin {
                 meta,
-                snapshot: Snapshot::default(),
+                store: Store::new(),
+                snapshot: SnapshotMetadata::default(),
                 joined_members: Some(members),
             })
         }
@@ -242,15 +364,10 @@ impl Node {
         let (wal, replay) = Wal::open(&dd.wal_dir())?;
         let Origin {
             meta,
-            mut snapshot,
+            store,
+            snapshot,
             joined_members,
-        } = find_origin(&config, &dd, &snapshotter, &runtime)?;
-        let mut store = Store::new();
-        if !snapshot.data.is_empty() {
-            store.recover(&snapshot.data)?;
-        }
-        // The store holds it now; the encoded copy (the size of the store) can go.
-        let snapshot = snapshot.take_metadata();
+        } = find_origin(&config, &dd, &snapshotter, &replay, &runtime)?;
         let snap_index = snapshot.index;
         let members = joined_members.unwrap_or_else(|| membership::read_members(&store));
         let storage = RaftStorage::restore(&snapshot, snapshotter.clone(), &replay)?;
@@ -273,8 +390,19 @@ impl Node {
             max_inflight_msgs: 256,
             ..Default::default()
         };
-        let mut raw = raft::RawNode::new(&raft_config, storage.clone(), &crate::raft::logger())
-            .map_err(|e| Error::new(ErrorCode::RaftInternal, e.to_string(), 0))?;
+        // raft-rs panics on a state it finds impossible; the checks above should leave none,
+        // and a member must never panic on its own data dir.
+        let raw = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            raft::RawNode::new(&raft_config, storage.clone(), &crate::raft::logger())
+        }))
+        .map_err(|p| {
+            corrupt(format!(
+                "raft cannot start from the data dir {}: {}",
+                config.data_dir.display(),
+                panic_text(p.as_ref())
+            ))
+        })?;
+        let mut raw = raw.map_err(|e| Error::new(ErrorCode::RaftInternal, e.to_string(), 0))?;
         let alone = voters == [meta.member_id];
         if alone {
             // No one to wait for: lead at once.
@@ -302,11 +430,14 @@ impl Node {
             wait.clone(),
             status.clone(),
             peer_stats.clone(),
+            peers.clone(),
+            crate::raft::transport::Inbound::new(snapshotter.incoming_path()),
             meta.member_id,
             meta.cluster_id,
             config.name.clone(),
             config.initial_cluster_token.clone(),
             Duration::from_millis(config.request_timeout_ms),
+            Duration::from_millis(config.header_read_timeout_ms),
         ));
 
         let transport = HttpTransport::new(
@@ -349,20 +480,22 @@ impl Node {
             rx: raft_rx,
             apply_tx,
             transport: Box::new(transport),
-            status,
+            status: status.clone(),
             stats: peer_stats,
             tick: Duration::from_millis(config.heartbeat_interval_ms),
             sync_interval: SYNC_INTERVAL,
             catch_up_entries: crate::raft::CATCH_UP_ENTRIES.min(config.snapshot_count),
+            previous_snapshot: snap_index,
         };
         // The log writer ends once the raft driver (its only sender) has.
-        runtime.spawn(driver.run());
+        spawn_vital(&runtime, "raft driver", &status, driver.run());
         let threads = vec![
             log_writer,
             applier
-                .start(apply_rx, &runtime)
+                .start(apply_rx, &runtime, &status)
                 .map_err(|e| Error::io("spawn snapshot thread", e))?,
         ];
+        runtime.spawn(fail_stop(server.clone()));
 
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let mut client_urls = Vec::new();
@@ -434,6 +567,14 @@ impl Node {
         &self.peer_urls
     }
 
+    /// Why this member failed and serves no more (its raft driver, log writer or apply loop
+    /// died: a full disk, a panic); None while it runs. A failed member answers nothing: its
+    /// listeners are closed and in-process calls get this error. Stop it and start it again
+    /// on the same data dir once the cause is fixed.
+    pub fn failure(&self) -> Option<Error> {
+        self.server.failure()
+    }
+
     /// This member was removed from its cluster and serves no more.
     pub fn is_removed(&self) -> bool {
         self.server.is_removed()
@@ -489,6 +630,52 @@ impl Drop for Node {
     }
 }
 
+/// Run a part of the member it cannot live without (raft driver, apply loop) on the
+/// runtime: if it panics, or ends while the member still runs, the member fails.
+pub(crate) fn spawn_vital(
+    runtime: &tokio::runtime::Runtime,
+    part: &'static str,
+    status: &Arc<RaftStatus>,
+    task: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let handle = runtime.spawn(task);
+    let status = status.clone();
+    runtime.spawn(async move {
+        let cause = match handle.await {
+            Ok(()) if status.stopped() || status.removed() => return,
+            Ok(()) => format!("the {part} ended"),
+            Err(e) if e.is_panic() => {
+                format!(
+                    "the {part} panicked: {}",
+                    panic_text(e.into_panic().as_ref())
+                )
+            }
+            // Cancelled: the runtime is shutting down.
+            Err(_) => return,
+        };
+        status.set_failed(cause);
+    });
+}
+
+/// The text of a panic's payload.
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// Fail-stop: once a vital part has died, the member stops serving (its listeners close,
+/// in-process calls get the failure) and its raft driver stops, so it neither answers from
+/// a store that no longer moves nor takes part in the cluster half-alive.
+async fn fail_stop(server: Arc<Server>) {
+    server.failed().await;
+    let cause = server.failure().map(|e| e.cause).unwrap_or_default();
+    tracing::error!(name = %server.name, cause = %cause, "this member has failed and stops serving");
+    server.stop_raft();
+}
+
 /// Workers of a member's runtime (HTTP, the raft driver, apply, peers): one per core but the
 /// one the log writer's fsyncs keep busy. On 2 cores one worker served GETs 7% faster than
 /// two (fewer cross-thread wake-ups) and PUTs as fast (measured again with the raft driver
@@ -533,5 +720,140 @@ async fn publish(server: Arc<Server>, mut shutdown: tokio::sync::watch::Receiver
             _ = tokio::time::sleep(Duration::from_millis(20)) => {}
             _ = shutdown.changed() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn wait_failed(status: &RaftStatus) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Some(cause) = status.failure() {
+                return Some(cause);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    #[test]
+    fn a_vital_part_that_panics_or_ends_fails_the_member() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let status = Arc::new(RaftStatus::new(0));
+        spawn_vital(&rt, "apply loop", &status, async { panic!("boom") });
+        let cause = wait_failed(&status).expect("the member failed");
+        assert_eq!(cause, "the apply loop panicked: boom");
+
+        let status = Arc::new(RaftStatus::new(0));
+        spawn_vital(&rt, "raft driver", &status, async {});
+        assert_eq!(
+            wait_failed(&status).as_deref(),
+            Some("the raft driver ended")
+        );
+
+        // Ending because the member was stopped is no failure.
+        let status = Arc::new(RaftStatus::new(0));
+        status.set_stopped();
+        spawn_vital(&rt, "raft driver", &status, async {});
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(status.failure().is_none());
+    }
+
+    #[test]
+    fn a_failed_member_stops_serving_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut node = Node::start(Config::ephemeral("f", dir.path().join("f"))).unwrap();
+        let client = node.client();
+        let rt = runtime();
+        rt.block_on(client.set("/k", "v", None)).unwrap();
+        let url = node.client_urls()[0].clone();
+        let addr = url.trim_start_matches("http://").to_string();
+        assert!(std::net::TcpStream::connect(&addr).is_ok());
+        assert!(node.failure().is_none());
+
+        node.server
+            .status
+            .set_failed("the log writer died (injected by the test)");
+
+        let e = node.failure().expect("reported to the host");
+        assert_eq!(e.code, ErrorCode::Stopped);
+        assert!(e.cause.contains("injected by the test"), "{}", e.cause);
+        // In-process reads and writes get the failure, not the frozen store.
+        let read = rt.block_on(client.get("/k")).unwrap_err();
+        assert_eq!(read.code, ErrorCode::Stopped);
+        assert!(
+            read.cause.contains("injected by the test"),
+            "{}",
+            read.cause
+        );
+        assert!(rt.block_on(client.set("/k", "w", None)).is_err());
+        // The client port closes.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(&addr).is_ok() {
+            assert!(Instant::now() < deadline, "{url} still accepts connections");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        node.stop();
+        assert!(node.failure().is_some(), "the failure stays reported");
+    }
+
+    /// A connection that sends no complete request headers is closed after the header-read
+    /// timeout; a long-poll watch outlives it.
+    #[test]
+    fn slow_headers_are_cut_but_long_polls_are_not() {
+        use std::io::{Read, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::ephemeral("t", dir.path().join("t"));
+        config.header_read_timeout_ms = 300;
+        let node = Node::start(config).unwrap();
+        let addr = node.client_urls()[0]
+            .trim_start_matches("http://")
+            .to_string();
+
+        let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+        slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        slow.write_all(b"GET /v2/keys/ HTTP/1.1\r\nHo").unwrap();
+        let started = Instant::now();
+        let mut buf = Vec::new();
+        let _ = slow.read_to_end(&mut buf);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "closed by the timeout"
+        );
+
+        let mut watch = std::net::TcpStream::connect(&addr).unwrap();
+        watch
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        watch
+            .write_all(b"GET /v2/keys/w?wait=true HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(900));
+        runtime()
+            .block_on(node.client().set("/w", "woken", None))
+            .unwrap();
+        let mut got = String::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !got.contains("woken") && Instant::now() < deadline {
+            let mut chunk = [0u8; 1024];
+            match watch.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.push_str(&String::from_utf8_lossy(&chunk[..n])),
+            }
+        }
+        assert!(got.contains("woken"), "{got}");
     }
 }

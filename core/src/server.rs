@@ -4,7 +4,8 @@
 use crate::error::{Error, ErrorCode, Result};
 use crate::member::{format_id, Member};
 use crate::membership;
-use crate::raft::{PeerStats, RaftMsg, RaftRole, RaftSender, RaftStatus};
+use crate::raft::transport::Inbound;
+use crate::raft::{PeerDirectory, PeerStats, RaftMsg, RaftRole, RaftSender, RaftStatus};
 use crate::request::{KeyRequest, MemberAttributes, Method, Op, RaftRequest, V2Request};
 use crate::time::{format_go_duration, format_rfc3339_nano, now_nanos};
 use crate::v2store::{path, Event, Store, StoreStats, Watcher, KEYS_PREFIX};
@@ -138,6 +139,10 @@ pub struct Server {
     wait: Arc<Wait>,
     pub(crate) status: Arc<RaftStatus>,
     peer_stats: Arc<PeerStats>,
+    /// The current members, by id: only they are heard on the peer API.
+    peers: Arc<PeerDirectory>,
+    /// What peers are sending this member right now.
+    pub(crate) inbound: Inbound,
     pub member_id: u64,
     pub cluster_id: u64,
     pub name: String,
@@ -146,6 +151,8 @@ pub struct Server {
     client_urls: RwLock<Vec<String>>,
     next_id: AtomicU64,
     request_timeout: Duration,
+    /// See `Config::header_read_timeout_ms`.
+    pub(crate) header_read_timeout: Duration,
     /// Set once this member's own publish entry is applied (etcd's ReadyNotify).
     ready: tokio::sync::watch::Sender<bool>,
 }
@@ -182,11 +189,14 @@ impl Server {
         wait: Arc<Wait>,
         status: Arc<RaftStatus>,
         peer_stats: Arc<PeerStats>,
+        peers: Arc<PeerDirectory>,
+        inbound: Inbound,
         member_id: u64,
         cluster_id: u64,
         name: String,
         token: String,
         request_timeout: Duration,
+        header_read_timeout: Duration,
     ) -> Server {
         Server {
             store,
@@ -194,6 +204,8 @@ impl Server {
             wait,
             status,
             peer_stats,
+            peers,
+            inbound,
             member_id,
             cluster_id,
             name,
@@ -201,6 +213,7 @@ impl Server {
             client_urls: RwLock::new(Vec::new()),
             next_id: AtomicU64::new(rand::random::<u64>() >> 16 | 1),
             request_timeout,
+            header_read_timeout,
             ready: tokio::sync::watch::channel(false).0,
         }
     }
@@ -253,6 +266,9 @@ impl Server {
     }
 
     fn check_serving(&self) -> Result<()> {
+        if let Some(e) = self.failure() {
+            return Err(e);
+        }
         if self.status.stopped() {
             return Err(stopped());
         }
@@ -263,14 +279,26 @@ impl Server {
                 0,
             ));
         }
-        if self.status.failed() {
-            return Err(Error::new(
-                ErrorCode::RaftInternal,
-                "raft log write failed; member stopped serving writes",
-                0,
-            ));
-        }
         Ok(())
+    }
+
+    /// Why this member failed (its raft driver, log writer or apply loop died) and serves no
+    /// more; None while it runs.
+    pub fn failure(&self) -> Option<Error> {
+        if !self.status.failed() {
+            return None;
+        }
+        let cause = self.status.failure().unwrap_or_default();
+        Some(Error::new(
+            ErrorCode::Stopped,
+            format!("member failed: {cause}"),
+            0,
+        ))
+    }
+
+    /// Resolves once this member has failed.
+    pub async fn failed(&self) {
+        self.status.wait_failed().await
     }
 
     /// Put a request through raft and wait until it is applied here.
@@ -511,6 +539,11 @@ impl Server {
     /// Whether `id` was removed from the cluster (its messages are refused).
     pub fn is_removed_member(&self, id: u64) -> bool {
         membership::is_removed(&self.read_store(), id)
+    }
+
+    /// Whether `id` is another current member of this cluster (whose messages are heard).
+    pub fn is_peer(&self, id: u64) -> bool {
+        id != self.member_id && self.peers.contains(id)
     }
 
     /// A raft message from a peer.

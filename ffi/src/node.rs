@@ -131,6 +131,31 @@ pub unsafe extern "C" fn etcdrs_node_wait_ready(
     })
 }
 
+/// `ETCDRS_OK` while the member runs; once it has failed (its raft driver, log writer or
+/// apply loop died, e.g. on a full disk), `ETCDRS_CODE_STOPPED` with the cause in the error.
+/// A failed member serves nothing: its listeners are closed and its client's calls fail
+/// with the same error. Free it and start a new one on the same data dir once the cause is
+/// fixed.
+#[no_mangle]
+pub unsafe extern "C" fn etcdrs_node_failure(
+    node: *const etcdrs_node,
+    error_out: *mut *mut etcdrs_error,
+) -> etcdrs_status {
+    guard(error_out, || {
+        // SAFETY: NULL or a node from this library.
+        let node = unsafe { handle(node, "node")? };
+        match node
+            .node
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .failure()
+        {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    })
+}
+
 /// The member's id (0 for NULL).
 #[no_mangle]
 pub unsafe extern "C" fn etcdrs_node_member_id(node: *const etcdrs_node) -> u64 {

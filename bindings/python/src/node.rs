@@ -53,6 +53,14 @@ impl Node {
         py.detach(|| node.wait_ready(Duration::from_secs_f64(timeout.max(0.0))))
     }
 
+    /// Why the member failed and serves no more (its raft driver, log writer or apply loop
+    /// died, e.g. on a full disk), or None while it runs.
+    #[getter]
+    fn failure(&self) -> Option<String> {
+        let node = self.node.lock().unwrap_or_else(|p| p.into_inner());
+        node.failure().map(|e| e.cause)
+    }
+
     /// Stop the member (idempotent).
     fn stop(&self, py: Python<'_>) {
         py.detach(|| self.node.lock().unwrap_or_else(|p| p.into_inner()).stop());

@@ -17,6 +17,7 @@ def test_a_node_is_a_context_manager_and_stop_is_idempotent(tmp_path):
         assert n.name == "ctx" and n.member_id > 0
         assert n.client_urls[0].startswith("http://127.0.0.1:")
         assert n.wait_ready(5)
+        assert n.failure is None  # a running member has not failed
         n.client().set("/k", "v")
         # The same member over HTTP.
         host, port = n.client_urls[0][len("http://"):].split(":")

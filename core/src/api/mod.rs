@@ -55,8 +55,8 @@ pub async fn serve(
     .await
 }
 
-/// Accept HTTP/1 connections until shutdown, answering each request with `route`; open
-/// connections (watches, peer streams) end with the member.
+/// Accept HTTP/1 connections until shutdown or until the member fails, answering each
+/// request with `route`; open connections (watches, peer streams) end with the member.
 async fn accept<F, Fut>(
     listener: TcpListener,
     server: Arc<Server>,
@@ -77,26 +77,73 @@ async fn accept<F, Fut>(
                 }
             },
             _ = shutdown.changed() => return,
+            _ = server.failed() => return,
         };
         let _ = stream.set_nodelay(true);
         let server = server.clone();
         let mut shutdown = shutdown.clone();
+        // Both the time to send a request's headers and the time a connection may idle
+        // between requests (hyper's one timer is both); Config::header_read_timeout_ms.
+        let header_read_timeout = server.header_read_timeout;
         tokio::spawn(async move {
+            let failed = server.clone();
             let svc = hyper::service::service_fn(move |req| {
                 let server = server.clone();
-                async move { Ok::<_, Infallible>(route(req, server).await) }
+                async move {
+                    if let Some(r) = malformed(&req) {
+                        return Ok::<_, Infallible>(r);
+                    }
+                    Ok(route(req, server).await)
+                }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .title_case_headers(true)
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_read_timeout)
                 .serve_connection(TokioIo::new(stream), svc);
             tokio::select! {
                 r = conn => if let Err(e) = r {
                     tracing::debug!(error = %e, "connection ended");
                 },
                 _ = shutdown.changed() => {}
+                _ = failed.failed() => {}
             }
         });
     }
+}
+
+/// What Go's HTTP server refuses before any handler sees the request (etcd answers with
+/// it): an HTTP/1.1 request without exactly one Host header, and a transfer coding other
+/// than plain chunked, whose body would otherwise be read as something it is not. The
+/// connection is closed after the answer: its framing cannot be trusted.
+fn malformed(req: &Request<Incoming>) -> Option<Response<Body>> {
+    let hosts = req.headers().get_all(hyper::header::HOST).iter().count();
+    let refuse = |status: u16, reason: &'static str, body: &'static str| {
+        let mut r = response(status, "text/plain; charset=utf-8", body);
+        r.headers_mut()
+            .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+        r.extensions_mut()
+            .insert(hyper::ext::ReasonPhrase::from_static(reason.as_bytes()));
+        Some(r)
+    };
+    if hosts == 0 && req.version() >= hyper::Version::HTTP_11 {
+        let text = "400 Bad Request: missing required Host header";
+        return refuse(400, &text[4..], text);
+    }
+    if hosts > 1 {
+        return refuse(400, "Bad Request", "400 Bad Request");
+    }
+    let mut codings = req
+        .headers()
+        .get_all(hyper::header::TRANSFER_ENCODING)
+        .iter();
+    if let Some(first) = codings.next() {
+        let plain_chunked = first.as_bytes().eq_ignore_ascii_case(b"chunked");
+        if !plain_chunked || codings.next().is_some() {
+            return refuse(501, "Not Implemented", "Unsupported transfer encoding");
+        }
+    }
+    None
 }
 
 fn full(body: impl Into<Bytes>) -> Body {
@@ -151,6 +198,10 @@ fn http_error(status: u16, message: &str) -> Response<Body> {
 }
 
 async fn route(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body> {
+    // A failed member answers nothing from its store, which no longer moves.
+    if let Some(e) = server.failure() {
+        return key_error(&e, server.cluster_id);
+    }
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let mut resp = if method == hyper::Method::OPTIONS {

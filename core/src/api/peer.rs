@@ -10,15 +10,17 @@ use crate::raft::transport::{
 };
 use crate::server::Server;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use protobuf::Message as _;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// A snapshot larger than this is refused (the whole store travels in one).
-const MAX_SNAPSHOT_BYTES: usize = 8 << 30;
+/// A snapshot larger than this is refused (the whole store travels in one). It is written
+/// to a file as it arrives, never buffered in memory before its sender is known to be the
+/// leader.
+const MAX_SNAPSHOT_BYTES: u64 = 8 << 30;
 
 pub async fn serve(
     listener: TcpListener,
@@ -36,8 +38,13 @@ fn hex_header(req: &Request<Incoming>, name: &str) -> Option<u64> {
     u64::from_str_radix(v, 16).ok()
 }
 
-/// Whether messages from this peer are for us to hear.
-fn check_peer(req: &Request<Incoming>, server: &Server) -> Result<u64, (u16, &'static str)> {
+fn text(status: u16, body: &'static str) -> Response<Body> {
+    response(status, "text/plain; charset=utf-8", body)
+}
+
+/// Whether messages from this peer are for us to hear: it must be another current member
+/// of this cluster (as etcd checks), writing to this member.
+fn check_peer(req: &Request<Incoming>, server: &Server) -> Result<u64, Response<Body>> {
     let from = hex_header(req, HEADER_FROM).unwrap_or(0);
     let cluster = hex_header(req, HEADER_CLUSTER_ID);
     if cluster != Some(server.cluster_id) {
@@ -47,14 +54,18 @@ fn check_peer(req: &Request<Incoming>, server: &Server) -> Result<u64, (u16, &'s
             local_cluster = %format_id(server.cluster_id),
             "refused raft messages from a member of another cluster (cluster ID mismatch; check --initial-cluster and --initial-cluster-token)"
         );
-        return Err((412, "cluster ID mismatch\n"));
+        return Err(text(412, "cluster ID mismatch\n"));
     }
     if server.is_removed_member(from) {
         tracing::warn!(peer = %format_id(from), "refused raft messages from a removed member");
-        return Err((
+        return Err(text(
             410,
             "the member has been permanently removed from the cluster\n",
         ));
+    }
+    if !server.is_peer(from) {
+        tracing::warn!(peer = %format_id(from), "refused raft messages from a sender that is not a member of this cluster");
+        return Err(text(404, "error sender not found\n"));
     }
     let to = hex_header(req, HEADER_TO);
     if to != Some(server.member_id) {
@@ -64,7 +75,7 @@ fn check_peer(req: &Request<Incoming>, server: &Server) -> Result<u64, (u16, &'s
             local = %format_id(server.member_id),
             "refused raft messages meant for another member id"
         );
-        return Err((412, "raft To mismatch\n"));
+        return Err(text(412, "raft To mismatch\n"));
     }
     Ok(from)
 }
@@ -73,49 +84,14 @@ async fn route(req: Request<Incoming>, server: &Server) -> Response<Body> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     match (method, path.as_str()) {
-        (hyper::Method::POST, STREAM_PATH) => {
-            let from = match check_peer(&req, server) {
-                Ok(f) => f,
-                Err((status, text)) => return response(status, "text/plain; charset=utf-8", text),
-            };
-            let mut body = req.into_body();
-            let mut frames = FrameDecoder::default();
-            while let Some(frame) = body.frame().await {
-                let Ok(data) = frame.map(|f| f.into_data()) else {
-                    break;
-                };
-                let Ok(data) = data else { continue };
-                match frames.push(&data) {
-                    Ok(msgs) => msgs.into_iter().for_each(|m| server.step(m)),
-                    Err(e) => {
-                        tracing::warn!(peer = %format_id(from), error = %e, "closing a broken raft stream");
-                        return http_error(400, &e);
-                    }
-                }
-            }
-            Response::new(full(Bytes::new()))
-        }
-        (hyper::Method::POST, SNAPSHOT_PATH) => {
-            let from = match check_peer(&req, server) {
-                Ok(f) => f,
-                Err((status, text)) => return response(status, "text/plain; charset=utf-8", text),
-            };
-            let bytes = match Limited::new(req.into_body(), MAX_SNAPSHOT_BYTES)
-                .collect()
-                .await
-            {
-                Ok(b) => b.to_bytes(),
-                Err(e) => return http_error(400, &e.to_string()),
-            };
-            match raft::eraftpb::Message::parse_from_bytes(&bytes) {
-                Ok(m) => {
-                    tracing::info!(peer = %format_id(from), index = m.get_snapshot().get_metadata().index, bytes = bytes.len(), "received a snapshot");
-                    server.step(m);
-                    response(204, "", Bytes::new())
-                }
-                Err(e) => http_error(400, &format!("bad snapshot message: {e}")),
-            }
-        }
+        (hyper::Method::POST, STREAM_PATH) => match check_peer(&req, server) {
+            Ok(from) => stream(req, server, from).await,
+            Err(refused) => refused,
+        },
+        (hyper::Method::POST, SNAPSHOT_PATH) => match check_peer(&req, server) {
+            Ok(from) => snapshot(req, server, from).await,
+            Err(refused) => refused,
+        },
         (hyper::Method::GET, "/members") => {
             let mut r = json(200, &server.members(), false);
             cluster_id_header(&mut r, server.cluster_id);
@@ -123,4 +99,133 @@ async fn route(req: Request<Incoming>, server: &Server) -> Response<Body> {
         }
         _ => not_found(),
     }
+}
+
+/// A peer's message stream: every frame to raft, until the peer closes it or opens a newer
+/// one. A message that claims another sender or recipient, or a snapshot (they come by
+/// /raft/snapshot, where they are checked), ends the stream.
+async fn stream(req: Request<Incoming>, server: &Server, from: u64) -> Response<Body> {
+    let mut attached = server.inbound.attach(from);
+    let mut body = req.into_body();
+    let mut frames = FrameDecoder::default();
+    loop {
+        let frame = tokio::select! {
+            f = body.frame() => f,
+            _ = &mut attached.replaced => {
+                tracing::debug!(peer = %format_id(from), "a newer raft stream from this peer replaced this one");
+                break;
+            }
+        };
+        let Some(frame) = frame else { break };
+        let Ok(data) = frame.map(|f| f.into_data()) else {
+            break;
+        };
+        let Ok(data) = data else { continue };
+        let msgs = match frames.push(&data) {
+            Ok(msgs) => msgs,
+            Err(e) => {
+                tracing::warn!(peer = %format_id(from), error = %e, "closing a broken raft stream");
+                return http_error(400, &e);
+            }
+        };
+        for m in msgs {
+            let wrong = if m.from != from || m.to != server.member_id {
+                Some("a message whose sender or recipient is not this stream's")
+            } else if m.get_msg_type() == raft::eraftpb::MessageType::MsgSnapshot {
+                Some("a snapshot on the message stream")
+            } else {
+                None
+            };
+            if let Some(why) = wrong {
+                tracing::warn!(peer = %format_id(from), why, "closing a raft stream");
+                return http_error(400, why);
+            }
+            server.step(m);
+        }
+    }
+    Response::new(full(Bytes::new()))
+}
+
+/// A snapshot from the leader: written to a file as it arrives, then checked (it comes
+/// from the leader this member follows in the current term, names this member and its
+/// sender as voters, and its data is a store image) before raft hears of it. Raft saves and
+/// acknowledges only what passed.
+async fn snapshot(req: Request<Incoming>, server: &Server, from: u64) -> Response<Body> {
+    let Ok(_receiving) = server.inbound.snapshot.try_lock() else {
+        return http_error(503, "a snapshot is already being received");
+    };
+    if server.leader_id() != from {
+        tracing::warn!(peer = %format_id(from), leader = %format_id(server.leader_id()), "refused a snapshot from a member that is not the leader");
+        return http_error(403, "snapshot sender is not the leader");
+    }
+    let path = &server.inbound.snapshot_path;
+    let received = receive_to_file(req.into_body(), path).await;
+    let bytes = match received {
+        Ok(()) => tokio::task::block_in_place(|| std::fs::read(path)),
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_file(path);
+    let bytes = match bytes {
+        Ok(b) => Bytes::from(b),
+        Err(e) => return http_error(400, &format!("cannot receive the snapshot: {e}")),
+    };
+    let m = match raft::eraftpb::Message::parse_from_carllerche_bytes(&bytes) {
+        Ok(m) => m,
+        Err(e) => return http_error(400, &format!("bad snapshot message: {e}")),
+    };
+    if let Err(why) = tokio::task::block_in_place(|| check_snapshot(server, from, &m)) {
+        tracing::warn!(peer = %format_id(from), why = %why, "refused a snapshot");
+        return http_error(400, &why);
+    }
+    tracing::info!(peer = %format_id(from), index = m.get_snapshot().get_metadata().index, bytes = bytes.len(), "received a snapshot");
+    drop(bytes);
+    server.step(m);
+    response(204, "", Bytes::new())
+}
+
+async fn receive_to_file(mut body: Incoming, path: &std::path::Path) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut file = tokio::fs::File::create(path).await?;
+    let mut size = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(std::io::Error::other)?;
+        if let Ok(data) = frame.into_data() {
+            size += data.len() as u64;
+            if size > MAX_SNAPSHOT_BYTES {
+                return Err(std::io::Error::other(format!(
+                    "over the limit of {MAX_SNAPSHOT_BYTES} bytes"
+                )));
+            }
+            file.write_all(&data).await?;
+        }
+    }
+    file.flush().await
+}
+
+fn check_snapshot(server: &Server, from: u64, m: &raft::eraftpb::Message) -> Result<(), String> {
+    use raft::eraftpb::MessageType;
+    if m.get_msg_type() != MessageType::MsgSnapshot || m.from != from || m.to != server.member_id {
+        return Err("not a snapshot from its sender to this member".into());
+    }
+    if m.term != server.raft_term() || server.leader_id() != from {
+        return Err(format!(
+            "snapshot of term {} from {}, but this member follows {} in term {}",
+            m.term,
+            format_id(from),
+            format_id(server.leader_id()),
+            server.raft_term()
+        ));
+    }
+    let snap = m.get_snapshot();
+    let meta = snap.get_metadata();
+    let voters = &meta.get_conf_state().voters;
+    if meta.index == 0 || !voters.contains(&from) || !voters.contains(&server.member_id) {
+        return Err(format!(
+            "snapshot at index {} with voters {voters:?} does not name its sender and this member",
+            meta.index
+        ));
+    }
+    crate::v2store::Store::new()
+        .recover(&snap.data)
+        .map_err(|e| format!("snapshot data is not a store image: {}", e.cause))
 }

@@ -147,19 +147,36 @@ fn main() {
         .enable_all()
         .build()
         .expect("signal runtime");
-    rt.block_on(async {
+    let failure = rt.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("SIGTERM handler");
+        let every = std::time::Duration::from_millis(100);
         let removed = async {
             while !node.is_removed() {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(every).await;
+            }
+        };
+        // Fail-stop: a member whose raft, log or apply has died exits, so a supervisor
+        // restarts it, instead of answering from a store that no longer moves.
+        let failed = async {
+            loop {
+                if let Some(e) = node.failure() {
+                    return e;
+                }
+                tokio::time::sleep(every).await;
             }
         };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT, shutting down"),
             _ = term.recv() => tracing::info!("received SIGTERM, shutting down"),
             _ = removed => tracing::warn!("the member has been permanently removed from the cluster; shutting down"),
+            e = failed => return Some(e),
         }
+        None
     });
     node.stop();
+    if let Some(e) = failure {
+        tracing::error!("exiting: {}", e.cause);
+        std::process::exit(1);
+    }
 }

@@ -55,7 +55,21 @@ pub fn spawn(
     std::thread::Builder::new().name(name).spawn(move || {
         while let Ok(first) = tasks.recv() {
             let batch = std::iter::once(first).chain(tasks.try_iter().take(MAX_BATCH));
-            match write(&mut wal, &snapshotter, batch) {
+            // A panic here must reach the driver as a failure, not end the thread silently.
+            let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                write(&mut wal, &snapshotter, batch)
+            }))
+            .unwrap_or_else(|p| {
+                Err(crate::error::Error::new(
+                    crate::error::ErrorCode::Panic,
+                    format!(
+                        "the log writer panicked: {}",
+                        crate::node::panic_text(p.as_ref())
+                    ),
+                    0,
+                ))
+            });
+            match written {
                 Ok(Some(p)) => done(Ok(p)),
                 Ok(None) => {}
                 Err(e) => {

@@ -85,6 +85,9 @@ pub struct RaftDriver {
     pub sync_interval: Duration,
     /// Entries kept behind a snapshot for followers that lag a little.
     pub catch_up_entries: u64,
+    /// The index of the snapshot before the newest: the log on disk is kept from it on, so
+    /// a start can fall back to it if the newest one is damaged.
+    pub previous_snapshot: u64,
 }
 
 /// The context of read-index round `round` of member `id`. The leader keys pending reads by
@@ -166,8 +169,8 @@ impl RaftDriver {
             self.maybe_sync(&mut l);
             self.flush_pending(&mut l);
             if let Err(e) = self.on_ready(&mut l) {
-                tracing::error!(error = %e, "cannot persist the raft log; this member stops serving writes");
-                self.status.set_failed();
+                self.status
+                    .set_failed(format!("cannot persist the raft log: {}", e.cause));
                 break;
             }
             self.publish_status();
@@ -198,6 +201,10 @@ impl RaftDriver {
                 Err(e) => tracing::error!(error = %e, "raft refused an applied conf change"),
             },
             RaftMsg::Step(msg) => {
+                if let Err(why) = self.check_peer_message(&msg) {
+                    tracing::warn!(peer = %crate::member::format_id(msg.from), kind = ?msg.get_msg_type(), term = msg.term, why, "dropped a raft message that no correct leader or peer sends");
+                    return false;
+                }
                 self.stats.on_recv(&msg);
                 if let Err(e) = self.node.step(msg) {
                     tracing::debug!(error = %e, "dropped a raft message");
@@ -226,13 +233,47 @@ impl RaftDriver {
                 }
             }
             RaftMsg::Persisted(Err(e)) => {
-                tracing::error!(error = %e, "cannot persist the raft log; this member stops serving writes");
-                self.status.set_failed();
+                self.status
+                    .set_failed(format!("cannot persist the raft log: {}", e.cause));
                 return true;
             }
             RaftMsg::Stop => return true,
         }
         false
+    }
+
+    /// Refuse a peer's message that raft-rs would panic on, or that only a broken or forged
+    /// peer sends: raft-rs treats them as fatal bugs (`commit_to ... out of range`, a
+    /// conflict with a committed entry), and a panic would take the member down. A correct
+    /// leader never sends a commit index beyond what this member has acknowledged, sends
+    /// entries in index order, and hears acknowledgements only of entries it has.
+    fn check_peer_message(&self, m: &Message) -> std::result::Result<(), &'static str> {
+        let log = &self.node.raft.raft_log;
+        match m.get_msg_type() {
+            MessageType::MsgHeartbeat if m.commit > log.last_index() => {
+                Err("heartbeat commits beyond this member's log")
+            }
+            // Entries that do not follow their index would let raft-rs find a "conflict" at
+            // or below its commit index.
+            MessageType::MsgAppend
+                if m.entries
+                    .iter()
+                    .enumerate()
+                    .any(|(i, e)| e.index != m.index + 1 + i as u64) =>
+            {
+                Err("append entries out of order")
+            }
+            MessageType::MsgAppendResponse if !m.reject && m.index > log.last_index() => {
+                Err("acknowledges entries the leader does not have")
+            }
+            // What a member makes for itself, never receives.
+            MessageType::MsgHup
+            | MessageType::MsgBeat
+            | MessageType::MsgUnreachable
+            | MessageType::MsgSnapStatus
+            | MessageType::MsgCheckQuorum => Err("a local message from a peer"),
+            _ => Ok(()),
+        }
     }
 
     /// Propose everything queued as one raft message: the leader appends the batch and sends
@@ -393,7 +434,8 @@ impl RaftDriver {
         if let Err(e) = self.storage.compact(snap, compact_to) {
             tracing::warn!(error = %e, "could not compact the in-memory log");
         }
-        let _ = self.log.send(LogTask::ReleaseTo(index));
+        let release_to = std::mem::replace(&mut self.previous_snapshot, index);
+        let _ = self.log.send(LogTask::ReleaseTo(release_to));
     }
 
     fn publish_status(&self) {

@@ -32,6 +32,9 @@ pub struct RaftStatus {
     leader: AtomicU64,
     role: AtomicU8,
     failed: AtomicBool,
+    /// Why the member failed (the first cause reported), and a wake-up for whoever stops it.
+    failure: Mutex<Option<String>>,
+    failed_tx: watch::Sender<bool>,
     removed: AtomicBool,
     stopped: AtomicBool,
     has_ttl_keys: AtomicBool,
@@ -49,6 +52,8 @@ impl RaftStatus {
             leader: AtomicU64::new(0),
             role: AtomicU8::new(0),
             failed: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            failed_tx: watch::channel(false).0,
             removed: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             has_ttl_keys: AtomicBool::new(false),
@@ -90,11 +95,33 @@ impl RaftStatus {
     pub fn leader_since(&self) -> (u64, Instant, SystemTime) {
         *self.leader_since.lock().unwrap_or_else(|p| p.into_inner())
     }
-    pub fn set_failed(&self) {
-        self.failed.store(true, Relaxed);
+    /// A part the member cannot run without (raft driver, log writer, apply loop) died: the
+    /// member must stop serving (fail-stop), never answer from a store that no longer moves.
+    /// The first cause is kept.
+    pub fn set_failed(&self, cause: impl Into<String>) {
+        {
+            let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+            if f.is_none() {
+                *f = Some(cause.into());
+            }
+        }
+        self.failed
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.failed_tx.send_replace(true);
     }
     pub fn failed(&self) -> bool {
-        self.failed.load(Relaxed)
+        self.failed.load(std::sync::atomic::Ordering::Acquire)
+    }
+    /// Why the member failed; None while it has not.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+    /// Wait until the member fails.
+    pub async fn wait_failed(&self) {
+        let _ = self.failed_tx.subscribe().wait_for(|f| *f).await;
     }
     /// The member was stopped (Node::stop): in-process clients get no more answers.
     pub fn set_stopped(&self) {

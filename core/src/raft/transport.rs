@@ -57,12 +57,88 @@ impl PeerDirectory {
             .collect();
     }
 
+    /// Whether `id` is a member of the cluster now.
+    pub fn contains(&self, id: u64) -> bool {
+        self.urls
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&id)
+    }
+
     pub fn get(&self, id: u64) -> Option<Vec<String>> {
         self.urls
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(&id)
             .cloned()
+    }
+}
+
+/// What a member accepts from its peers at a time: one message stream per peer (a newer
+/// one replaces it, as when a peer reconnects), so no sender can hold more than one
+/// message's worth of buffer per member id; and one snapshot, received into a file.
+pub struct Inbound {
+    streams: std::sync::Mutex<HashMap<u64, (u64, tokio::sync::oneshot::Sender<()>)>>,
+    next_stream: std::sync::atomic::AtomicU64,
+    /// Held while a snapshot is being received.
+    pub snapshot: tokio::sync::Mutex<()>,
+    /// Where a snapshot being received is written (a temporary name in the snap dir, so an
+    /// interrupted one is cleaned up at the next start).
+    pub snapshot_path: std::path::PathBuf,
+}
+
+/// A stream of messages from one peer, attached to `Inbound`; `replaced` resolves when the
+/// peer opens a newer one.
+pub struct InboundStream<'a> {
+    inbound: &'a Inbound,
+    from: u64,
+    id: u64,
+    pub replaced: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl Inbound {
+    pub fn new(snapshot_path: std::path::PathBuf) -> Inbound {
+        Inbound {
+            streams: Default::default(),
+            next_stream: Default::default(),
+            snapshot: tokio::sync::Mutex::new(()),
+            snapshot_path,
+        }
+    }
+
+    /// Attach a new stream from `from`, ending the one it had.
+    pub fn attach(&self, from: u64) -> InboundStream<'_> {
+        let id = self
+            .next_stream
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, replaced) = tokio::sync::oneshot::channel();
+        // Dropping the old sender ends the old stream.
+        self.streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(from, (id, tx));
+        InboundStream {
+            inbound: self,
+            from,
+            id,
+            replaced,
+        }
+    }
+}
+
+impl Drop for InboundStream<'_> {
+    fn drop(&mut self) {
+        let mut streams = self
+            .inbound
+            .streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if streams
+            .get(&self.from)
+            .is_some_and(|(id, _)| *id == self.id)
+        {
+            streams.remove(&self.from);
+        }
     }
 }
 
@@ -73,6 +149,10 @@ pub fn encode_frame(m: &Message, out: &mut Vec<u8>) {
     out.extend_from_slice(&bytes);
 }
 
+/// The largest raft message a peer may send in one frame (etcd's limit too): a frame is
+/// buffered until it is whole, so its declared length must be bounded.
+pub const MAX_MESSAGE_BYTES: usize = 512 << 20;
+
 /// Reassembles frames from a byte stream that may split them anywhere.
 #[derive(Default)]
 pub struct FrameDecoder {
@@ -80,7 +160,8 @@ pub struct FrameDecoder {
 }
 
 impl FrameDecoder {
-    /// The complete messages now available; an error when the stream is not frames.
+    /// The complete messages now available; an error when the stream is not frames or
+    /// declares a message larger than `MAX_MESSAGE_BYTES`.
     pub fn push(&mut self, data: &[u8]) -> Result<Vec<Message>, String> {
         self.buf.extend_from_slice(data);
         let mut out = Vec::new();
@@ -88,6 +169,11 @@ impl FrameDecoder {
         while self.buf.len() - at >= 4 {
             let len =
                 u32::from_be_bytes(self.buf[at..at + 4].try_into().expect("4 bytes")) as usize;
+            if len > MAX_MESSAGE_BYTES {
+                return Err(format!(
+                    "a raft message of {len} bytes is over the limit of {MAX_MESSAGE_BYTES}"
+                ));
+            }
             if self.buf.len() - at - 4 < len {
                 break;
             }
@@ -427,5 +513,9 @@ mod tests {
         }
         let mut d = FrameDecoder::default();
         assert!(d.push(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).is_err());
+        // A declared length over the limit is refused before anything is buffered for it.
+        let mut d = FrameDecoder::default();
+        let too_big = (MAX_MESSAGE_BYTES as u32 + 1).to_be_bytes();
+        assert!(d.push(&too_big).unwrap_err().contains("over the limit"));
     }
 }

@@ -39,7 +39,7 @@ impl DataDir {
     pub fn snap_dir(&self) -> PathBuf {
         self.root.join("member").join("snap")
     }
-    fn meta_path(&self) -> PathBuf {
+    pub fn meta_path(&self) -> PathBuf {
         self.root.join("member").join("meta.json")
     }
 
@@ -144,10 +144,26 @@ impl RaftStorage {
                     ));
                 }
             }
+            let last_index = entries.last().map_or(snap_index, |e| e.index);
             core.append(&entries).map_err(raft_err)?;
             if let Some(hs) = &replay.hard_state {
                 let mut hs = hs.clone();
                 hs.commit = hs.commit.max(snap_index);
+                // raft-rs would panic on it; a log that lost entries it had committed cannot
+                // be served from.
+                if hs.commit > last_index {
+                    let at = replay
+                        .hard_state_at
+                        .as_ref()
+                        .map_or(String::new(), |(p, off)| {
+                            format!(" (hard state in {} at offset {off})", p.display())
+                        });
+                    return Err(Error::new(
+                        ErrorCode::Corrupt,
+                        format!("the log says entries up to index {} are committed but ends at index {last_index}{at}: entries are missing", hs.commit),
+                        0,
+                    ));
+                }
                 core.set_hardstate(hs);
             }
         }

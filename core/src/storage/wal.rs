@@ -54,6 +54,10 @@ pub struct Replay {
     pub entries: Vec<Entry>,
     /// Bytes cut from a torn tail (0 when the log was clean).
     pub truncated_bytes: u64,
+    /// Where the last hard state was read: its segment file and record offset.
+    pub hard_state_at: Option<(PathBuf, u64)>,
+    /// There was no log: `open` made a new, empty one.
+    pub created: bool,
 }
 
 fn segment_name(seq: u64) -> String {
@@ -128,6 +132,24 @@ fn decode_payload(p: &[u8]) -> Option<(Option<HardState>, Vec<Entry>)> {
     p.is_empty().then_some((hs, entries))
 }
 
+/// The unit a disk writes atomically: a torn write leaves whole sectors unwritten.
+const SECTOR: usize = 512;
+
+/// Whether some sector-aligned piece of `record` (which starts at file offset `at`) is all
+/// zeros: the mark of a write that did not complete.
+fn has_zero_sector(record: &[u8], at: usize) -> bool {
+    let mut start = 0;
+    while start < record.len() {
+        let end = ((at + start) / SECTOR + 1) * SECTOR - at;
+        let end = end.min(record.len());
+        if record[start..end].iter().all(|b| *b == 0) {
+            return true;
+        }
+        start = end;
+    }
+    false
+}
+
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -176,6 +198,7 @@ impl Wal {
             });
         }
         if segments.is_empty() {
+            replay.created = true;
             let path = dir.join(segment_name(1));
             File::create(&path).map_err(|e| Error::io(path.display(), e))?;
             sync_dir(dir)?;
@@ -254,7 +277,10 @@ impl Wal {
             }
             let payload = &buf[off + HEADER..end];
             if crc32fast::hash(payload) != crc {
-                if zeros(&buf[end..]) {
+                // A write cut short by a crash leaves whole sectors of the record as they
+                // were (zeros); a record written whole and damaged since does not, and may
+                // hold acknowledged writes: that is damage, never a torn tail (etcd's rule).
+                if zeros(&buf[end..]) && has_zero_sector(&buf[off..end], off) {
                     torn(off, "last record checksum mismatch")?;
                     break;
                 }
@@ -265,6 +291,7 @@ impl Wal {
             };
             if let Some(hs) = hs {
                 replay.hard_state = Some(hs);
+                replay.hard_state_at = Some((path.to_path_buf(), off as u64));
             }
             if let Some(e) = entries.last() {
                 last_index = last_index.max(e.index);
@@ -501,14 +528,16 @@ mod tests {
         {
             let (mut w, _) = Wal::open(dir.path()).unwrap();
             w.save(Some(&hs(1, 1)), &[entry(1, 1, "a")], true).unwrap();
-            w.save(None, &[entry(2, 1, &"b".repeat(100))], true)
+            w.save(None, &[entry(2, 1, &"b".repeat(2000))], true)
                 .unwrap();
         }
         let p = only_segment(dir.path());
         let mut bytes = fs::read(&p).unwrap();
         let end = records_end(&p) as usize;
-        // The last record's end never reached the disk: zeros, as the preallocation left them.
-        bytes[end - 40..end].fill(0);
+        // The last record's later sectors never reached the disk: zeros, as the
+        // preallocation left them (a disk writes whole sectors, the page cache whole pages).
+        let cut = (end - 1000).next_multiple_of(SECTOR);
+        bytes[cut..end].fill(0);
         fs::write(&p, &bytes).unwrap();
         let (mut w, r) = Wal::open(dir.path()).unwrap();
         assert_eq!(r.entries.len(), 1);
@@ -523,6 +552,47 @@ mod tests {
         bytes[end..end + 3].copy_from_slice(&[7, 0, 1]);
         fs::write(&p, &bytes).unwrap();
         assert_eq!(replayed(dir.path()), [(1, "a".into()), (2, "again".into())]);
+    }
+
+    /// A last record written whole (synced, so possibly acknowledged) and damaged since is
+    /// not a torn tail: truncating it would drop acknowledged writes.
+    #[test]
+    fn a_flipped_bit_in_the_last_record_refuses_with_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut w, _) = Wal::open(dir.path()).unwrap();
+            w.save(Some(&hs(1, 1)), &[entry(1, 1, "a")], true).unwrap();
+            w.save(None, &[entry(2, 1, &"b".repeat(700))], true)
+                .unwrap();
+        }
+        let p = only_segment(dir.path());
+        let mut bytes = fs::read(&p).unwrap();
+        let end = records_end(&p) as usize;
+        bytes[end - 300] ^= 0x01;
+        fs::write(&p, &bytes).unwrap();
+        let err = Wal::open(dir.path()).err().expect("refuses");
+        assert_eq!(err.code, ErrorCode::Corrupt);
+        assert!(
+            err.cause.contains(&p.display().to_string()),
+            "{}",
+            err.cause
+        );
+        assert!(err.cause.contains("offset"), "{}", err.cause);
+    }
+
+    #[test]
+    fn zero_sectors_mark_a_torn_write() {
+        assert!(has_zero_sector(&[0; 10], 5));
+        assert!(!has_zero_sector(&[1; 600], 0));
+        // A record from offset 500: its piece in sector 0 is 12 bytes, then 512, then 76.
+        let mut r = vec![1u8; 600];
+        assert!(!has_zero_sector(&r, 500));
+        r[12..524].fill(0);
+        assert!(has_zero_sector(&r, 500));
+        r[12] = 1;
+        assert!(!has_zero_sector(&r, 500));
+        r[524..].fill(0);
+        assert!(has_zero_sector(&r, 500));
     }
 
     #[test]

@@ -142,6 +142,7 @@ static void test_errors_without_a_member(void) {
   FAILS(ETCDRS_CODE_NULL_ARGUMENT, etcdrs_client_new(NULL, 5, 0, &c, &err));
   FAILS(ETCDRS_CODE_NULL_ARGUMENT, etcdrs_client_new(S("http://127.0.0.1:1"), 0, NULL, &err));
   FAILS(ETCDRS_CODE_NULL_ARGUMENT, etcdrs_node_start(NULL, NULL, &err));
+  FAILS(ETCDRS_CODE_NULL_ARGUMENT, etcdrs_node_failure(NULL, &err));
   FAILS(ETCDRS_CODE_NULL_ARGUMENT, etcdrs_watch_next(NULL, 10, &r, &err));
   /* Without an error_out, the status still tells. */
   CHECK(etcdrs_client_get(NULL, S("/k"), false, false, false, &r, NULL) ==
@@ -428,6 +429,8 @@ static void test_a_member_in_process(const char *dir) {
   etcdrs_node *node = start_single(dir, "single");
   CHECK(etcdrs_node_member_id(node) != 0);
   OK(etcdrs_node_wait_ready(node, 1000, &err));
+  /* A running member has not failed. */
+  OK(etcdrs_node_failure(node, &err));
   etcdrs_str urls = etcdrs_node_client_urls(node);
   CHECK(urls.len > strlen("http://127.0.0.1:"));
   CHECK(etcdrs_node_peer_urls(node).len > 0);

@@ -42,6 +42,13 @@ class Node:
     def peer_urls(self) -> List[str]:
         return list(self._node.peer_urls)
 
+    @property
+    def failure(self) -> Optional[str]:
+        """Why the member failed and serves no more (its raft driver, log writer or apply
+        loop died, e.g. on a full disk), or None while it runs. A failed member answers
+        nothing; stop it and start a new Node on the same data dir once the cause is fixed."""
+        return self._node.failure
+
     def wait_ready(self, timeout: float = 30.0) -> bool:
         """Wait until the member is part of its cluster (a multi-member start returns
         before that; until then its keys requests wait); False if not within ``timeout``
