@@ -565,19 +565,8 @@ mod tests {
             w.save(None, &[entry(2, 1, &"b".repeat(700))], true)
                 .unwrap();
         }
-        let p = only_segment(dir.path());
-        let mut bytes = fs::read(&p).unwrap();
-        let end = records_end(&p) as usize;
-        bytes[end - 300] ^= 0x01;
-        fs::write(&p, &bytes).unwrap();
-        let err = Wal::open(dir.path()).err().expect("refuses");
-        assert_eq!(err.code, ErrorCode::Corrupt);
-        assert!(
-            err.cause.contains(&p.display().to_string()),
-            "{}",
-            err.cause
-        );
-        assert!(err.cause.contains("offset"), "{}", err.cause);
+        // 300 bytes before the end of the last record.
+        flip_and_expect_refusal(dir.path(), |end| end - 300);
     }
 
     #[test]
@@ -630,18 +619,20 @@ mod tests {
                     .unwrap();
             }
         }
-        let p = only_segment(dir.path());
+        flip_and_expect_refusal(dir.path(), |end| end / 2);
+    }
+
+    /// Flip a bit of the only segment at `at(where its records end)`: opening the log must
+    /// refuse, naming the file and an offset.
+    fn flip_and_expect_refusal(dir: &Path, at: impl FnOnce(usize) -> usize) {
+        let p = only_segment(dir);
         let mut bytes = fs::read(&p).unwrap();
-        let mid = records_end(&p) as usize / 2;
-        bytes[mid] ^= 0x10;
+        bytes[at(records_end(&p) as usize)] ^= 0x10;
         fs::write(&p, &bytes).unwrap();
-        let err = Wal::open(dir.path()).err().expect("refuses");
+        let err = Wal::open(dir).err().expect("refuses");
         assert_eq!(err.code, ErrorCode::Corrupt);
-        assert!(
-            err.cause.contains(&p.display().to_string()),
-            "{}",
-            err.cause
-        );
+        let file = p.display().to_string();
+        assert!(err.cause.contains(&file), "{}", err.cause);
         assert!(err.cause.contains("offset"), "{}", err.cause);
     }
 
