@@ -119,13 +119,28 @@ fn config(f: Flags) -> Result<Config, String> {
     })
 }
 
+/// Logs go to stderr. Once nobody reads it (a closed pipe), a line is dropped: a failed
+/// write must not panic the thread that logged it (tracing-subscriber reports a writer's
+/// error with `eprintln!`, which panics on a closed stderr), which could be the raft driver.
+struct LogOut;
+
+impl std::io::Write for LogOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogOut)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let flags = Flags::parse_from(normalize_args());
