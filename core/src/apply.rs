@@ -3,11 +3,11 @@
 //! clock: times come from the entries. It runs as a task on the member's runtime, so the
 //! proposers it wakes are woken from inside the runtime, not across threads.
 
-use crate::error::Result;
+use crate::error::{Error, ErrorCode, Result};
 use crate::membership;
-use crate::raft::PeerDirectory;
-use crate::raft::{RaftMsg, RaftSender, RaftStatus};
+use crate::raft::{PeerDirectory, RaftMsg, RaftSender, ToApply};
 use crate::request::{Method, Op, RaftRequest, V2Request};
+use crate::status::MemberStatus;
 use crate::storage::Snapshotter;
 use crate::v2store::{Event, Store, StoreImage};
 use crate::wait::{Applied, Wait};
@@ -18,15 +18,6 @@ use raft::eraftpb::{
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, RwLock};
-
-pub enum ApplyMsg {
-    Entries(Vec<Entry>),
-    /// The leader sent a snapshot: the store becomes its state.
-    Restore(Snapshot),
-    /// A peer needs a snapshot newer than the latest saved one: take one now.
-    SnapshotNow,
-    Stop,
-}
 
 /// The etcd cluster version recorded in the store (the v2 API level etcdrs speaks).
 pub const CLUSTER_VERSION: &str = "3.4.0";
@@ -88,7 +79,7 @@ pub fn apply_op(store: &mut Store, op: &Op) -> Applied {
 pub struct Applier {
     pub store: Arc<RwLock<Store>>,
     pub wait: Arc<Wait>,
-    pub status: Arc<RaftStatus>,
+    pub status: Arc<MemberStatus>,
     pub snapshotter: Arc<Snapshotter>,
     pub raft_tx: RaftSender,
     pub snapshot_count: u64,
@@ -107,9 +98,8 @@ impl Applier {
     /// applying never waits for them.
     pub fn start(
         self,
-        rx: tokio::sync::mpsc::UnboundedReceiver<ApplyMsg>,
-        runtime: &tokio::runtime::Runtime,
-        status: &Arc<RaftStatus>,
+        rx: tokio::sync::mpsc::UnboundedReceiver<ToApply>,
+        runtime: &tokio::runtime::Handle,
     ) -> std::io::Result<std::thread::JoinHandle<()>> {
         let (snap_tx, snap_rx) = std::sync::mpsc::channel::<(StoreImage, SnapshotMetadata)>();
         let busy = Arc::new(AtomicBool::new(false));
@@ -136,28 +126,30 @@ impl Applier {
                     writer_busy.store(false, Ordering::Release);
                 }
             })?;
-        crate::node::spawn_vital(runtime, "apply loop", status, self.run(rx, snap_tx, busy));
+        let status = self.status.clone();
+        status.spawn_vital(runtime, "apply loop", self.run(rx, snap_tx, busy));
         Ok(writer)
     }
 
     async fn run(
         mut self,
-        mut rx: tokio::sync::mpsc::UnboundedReceiver<ApplyMsg>,
+        mut rx: tokio::sync::mpsc::UnboundedReceiver<ToApply>,
         snap_tx: Sender<(StoreImage, SnapshotMetadata)>,
         busy: Arc<AtomicBool>,
-    ) {
+    ) -> Result<()> {
         while let Some(msg) = rx.recv().await {
             match msg {
-                ApplyMsg::Entries(entries) => {
+                ToApply::Entries(entries) => {
                     self.apply_entries(entries);
                     self.maybe_snapshot(&snap_tx, &busy, false);
                 }
                 // Decoding a whole store takes a while: let the worker's other tasks move.
-                ApplyMsg::Restore(snap) => tokio::task::block_in_place(|| self.restore(snap)),
-                ApplyMsg::SnapshotNow => self.maybe_snapshot(&snap_tx, &busy, true),
-                ApplyMsg::Stop => break,
+                ToApply::Snapshot(snap) => tokio::task::block_in_place(|| self.restore(snap))?,
+                ToApply::SnapshotWanted => self.maybe_snapshot(&snap_tx, &busy, true),
+                ToApply::Stop => break,
             }
         }
+        Ok(())
     }
 
     fn apply_entries(&mut self, entries: Vec<Entry>) {
@@ -174,7 +166,12 @@ impl Applier {
                 self.applied_term = e.term;
                 if e.get_entry_type() == EntryType::EntryConfChange {
                     members_changed = true;
-                    let (id, r) = self.apply_conf_change(&mut store, &e);
+                    let (id, r, change) = self.apply_conf_change(&mut store, &e);
+                    // Raft hears of every conf change entry, taken or refused, in order.
+                    let _ = self.raft_tx.send(RaftMsg::ConfChangeApplied {
+                        index: e.index,
+                        change,
+                    });
                     if id != 0 {
                         results.push((id, r));
                     }
@@ -209,18 +206,23 @@ impl Applier {
         }
     }
 
-    /// Validate and record a conf change; only a valid one reaches raft's configuration.
-    fn apply_conf_change(&mut self, store: &mut Store, e: &Entry) -> (u64, Applied) {
+    /// Validate and record a conf change: the proposer's wait id, its result, and the change
+    /// raft's configuration is to follow (None when refused).
+    fn apply_conf_change(
+        &mut self,
+        store: &mut Store,
+        e: &Entry,
+    ) -> (u64, Applied, Option<ConfChange>) {
         let cc = match ConfChange::parse_from_bytes(&e.data) {
             Ok(cc) => cc,
             Err(err) => {
                 tracing::error!(index = e.index, error = %err, "skipping a conf change that does not decode");
-                return (0, Ok(None));
+                return (0, Ok(None), None);
             }
         };
         if let Err(err) = membership::apply_conf_change(store, &cc) {
             tracing::info!(index = e.index, error = %err, "rejected a membership change");
-            return (cc.id, Err(err));
+            return (cc.id, Err(err), None);
         }
         let voters = &mut self.conf_state.voters;
         match cc.get_change_type() {
@@ -239,8 +241,7 @@ impl Applier {
                 tracing::info!(member = %crate::member::format_id(cc.node_id), "added a member");
             }
         }
-        let _ = self.raft_tx.send(RaftMsg::ApplyConfChange(cc.clone()));
-        (cc.id, Ok(None))
+        (cc.id, Ok(None), Some(cc))
     }
 
     fn maybe_snapshot(
@@ -271,19 +272,22 @@ impl Applier {
         }
     }
 
-    fn restore(&mut self, snap: Snapshot) {
+    /// The store becomes the leader's snapshot. The snapshot was checked when it arrived; a
+    /// store that cannot take it no longer matches the log: an error, and the member fails.
+    fn restore(&mut self, snap: Snapshot) -> Result<()> {
         let meta = snap.get_metadata();
         {
             let mut store = self.store.write().unwrap_or_else(|p| p.into_inner());
-            // The snapshot was checked when it arrived; a store that cannot take it no longer
-            // matches the log, and must not serve.
-            if let Err(e) = store.recover(&snap.data) {
-                self.status.set_failed(format!(
-                    "could not restore the store from the leader's snapshot: {}",
-                    e.cause
-                ));
-                return;
-            }
+            store.recover(&snap.data).map_err(|e| {
+                Error::new(
+                    ErrorCode::Corrupt,
+                    format!(
+                        "could not restore the store from the leader's snapshot: {}",
+                        e.cause
+                    ),
+                    0,
+                )
+            })?;
             self.peers.replace(&membership::read_members(&store));
         }
         self.applied = meta.index;
@@ -291,6 +295,7 @@ impl Applier {
         self.last_snapshot = meta.index;
         self.conf_state = meta.get_conf_state().clone();
         self.status.set_applied(self.applied);
+        Ok(())
     }
 }
 

@@ -19,6 +19,7 @@ pub mod node;
 pub mod raft;
 pub mod request;
 pub mod server;
+pub mod status;
 pub mod storage;
 pub mod time;
 pub mod v2store;

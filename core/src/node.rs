@@ -10,6 +10,7 @@ use crate::membership;
 use crate::raft::{HttpTransport, PeerDirectory, PeerStats, RaftDriver, RaftMsg, RaftStatus};
 use crate::request::Op;
 use crate::server::Server;
+use crate::status::MemberStatus;
 use crate::storage::{DataDir, MemberMeta, RaftStorage, Replay, Snapshotter, Wal};
 use crate::v2store::Store;
 use crate::wait::Wait;
@@ -399,7 +400,7 @@ impl Node {
             corrupt(format!(
                 "raft cannot start from the data dir {}: {}",
                 config.data_dir.display(),
-                panic_text(p.as_ref())
+                crate::error::panic_message(p.as_ref())
             ))
         })?;
         let mut raw = raw.map_err(|e| Error::new(ErrorCode::RaftInternal, e.to_string(), 0))?;
@@ -416,7 +417,8 @@ impl Node {
         }
 
         let store = Arc::new(RwLock::new(store));
-        let status = Arc::new(RaftStatus::new(snap_index));
+        let raft_status = Arc::new(RaftStatus::default());
+        let status = Arc::new(MemberStatus::new(snap_index));
         let peer_stats = Arc::new(PeerStats::default());
         let peers = Arc::new(PeerDirectory::new(&members));
         let wait = Arc::new(Wait::default());
@@ -428,6 +430,7 @@ impl Node {
             store.clone(),
             raft_tx.clone(),
             wait.clone(),
+            raft_status.clone(),
             status.clone(),
             peer_stats.clone(),
             peers.clone(),
@@ -445,7 +448,10 @@ impl Node {
             meta.cluster_id,
             peers.clone(),
             raft_tx.clone(),
-            status.clone(),
+            {
+                let status = status.clone();
+                move || status.set_removed()
+            },
             runtime.handle().clone(),
         );
         let applier = Applier {
@@ -480,19 +486,18 @@ impl Node {
             rx: raft_rx,
             apply_tx,
             transport: Box::new(transport),
-            status: status.clone(),
+            status: raft_status,
             stats: peer_stats,
             tick: Duration::from_millis(config.heartbeat_interval_ms),
-            sync_interval: SYNC_INTERVAL,
             catch_up_entries: crate::raft::CATCH_UP_ENTRIES.min(config.snapshot_count),
             previous_snapshot: snap_index,
         };
         // The log writer ends once the raft driver (its only sender) has.
-        spawn_vital(&runtime, "raft driver", &status, driver.run());
+        status.spawn_vital(runtime.handle(), "raft driver", driver.run());
         let threads = vec![
             log_writer,
             applier
-                .start(apply_rx, &runtime, &status)
+                .start(apply_rx, runtime.handle())
                 .map_err(|e| Error::io("spawn snapshot thread", e))?,
         ];
         runtime.spawn(fail_stop(server.clone()));
@@ -529,6 +534,7 @@ impl Node {
             config.advertise_client_urls.clone()
         };
         server.set_client_urls(advertised);
+        runtime.spawn(sync_ttl(server.clone(), shutdown_rx.clone()));
         runtime.spawn(publish(server.clone(), shutdown_rx));
 
         let node = Node {
@@ -630,40 +636,17 @@ impl Drop for Node {
     }
 }
 
-/// Run a part of the member it cannot live without (raft driver, apply loop) on the
-/// runtime: if it panics, or ends while the member still runs, the member fails.
-pub(crate) fn spawn_vital(
-    runtime: &tokio::runtime::Runtime,
-    part: &'static str,
-    status: &Arc<RaftStatus>,
-    task: impl std::future::Future<Output = ()> + Send + 'static,
-) {
-    let handle = runtime.spawn(task);
-    let status = status.clone();
-    runtime.spawn(async move {
-        let cause = match handle.await {
-            Ok(()) if status.stopped() || status.removed() => return,
-            Ok(()) => format!("the {part} ended"),
-            Err(e) if e.is_panic() => {
-                format!(
-                    "the {part} panicked: {}",
-                    panic_text(e.into_panic().as_ref())
-                )
-            }
-            // Cancelled: the runtime is shutting down.
-            Err(_) => return,
-        };
-        status.set_failed(cause);
-    });
-}
-
-/// The text of a panic's payload.
-pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "(no message)".into())
+/// Propose the leader's clock every SYNC_INTERVAL while there are TTL keys, until the
+/// member stops (etcd's EtcdServer.sync ticker).
+async fn sync_ttl(server: Arc<Server>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(SYNC_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => server.sync_ttl(),
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 /// Fail-stop: once a vital part has died, the member stops serving (its listeners close,
@@ -732,44 +715,6 @@ mod tests {
             .enable_all()
             .build()
             .unwrap()
-    }
-
-    fn wait_failed(status: &RaftStatus) -> Option<String> {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Some(cause) = status.failure() {
-                return Some(cause);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        None
-    }
-
-    #[test]
-    fn a_vital_part_that_panics_or_ends_fails_the_member() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let status = Arc::new(RaftStatus::new(0));
-        spawn_vital(&rt, "apply loop", &status, async { panic!("boom") });
-        let cause = wait_failed(&status).expect("the member failed");
-        assert_eq!(cause, "the apply loop panicked: boom");
-
-        let status = Arc::new(RaftStatus::new(0));
-        spawn_vital(&rt, "raft driver", &status, async {});
-        assert_eq!(
-            wait_failed(&status).as_deref(),
-            Some("the raft driver ended")
-        );
-
-        // Ending because the member was stopped is no failure.
-        let status = Arc::new(RaftStatus::new(0));
-        status.set_stopped();
-        spawn_vital(&rt, "raft driver", &status, async {});
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(status.failure().is_none());
     }
 
     #[test]

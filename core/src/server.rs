@@ -7,6 +7,7 @@ use crate::membership;
 use crate::raft::transport::Inbound;
 use crate::raft::{PeerDirectory, PeerStats, RaftMsg, RaftRole, RaftSender, RaftStatus};
 use crate::request::{KeyRequest, MemberAttributes, Method, Op, RaftRequest, V2Request};
+use crate::status::MemberStatus;
 use crate::time::{format_go_duration, format_rfc3339_nano, now_nanos};
 use crate::v2store::{path, Event, Store, StoreStats, Watcher, KEYS_PREFIX};
 use crate::wait::Wait;
@@ -137,7 +138,10 @@ pub struct Server {
     pub(crate) store: Arc<RwLock<Store>>,
     raft_tx: RaftSender,
     wait: Arc<Wait>,
-    pub(crate) status: Arc<RaftStatus>,
+    /// Raft's term, leader and role.
+    raft: Arc<RaftStatus>,
+    /// This member's own state: applied index, stopped, removed, failed.
+    pub(crate) status: Arc<MemberStatus>,
     peer_stats: Arc<PeerStats>,
     /// The current members, by id: only they are heard on the peer API.
     peers: Arc<PeerDirectory>,
@@ -187,7 +191,8 @@ impl Server {
         store: Arc<RwLock<Store>>,
         raft_tx: RaftSender,
         wait: Arc<Wait>,
-        status: Arc<RaftStatus>,
+        raft: Arc<RaftStatus>,
+        status: Arc<MemberStatus>,
         peer_stats: Arc<PeerStats>,
         peers: Arc<PeerDirectory>,
         inbound: Inbound,
@@ -202,6 +207,7 @@ impl Server {
             store,
             raft_tx,
             wait,
+            raft,
             status,
             peer_stats,
             peers,
@@ -254,15 +260,15 @@ impl Server {
     }
 
     pub fn raft_term(&self) -> u64 {
-        self.status.term()
+        self.raft.term()
     }
 
     pub fn raft_index(&self) -> u64 {
-        self.status.commit()
+        self.raft.commit()
     }
 
     pub fn leader_id(&self) -> u64 {
-        self.status.leader()
+        self.raft.leader()
     }
 
     fn check_serving(&self) -> Result<()> {
@@ -436,7 +442,7 @@ impl Server {
     }
 
     pub fn self_stats(&self) -> SelfStats {
-        let (leader, since, since_wall) = self.status.leader_since();
+        let (leader, since, since_wall) = self.raft.leader_since();
         let nanos = |t: std::time::SystemTime| {
             t.duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as i64)
@@ -445,7 +451,7 @@ impl Server {
         SelfStats {
             name: self.name.clone(),
             id: format_id(self.member_id),
-            state: self.status.role().etcd_name().to_string(),
+            state: self.raft.role().etcd_name().to_string(),
             start_time: format_rfc3339_nano(nanos(self.status.start_time)),
             leader_info: LeaderInfo {
                 leader: if leader == 0 {
@@ -467,7 +473,7 @@ impl Server {
 
     /// Leader statistics; members that are not the leader answer etcd's "not current leader".
     pub fn leader_stats(&self) -> Option<LeaderStats> {
-        if self.status.role() != RaftRole::Leader {
+        if self.raft.role() != RaftRole::Leader {
             return None;
         }
         let ids: Vec<u64> = self.members().iter().map(|m| m.id).collect();
@@ -591,6 +597,24 @@ impl Server {
             name: self.name.clone(),
             client_urls: self.client_urls(),
         }
+    }
+
+    /// The leader's clock, replicated (etcd's EtcdServer.sync): every replica expires TTL
+    /// keys when it applies the entry, so expiry follows one clock and a partitioned
+    /// minority expires nothing. Only the leader proposes, only when there are TTL keys;
+    /// nobody waits for it.
+    pub(crate) fn sync_ttl(&self) {
+        if self.raft.role() != RaftRole::Leader
+            || !self.status.has_ttl_keys()
+            || self.check_serving().is_err()
+        {
+            return;
+        }
+        let req = RaftRequest {
+            id: 0,
+            op: Op::Sync { time: now_nanos() },
+        };
+        let _ = self.send(RaftMsg::Propose(req.encode()));
     }
 
     pub(crate) fn stop_raft(&self) {

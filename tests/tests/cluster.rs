@@ -472,6 +472,52 @@ fn members_are_added_and_removed_under_load() {
     );
 }
 
+/// Membership changes one right after another: each add is applied (raft's configuration
+/// included) before the remove that follows is taken, so every change is committed by the
+/// configuration before it and none is lost or refused.
+#[test]
+fn back_to_back_member_adds_and_removes_all_take_effect() {
+    let c = Cluster::start(3, &[]);
+    let l = c.wait_leader(Duration::from_secs(20));
+    let url = c.url(l);
+    for round in 0..5 {
+        // A member that never starts: with 3 of 4 up the cluster still has a quorum.
+        let port = etcdrs_tests::free_ports(1)[0];
+        let add = ureq::post(&format!("{url}/v2/members"))
+            .set("Content-Type", "application/json")
+            .send_string(&format!(r#"{{"peerURLs":["http://127.0.0.1:{port}"]}}"#))
+            .unwrap_or_else(|e| panic!("round {round}: add: {e}"));
+        assert_eq!(add.status(), 201, "round {round}");
+        let id = serde_json::from_str::<serde_json::Value>(&add.into_string().unwrap()).unwrap()
+            ["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let del = try_http("DELETE", &format!("{url}/v2/members/{id}"), &[]).unwrap();
+        assert_eq!(del.status, 204, "round {round}: {}", del.body);
+    }
+    // Every member applies the last removal (followers shortly after the leader answered).
+    for i in 0..3 {
+        let three = eventually(Duration::from_secs(10), || {
+            let members = get(&format!("{}/v2/members", c.url(i))).json();
+            (members["members"].as_array().unwrap().len() == 3).then_some(())
+        });
+        assert!(three.is_some(), "m{i} still lists more than 3 members");
+    }
+    // Raft's configuration is back to the three: a write commits through each member.
+    for i in 0..3 {
+        assert_eq!(
+            http(
+                "PUT",
+                &format!("{}/v2/keys/after{i}", c.url(i)),
+                &[("value", "v")]
+            )
+            .status,
+            201
+        );
+    }
+}
+
 #[test]
 fn five_members_keep_serving_with_two_killed() {
     let mut c = Cluster::start(5, &[]);

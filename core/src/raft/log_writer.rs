@@ -64,7 +64,7 @@ pub fn spawn(
                     crate::error::ErrorCode::Panic,
                     format!(
                         "the log writer panicked: {}",
-                        crate::node::panic_text(p.as_ref())
+                        crate::error::panic_message(p.as_ref())
                     ),
                     0,
                 ))

@@ -1,9 +1,11 @@
 //! The consensus driver around raft-rs's RawNode, a task on the member's runtime: it batches
 //! everything waiting into one round, hands each Ready to the log writer thread (which makes
 //! it durable while the next round is gathered), sends messages through a `Transport`, and
-//! hands committed entries to the apply loop over a channel. It never waits on the disk or
-//! the state machine, and requests, peer messages and applies reach it without crossing
-//! threads: on this machine each hop between threads cost more than the work it carried.
+//! hands committed entries to whatever state machine it was given, as `ToApply` over a
+//! channel (etcd's raftNode hands out `toApply` the same way). It knows nothing of what the
+//! entries mean. It never waits on the disk or the state machine, and requests, peer
+//! messages and applies reach it without crossing threads: on this machine each hop between
+//! threads cost more than the work it carried.
 
 mod log;
 pub mod log_writer;
@@ -16,13 +18,14 @@ pub use stats::{AppendCounts, FollowerStats, PeerStats};
 pub use status::{RaftRole, RaftStatus};
 pub use transport::{HttpTransport, PeerDirectory};
 
-use crate::apply::ApplyMsg;
 use crate::error::{Error, ErrorCode, Result};
 use crate::storage::RaftStorage;
 use log_writer::{LogTask, Persist, Persisted};
-use raft::eraftpb::{ConfChange, Entry, Message, MessageType, SnapshotMetadata};
+use raft::eraftpb::{
+    ConfChange, Entry, EntryType, Message, MessageType, Snapshot, SnapshotMetadata,
+};
 use raft::{RawNode, SnapshotStatus, StateRole};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -52,9 +55,12 @@ pub enum RaftMsg {
     ReadIndex(oneshot::Sender<Result<u64>>),
     /// A membership change to replicate (its `id` is the proposer's wait id).
     ProposeConfChange(ConfChange),
-    /// The apply loop validated and recorded a committed conf change: raft's configuration
-    /// follows it.
-    ApplyConfChange(ConfChange),
+    /// The state machine is done with the conf change entry at `index`: raft's
+    /// configuration follows `change`, or stays as it is when the change was refused (None).
+    ConfChangeApplied {
+        index: u64,
+        change: Option<ConfChange>,
+    },
     /// A message from a peer.
     Step(Message),
     /// The transport could not reach this peer.
@@ -64,10 +70,22 @@ pub enum RaftMsg {
         to: u64,
         ok: bool,
     },
-    /// The apply loop saved a snapshot durably: the log before it can go.
+    /// The state machine saved a snapshot durably: the log before it can go.
     Snapshotted(SnapshotMetadata),
     /// The log writer made Readies durable, or could not.
     Persisted(Result<Persisted>),
+    Stop,
+}
+
+/// What the driver hands the state machine, in log order.
+pub enum ToApply {
+    /// Committed entries, durable on this member.
+    Entries(Vec<Entry>),
+    /// The leader sent a snapshot: the state machine becomes its state.
+    Snapshot(Snapshot),
+    /// A peer needs a snapshot newer than the latest saved one: take one now.
+    SnapshotWanted,
+    /// The driver stopped.
     Stop,
 }
 
@@ -77,12 +95,11 @@ pub struct RaftDriver {
     /// The log writer's queue.
     pub log: std::sync::mpsc::Sender<LogTask>,
     pub rx: tokio::sync::mpsc::UnboundedReceiver<RaftMsg>,
-    pub apply_tx: tokio::sync::mpsc::UnboundedSender<ApplyMsg>,
+    pub apply_tx: tokio::sync::mpsc::UnboundedSender<ToApply>,
     pub transport: Box<dyn Transport>,
     pub status: Arc<RaftStatus>,
     pub stats: Arc<PeerStats>,
     pub tick: Duration,
-    pub sync_interval: Duration,
     /// Entries kept behind a snapshot for followers that lag a little.
     pub catch_up_entries: u64,
     /// The index of the snapshot before the newest: the log on disk is kept from it on, so
@@ -117,15 +134,20 @@ struct Loop {
     read_rounds: ReadRounds,
     next_read_ctx: u64,
     last_tick: Instant,
-    last_sync: Instant,
     /// The number of a Ready with a snapshot that the log writer has not yet made durable.
     snapshot_ready: Option<u64>,
+    /// Conf change entries handed to the state machine that it has not yet reported done,
+    /// by index. raft counts entries as applied only up to the first of them: raft-rs lets
+    /// a leader append a new conf change once the previous one is applied, and until the
+    /// state machine is done with it raft's configuration is still the old one. A second
+    /// change appended meanwhile would be committed by the old configuration's quorum.
+    conf_changes: VecDeque<u64>,
 }
 
 impl RaftDriver {
-    /// Run until told to stop or the log cannot be written (then the member stops serving
-    /// writes rather than acknowledge something it could not make durable).
-    pub async fn run(mut self) {
+    /// Run until told to stop; an error when the log cannot be written (then nothing more is
+    /// acknowledged: the member must fail rather than go on without a durable log).
+    pub async fn run(mut self) -> Result<()> {
         let mut l = Loop {
             pending_proposals: Vec::new(),
             pending_reads: Vec::new(),
@@ -133,9 +155,20 @@ impl RaftDriver {
             // Not 1: a restarted member must not repeat a context the leader may still hold.
             next_read_ctx: rand::random(),
             last_tick: Instant::now(),
-            last_sync: Instant::now(),
             snapshot_ready: None,
+            conf_changes: VecDeque::new(),
         };
+        let result = self.run_rounds(&mut l).await;
+        for (_, (_, waiters)) in l.read_rounds.drain() {
+            for w in waiters {
+                let _ = w.send(Err(Error::new(ErrorCode::Stopped, "member stopped", 0)));
+            }
+        }
+        let _ = self.apply_tx.send(ToApply::Stop);
+        result
+    }
+
+    async fn run_rounds(&mut self, l: &mut Loop) -> Result<()> {
         self.publish_status();
         loop {
             let next_tick = tokio::time::Instant::from_std(l.last_tick + self.tick);
@@ -144,7 +177,7 @@ impl RaftDriver {
                 biased;
                 m = self.rx.recv() => match m {
                     Some(m) => {
-                        stop |= self.handle(m, &mut l);
+                        stop |= self.handle(m, l)?;
                         // Let the requests and peer messages already readable on this
                         // worker reach the queue first, so they join this round.
                         tokio::task::yield_now().await;
@@ -157,33 +190,23 @@ impl RaftDriver {
             // under a flood).
             for _ in 0..MAX_BATCH {
                 let Ok(m) = self.rx.try_recv() else { break };
-                stop |= self.handle(m, &mut l);
+                stop |= self.handle(m, l)?;
             }
             if stop {
-                break;
+                return Ok(());
             }
             if l.last_tick.elapsed() >= self.tick {
                 self.node.tick();
                 l.last_tick = Instant::now();
             }
-            self.maybe_sync(&mut l);
-            self.flush_pending(&mut l);
-            if let Err(e) = self.on_ready(&mut l) {
-                self.status
-                    .set_failed(format!("cannot persist the raft log: {}", e.cause));
-                break;
-            }
+            self.flush_pending(l);
+            self.on_ready(l).map_err(|e| persist_error(&e))?;
             self.publish_status();
         }
-        for (_, (_, waiters)) in l.read_rounds.drain() {
-            for w in waiters {
-                let _ = w.send(Err(Error::new(ErrorCode::Stopped, "member stopped", 0)));
-            }
-        }
-        let _ = self.apply_tx.send(ApplyMsg::Stop);
     }
 
-    fn handle(&mut self, m: RaftMsg, l: &mut Loop) -> bool {
+    /// Handle one message; true when the driver is to stop.
+    fn handle(&mut self, m: RaftMsg, l: &mut Loop) -> Result<bool> {
         match m {
             RaftMsg::Propose(data) => {
                 if l.pending_proposals.len() < MAX_PENDING_PROPOSALS {
@@ -196,14 +219,28 @@ impl RaftDriver {
                     tracing::info!(error = %e, "membership change dropped; it will time out");
                 }
             }
-            RaftMsg::ApplyConfChange(cc) => match self.node.apply_conf_change(&cc) {
-                Ok(cs) => self.storage.set_conf_state(cs),
-                Err(e) => tracing::error!(error = %e, "raft refused an applied conf change"),
-            },
+            RaftMsg::ConfChangeApplied { index, change } => {
+                // A change handed out before a leader's snapshot may report after it: the
+                // snapshot's configuration already includes it, or supersedes it.
+                if l.conf_changes.front() != Some(&index) {
+                    return Ok(false);
+                }
+                l.conf_changes.pop_front();
+                if let Some(cc) = change {
+                    match self.node.apply_conf_change(&cc) {
+                        Ok(cs) => self.storage.set_conf_state(cs),
+                        Err(e) => {
+                            tracing::error!(error = %e, "raft refused an applied conf change")
+                        }
+                    }
+                }
+                // Now, so that a conf change proposed next in this round is taken.
+                self.advance_applied(l);
+            }
             RaftMsg::Step(msg) => {
                 if let Err(why) = self.check_peer_message(&msg) {
                     tracing::warn!(peer = %crate::member::format_id(msg.from), kind = ?msg.get_msg_type(), term = msg.term, why, "dropped a raft message that no correct leader or peer sends");
-                    return false;
+                    return Ok(false);
                 }
                 self.stats.on_recv(&msg);
                 if let Err(e) = self.node.step(msg) {
@@ -229,17 +266,31 @@ impl RaftDriver {
                 // A snapshot from the leader counts as applied once it is durable.
                 if l.snapshot_ready.is_some_and(|n| n <= p.number) {
                     l.snapshot_ready = None;
-                    self.node.advance_apply();
+                    self.advance_applied(l);
                 }
             }
-            RaftMsg::Persisted(Err(e)) => {
-                self.status
-                    .set_failed(format!("cannot persist the raft log: {}", e.cause));
-                return true;
-            }
-            RaftMsg::Stop => return true,
+            RaftMsg::Persisted(Err(e)) => return Err(persist_error(&e)),
+            RaftMsg::Stop => return Ok(true),
         }
-        false
+        Ok(false)
+    }
+
+    /// Tell raft what the state machine has: everything handed to it, but no further than
+    /// just before the first conf change it has not reported done (see `conf_changes`), and
+    /// nothing while a leader's snapshot is not yet durable (raft may not count it applied).
+    fn advance_applied(&mut self, l: &Loop) {
+        if l.snapshot_ready.is_some() {
+            return;
+        }
+        match l.conf_changes.front() {
+            None => self.node.advance_apply(),
+            Some(index) => {
+                let to = index - 1;
+                if to > self.node.raft.raft_log.applied {
+                    self.node.advance_apply_to(to);
+                }
+            }
+        }
     }
 
     /// Refuse a peer's message that raft-rs would panic on, or that only a broken or forged
@@ -304,23 +355,6 @@ impl RaftDriver {
         }
     }
 
-    /// The leader's clock, replicated: TTL expiry happens when replicas apply it.
-    fn maybe_sync(&mut self, l: &mut Loop) {
-        if self.node.raft.state != StateRole::Leader || l.last_sync.elapsed() < self.sync_interval {
-            return;
-        }
-        l.last_sync = Instant::now();
-        if self.status.has_ttl_keys() {
-            let req = crate::request::RaftRequest {
-                id: 0,
-                op: crate::request::Op::Sync {
-                    time: crate::time::now_nanos(),
-                },
-            };
-            let _ = self.node.propose(Vec::new(), req.encode());
-        }
-    }
-
     fn flush_pending(&mut self, l: &mut Loop) {
         self.propose_pending(l);
         if !l.pending_reads.is_empty() {
@@ -359,13 +393,15 @@ impl RaftDriver {
         } else {
             let snap = rd.snapshot().clone();
             self.storage.apply_snapshot(snap.clone())?;
-            let _ = self.apply_tx.send(ApplyMsg::Restore(snap.clone()));
+            let _ = self.apply_tx.send(ToApply::Snapshot(snap.clone()));
             l.snapshot_ready = Some(rd.number());
+            // What was handed out before it is superseded.
+            l.conf_changes.clear();
             Some(snap)
         };
         // Only entries this member has persisted are ever committed to it (raft-rs applies
         // up to min(commit, persisted)), so these may be applied now.
-        self.handle_committed(rd.take_committed_entries());
+        self.handle_committed(rd.take_committed_entries(), l);
         let entries = rd.take_entries();
         let hard_state = rd.hs().cloned();
         // raft reads its log from storage before the writer is done with it.
@@ -405,12 +441,9 @@ impl RaftDriver {
             ));
         }
         self.node.advance_append_async(rd);
-        // raft may not count a snapshot applied before it is durable.
-        if l.snapshot_ready.is_none() {
-            self.node.advance_apply();
-        }
+        self.advance_applied(l);
         if self.storage.take_snapshot_wanted() {
-            let _ = self.apply_tx.send(ApplyMsg::SnapshotNow);
+            let _ = self.apply_tx.send(ToApply::SnapshotWanted);
         }
         Ok(())
     }
@@ -422,10 +455,17 @@ impl RaftDriver {
         }
     }
 
-    fn handle_committed(&mut self, entries: Vec<raft::eraftpb::Entry>) {
-        if !entries.is_empty() {
-            let _ = self.apply_tx.send(ApplyMsg::Entries(entries));
+    fn handle_committed(&mut self, entries: Vec<Entry>, l: &mut Loop) {
+        if entries.is_empty() {
+            return;
         }
+        l.conf_changes.extend(
+            entries
+                .iter()
+                .filter(|e| e.get_entry_type() == EntryType::EntryConfChange)
+                .map(|e| e.index),
+        );
+        let _ = self.apply_tx.send(ToApply::Entries(entries));
     }
 
     fn compact(&mut self, snap: SnapshotMetadata) {
@@ -449,6 +489,14 @@ impl RaftDriver {
         self.status
             .update(r.term, r.raft_log.committed, r.leader_id, role);
     }
+}
+
+fn persist_error(e: &Error) -> Error {
+    Error::new(
+        e.code,
+        format!("cannot persist the raft log: {}", e.cause),
+        0,
+    )
 }
 
 #[cfg(test)]

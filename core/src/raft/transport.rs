@@ -7,7 +7,7 @@
 //! has its own task: one that cannot be reached is retried with backoff and never blocks the
 //! raft driver or the other peers (its queue is bounded; raft resends what was dropped).
 
-use super::{RaftMsg, RaftSender, RaftStatus, Transport};
+use super::{RaftMsg, RaftSender, Transport};
 use crate::member::{format_id, Member};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -193,7 +193,8 @@ struct Shared {
     cluster_id: u64,
     peers: Arc<PeerDirectory>,
     raft_tx: RaftSender,
-    status: Arc<RaftStatus>,
+    /// Called when a peer says this member was removed from the cluster.
+    on_removed: Box<dyn Fn() + Send + Sync>,
 }
 
 impl Shared {
@@ -214,7 +215,7 @@ impl HttpTransport {
         cluster_id: u64,
         peers: Arc<PeerDirectory>,
         raft_tx: RaftSender,
-        status: Arc<RaftStatus>,
+        on_removed: impl Fn() + Send + Sync + 'static,
         runtime: tokio::runtime::Handle,
     ) -> HttpTransport {
         HttpTransport {
@@ -223,7 +224,7 @@ impl HttpTransport {
                 cluster_id,
                 peers,
                 raft_tx,
-                status,
+                on_removed: Box::new(on_removed),
             }),
             queues: HashMap::new(),
             runtime,
@@ -354,7 +355,7 @@ async fn refusal(shared: &Shared, to: u64, resp: hyper::Response<hyper::body::In
         .unwrap_or_default();
     if status == 410 {
         tracing::error!(peer = %format_id(to), "a peer says this member was removed from the cluster");
-        shared.status.set_removed();
+        (shared.on_removed)();
     }
     format!("peer answered {status}: {body}")
 }
