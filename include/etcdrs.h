@@ -81,15 +81,18 @@ enum etcdrs_code
   ETCDRS_CODE_LEADER_ELECT = 301,
   ETCDRS_CODE_WATCHER_CLEARED = 400,
   ETCDRS_CODE_EVENT_INDEX_CLEARED = 401,
+  // A required pointer was NULL (raised by the C ABI).
   ETCDRS_CODE_NULL_ARGUMENT = 1000,
+  // Text that is not UTF-8 (raised by the C ABI).
   ETCDRS_CODE_INVALID_UTF8 = 1001,
   ETCDRS_CODE_CONNECTION_FAILED = 1002,
   ETCDRS_CODE_TIMEOUT = 1003,
-  ETCDRS_CODE_NOT_STARTED = 1004,
+  // A bug inside the library, caught before it crossed a thread or the C ABI.
   ETCDRS_CODE_PANIC = 1005,
   ETCDRS_CODE_IO = 1006,
   ETCDRS_CODE_INVALID_CONFIG = 1007,
   ETCDRS_CODE_BAD_RESPONSE = 1008,
+  // A watch cancelled by its owner (raised by the C ABI).
   ETCDRS_CODE_CANCELLED = 1009,
   ETCDRS_CODE_STOPPED = 1010,
   ETCDRS_CODE_CORRUPT = 1011,

@@ -4,179 +4,100 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// etcd's v2 error codes (api/v2error) plus etcdrs library codes from 1000 up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum ErrorCode {
-    KeyNotFound = 100,
-    TestFailed = 101,
-    NotFile = 102,
-    NoMorePeer = 103,
-    NotDir = 104,
-    NodeExist = 105,
-    KeyIsPreserved = 106,
-    RootReadOnly = 107,
-    DirNotEmpty = 108,
-    ExistingPeerAddr = 109,
-    Unauthorized = 110,
+/// The error table: one row per code, `Name = number, HTTP status, "message";`. It makes
+/// the `ErrorCode` enum, `ErrorCode::ALL`, `message()` and `http_status()`; the C header's
+/// `etcdrs_code` is generated from these rows too (ffi/build.rs reads them), and the Python
+/// package reads the codes from the core (`etcdrs._native.ERROR_CODES`). A later column can
+/// carry the gRPC status of v3 errors.
+macro_rules! error_table {
+    ($( $(#[$doc:meta])* $name:ident = $code:literal, $status:literal, $message:literal; )*) => {
+        /// etcd's v2 error codes (api/v2error) plus etcdrs library codes from 1000 up.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u32)]
+        pub enum ErrorCode {
+            $( $(#[$doc])* $name = $code, )*
+        }
 
-    ValueRequired = 200,
-    PrevValueRequired = 201,
-    TtlNan = 202,
-    IndexNan = 203,
-    ValueOrTtlRequired = 204,
-    TimeoutNan = 205,
-    NameRequired = 206,
-    IndexOrValueRequired = 207,
-    IndexValueMutex = 208,
-    InvalidField = 209,
-    InvalidForm = 210,
-    RefreshValue = 211,
-    RefreshTtlRequired = 212,
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$name),*];
 
-    RaftInternal = 300,
-    LeaderElect = 301,
+            /// etcd's message text for the code (v2error's table, verbatim), or etcdrs's.
+            pub fn message(self) -> &'static str {
+                match self { $(ErrorCode::$name => $message,)* }
+            }
 
-    WatcherCleared = 400,
-    EventIndexCleared = 401,
+            /// The HTTP status etcd answers with for this code (400 where etcd has none).
+            pub fn http_status(self) -> u16 {
+                match self { $(ErrorCode::$name => $status,)* }
+            }
+
+            /// The code's name, as the bindings know it.
+            pub fn name(self) -> &'static str {
+                match self { $(ErrorCode::$name => stringify!($name),)* }
+            }
+        }
+    };
+}
+
+error_table! {
+    // etcd's v2 table, complete: the HTTP client decodes these from any etcd member.
+    KeyNotFound = 100, 404, "Key not found";
+    TestFailed = 101, 412, "Compare failed";
+    NotFile = 102, 403, "Not a file";
+    NoMorePeer = 103, 400, "Reached the max number of peers in the cluster";
+    NotDir = 104, 400, "Not a directory";
+    NodeExist = 105, 412, "Key already exists";
+    KeyIsPreserved = 106, 400, "The prefix of given key is a keyword in etcd";
+    RootReadOnly = 107, 400, "Root is read only";
+    DirNotEmpty = 108, 403, "Directory not empty";
+    ExistingPeerAddr = 109, 409, "Peer address has existed";
+    Unauthorized = 110, 401, "The request requires user authentication";
+
+    ValueRequired = 200, 400, "Value is Required in POST form";
+    PrevValueRequired = 201, 400, "PrevValue is Required in POST form";
+    TtlNan = 202, 400, "The given TTL in POST form is not a number";
+    IndexNan = 203, 400, "The given index in POST form is not a number";
+    ValueOrTtlRequired = 204, 400, "Value or TTL is required in POST form";
+    TimeoutNan = 205, 400, "The given timeout in POST form is not a number";
+    NameRequired = 206, 400, "Name is required in POST form";
+    IndexOrValueRequired = 207, 400, "Index or value is required";
+    IndexValueMutex = 208, 400, "Index and value cannot both be specified";
+    InvalidField = 209, 400, "Invalid field";
+    InvalidForm = 210, 400, "Invalid POST form";
+    RefreshValue = 211, 400, "Value provided on refresh";
+    RefreshTtlRequired = 212, 400, "A TTL must be provided on refresh";
+
+    RaftInternal = 300, 500, "Raft Internal Error";
+    LeaderElect = 301, 500, "During Leader Election";
+
+    WatcherCleared = 400, 400, "watcher is cleared due to etcd recovery";
+    EventIndexCleared = 401, 400, "The event in requested index is outdated and cleared";
 
     // etcdrs library codes: never renumber, only append.
-    NullArgument = 1000,
-    InvalidUtf8 = 1001,
-    ConnectionFailed = 1002,
-    Timeout = 1003,
-    NotStarted = 1004,
-    Panic = 1005,
-    Io = 1006,
-    InvalidConfig = 1007,
-    BadResponse = 1008,
-    Cancelled = 1009,
-    Stopped = 1010,
-    Corrupt = 1011,
-    InvalidArgument = 1012,
-    NotLeader = 1013,
-    MemberNotFound = 1014,
-    MemberRemoved = 1015,
+    /// A required pointer was NULL (raised by the C ABI).
+    NullArgument = 1000, 400, "Null argument";
+    /// Text that is not UTF-8 (raised by the C ABI).
+    InvalidUtf8 = 1001, 400, "Invalid UTF-8";
+    ConnectionFailed = 1002, 503, "Connection failed";
+    Timeout = 1003, 503, "Timed out";
+    /// A bug inside the library, caught before it crossed a thread or the C ABI.
+    Panic = 1005, 500, "Internal panic";
+    Io = 1006, 500, "I/O error";
+    InvalidConfig = 1007, 400, "Invalid configuration";
+    BadResponse = 1008, 500, "Bad response from server";
+    /// A watch cancelled by its owner (raised by the C ABI).
+    Cancelled = 1009, 400, "Cancelled";
+    Stopped = 1010, 503, "Member stopped";
+    Corrupt = 1011, 500, "Data corrupt";
+    InvalidArgument = 1012, 400, "Invalid argument";
+    NotLeader = 1013, 403, "not current leader";
+    MemberNotFound = 1014, 404, "No such member";
+    MemberRemoved = 1015, 410, "Member permanently removed";
 }
 
 impl ErrorCode {
-    pub const ALL: &'static [ErrorCode] = &[
-        Self::KeyNotFound,
-        Self::TestFailed,
-        Self::NotFile,
-        Self::NoMorePeer,
-        Self::NotDir,
-        Self::NodeExist,
-        Self::KeyIsPreserved,
-        Self::RootReadOnly,
-        Self::DirNotEmpty,
-        Self::ExistingPeerAddr,
-        Self::Unauthorized,
-        Self::ValueRequired,
-        Self::PrevValueRequired,
-        Self::TtlNan,
-        Self::IndexNan,
-        Self::ValueOrTtlRequired,
-        Self::TimeoutNan,
-        Self::NameRequired,
-        Self::IndexOrValueRequired,
-        Self::IndexValueMutex,
-        Self::InvalidField,
-        Self::InvalidForm,
-        Self::RefreshValue,
-        Self::RefreshTtlRequired,
-        Self::RaftInternal,
-        Self::LeaderElect,
-        Self::WatcherCleared,
-        Self::EventIndexCleared,
-        Self::NullArgument,
-        Self::InvalidUtf8,
-        Self::ConnectionFailed,
-        Self::Timeout,
-        Self::NotStarted,
-        Self::Panic,
-        Self::Io,
-        Self::InvalidConfig,
-        Self::BadResponse,
-        Self::Cancelled,
-        Self::Stopped,
-        Self::Corrupt,
-        Self::InvalidArgument,
-        Self::NotLeader,
-        Self::MemberNotFound,
-        Self::MemberRemoved,
-    ];
-
     pub fn from_code(code: u32) -> Option<ErrorCode> {
         Self::ALL.iter().copied().find(|c| *c as u32 == code)
-    }
-
-    /// etcd's message text for the code (v2error's table, verbatim).
-    pub fn message(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            KeyNotFound => "Key not found",
-            TestFailed => "Compare failed",
-            NotFile => "Not a file",
-            NoMorePeer => "Reached the max number of peers in the cluster",
-            NotDir => "Not a directory",
-            NodeExist => "Key already exists",
-            KeyIsPreserved => "The prefix of given key is a keyword in etcd",
-            RootReadOnly => "Root is read only",
-            DirNotEmpty => "Directory not empty",
-            ExistingPeerAddr => "Peer address has existed",
-            Unauthorized => "The request requires user authentication",
-            ValueRequired => "Value is Required in POST form",
-            PrevValueRequired => "PrevValue is Required in POST form",
-            TtlNan => "The given TTL in POST form is not a number",
-            IndexNan => "The given index in POST form is not a number",
-            ValueOrTtlRequired => "Value or TTL is required in POST form",
-            TimeoutNan => "The given timeout in POST form is not a number",
-            NameRequired => "Name is required in POST form",
-            IndexOrValueRequired => "Index or value is required",
-            IndexValueMutex => "Index and value cannot both be specified",
-            InvalidField => "Invalid field",
-            InvalidForm => "Invalid POST form",
-            RefreshValue => "Value provided on refresh",
-            RefreshTtlRequired => "A TTL must be provided on refresh",
-            RaftInternal => "Raft Internal Error",
-            LeaderElect => "During Leader Election",
-            WatcherCleared => "watcher is cleared due to etcd recovery",
-            EventIndexCleared => "The event in requested index is outdated and cleared",
-            NullArgument => "Null argument",
-            InvalidUtf8 => "Invalid UTF-8",
-            ConnectionFailed => "Connection failed",
-            Timeout => "Timed out",
-            NotStarted => "Not started",
-            Panic => "Internal panic",
-            Io => "I/O error",
-            InvalidConfig => "Invalid configuration",
-            BadResponse => "Bad response from server",
-            Cancelled => "Cancelled",
-            Stopped => "Member stopped",
-            Corrupt => "Data corrupt",
-            InvalidArgument => "Invalid argument",
-            NotLeader => "not current leader",
-            MemberNotFound => "No such member",
-            MemberRemoved => "Member permanently removed",
-        }
-    }
-
-    /// The HTTP status etcd answers with for this code (400 where etcd has no entry).
-    pub fn http_status(self) -> u16 {
-        use ErrorCode::*;
-        match self {
-            KeyNotFound | MemberNotFound => 404,
-            ExistingPeerAddr => 409,
-            MemberRemoved => 410,
-            NotFile | DirNotEmpty | NotLeader => 403,
-            Unauthorized => 401,
-            TestFailed | NodeExist => 412,
-            RaftInternal | LeaderElect => 500,
-            Timeout | ConnectionFailed | Stopped | NotStarted => 503,
-            Io | Corrupt | Panic | BadResponse => 500,
-            _ => 400,
-        }
     }
 }
 

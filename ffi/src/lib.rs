@@ -99,11 +99,7 @@ pub(crate) fn guard(
     f: impl FnOnce() -> Result<(), Error>,
 ) -> etcdrs_status {
     let result = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
+        let what = etcdrs_core::error::panic_message(panic.as_ref());
         Err(error(
             ErrorCode::Panic,
             format!("panic in libetcdrs: {what}"),

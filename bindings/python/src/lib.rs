@@ -15,5 +15,11 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<node::Node>()?;
     m.add_class::<client::NativeClient>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The core's error table, by name: etcdrs.errors maps names to exception classes.
+    let codes = pyo3::types::PyDict::new(m.py());
+    for code in etcdrs_core::ErrorCode::ALL {
+        codes.set_item(code.name(), *code as u32)?;
+    }
+    m.add("ERROR_CODES", codes)?;
     Ok(())
 }

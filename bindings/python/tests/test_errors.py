@@ -87,3 +87,11 @@ def test_every_code_maps_to_its_class():
         assert type(e) is cls and (e.errorCode, e.cause, e.index) == (code, "c", 7)
     assert issubclass(etcdrs.EtcdLockExpired, etcdrs.EtcdException)
     assert issubclass(etcdrs.EtcdClusterIdChanged, etcdrs.EtcdException)
+
+
+def test_codes_come_from_the_core_table():
+    codes = etcdrs._native.ERROR_CODES
+    assert codes["KeyNotFound"] == 100 and codes["EventIndexCleared"] == 401
+    assert codes["Stopped"] == 1010
+    assert errors._BY_CODE[codes["NodeExist"]] is etcdrs.EtcdAlreadyExist
+    assert errors._BY_CODE[codes["Timeout"]] is etcdrs.EtcdWatchTimedOut

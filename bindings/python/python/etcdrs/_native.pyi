@@ -3,6 +3,7 @@
 from typing import Dict, List, Optional, Tuple
 
 __version__: str
+ERROR_CODES: Dict[str, int]
 
 class Node:
     name: str

@@ -1,5 +1,5 @@
 """The exception classes of etcdrs, with python-etcd's names and hierarchy, and the one
-table from etcd's errorCode (and etcdrs's library codes) to a class. The Rust side raises
+table from the core's error codes (by name; the numbers come from the core) to a class. The Rust side raises
 every error through `exception_for`.
 
 Every exception carries ``errorCode``, ``message``, ``cause`` and ``index`` (also as the
@@ -7,6 +7,8 @@ Every exception carries ``errorCode``, ``message``, ``cause`` and ``index`` (als
 """
 
 from typing import Any, Dict, Optional, Type
+
+from . import _native
 
 
 class EtcdException(Exception):
@@ -96,27 +98,35 @@ class EtcdLockExpired(EtcdException):
     """A lock expired while it was being acquired."""
 
 
+# Exception classes by the core's code names; the numbers come from the core's one error
+# table (etcdrs._native.ERROR_CODES), never repeated here.
+_BY_NAME: Dict[str, Type[EtcdException]] = {
+    "KeyNotFound": EtcdKeyNotFound,
+    "TestFailed": EtcdCompareFailed,
+    "NotFile": EtcdNotFile,
+    "NotDir": EtcdNotDir,
+    "NodeExist": EtcdAlreadyExist,
+    "RootReadOnly": EtcdRootReadOnly,
+    "DirNotEmpty": EtcdDirNotEmpty,
+    "Unauthorized": EtcdInsufficientPermissions,
+    # The 2xx form errors.
+    **{name: EtcdValueError for name in (
+        "ValueRequired", "PrevValueRequired", "TtlNan", "IndexNan", "ValueOrTtlRequired",
+        "TimeoutNan", "NameRequired", "IndexOrValueRequired", "IndexValueMutex",
+        "InvalidField", "InvalidForm", "RefreshValue", "RefreshTtlRequired")},
+    "LeaderElect": EtcdLeaderElectionInProgress,
+    "WatcherCleared": EtcdWatcherCleared,
+    "EventIndexCleared": EtcdEventIndexCleared,
+    # etcdrs library codes.
+    "ConnectionFailed": EtcdConnectionFailed,
+    "Timeout": EtcdWatchTimedOut,
+    "InvalidConfig": EtcdValueError,
+    "Stopped": EtcdConnectionFailed,  # the member stopped or failed
+    "InvalidArgument": EtcdValueError,
+}
+
 _BY_CODE: Dict[int, Type[EtcdException]] = {
-    100: EtcdKeyNotFound,
-    101: EtcdCompareFailed,
-    102: EtcdNotFile,
-    104: EtcdNotDir,
-    105: EtcdAlreadyExist,
-    107: EtcdRootReadOnly,
-    108: EtcdDirNotEmpty,
-    110: EtcdInsufficientPermissions,
-    **{code: EtcdValueError for code in range(200, 213)},
-    301: EtcdLeaderElectionInProgress,
-    400: EtcdWatcherCleared,
-    401: EtcdEventIndexCleared,
-    # etcdrs library codes (see etcdrs_code in include/etcdrs.h).
-    1000: EtcdValueError,  # null argument
-    1001: EtcdValueError,  # invalid UTF-8
-    1002: EtcdConnectionFailed,
-    1003: EtcdWatchTimedOut,
-    1007: EtcdValueError,  # invalid configuration
-    1010: EtcdConnectionFailed,  # the member stopped
-    1012: EtcdValueError,  # invalid argument
+    _native.ERROR_CODES[name]: cls for name, cls in _BY_NAME.items()
 }
 
 
