@@ -10,6 +10,15 @@ pub enum ClusterState {
     Existing,
 }
 
+impl std::fmt::Display for ClusterState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ClusterState::New => "new",
+            ClusterState::Existing => "existing",
+        })
+    }
+}
+
 impl ClusterState {
     /// etcd's `--initial-cluster-state` value: `new` or `existing`.
     pub fn parse(s: &str) -> Result<ClusterState> {

@@ -3,7 +3,7 @@
 //! ./default.etcd.
 
 use clap::Parser;
-use etcdrs_core::config::{split_urls, DEFAULT_SNAPSHOT_COUNT};
+use etcdrs_core::config::split_urls;
 use etcdrs_core::{ClusterState, Config, Node};
 use std::path::PathBuf;
 
@@ -13,6 +13,11 @@ use std::path::PathBuf;
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// The library's defaults are etcd's; the flags take theirs from it, so they live once.
+fn defaults() -> Config {
+    Config::default()
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "etcdrs",
@@ -21,56 +26,40 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 )]
 struct Flags {
     /// Human-readable name for this member.
-    #[arg(long, env = "ETCD_NAME", default_value = "default")]
+    #[arg(long, env = "ETCD_NAME", default_value_t = defaults().name)]
     name: String,
     /// Path to the data directory [default: <name>.etcd].
     #[arg(long, env = "ETCD_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// URLs to listen on for client traffic.
-    #[arg(
-        long,
-        env = "ETCD_LISTEN_CLIENT_URLS",
-        default_value = "http://127.0.0.1:2379,http://127.0.0.1:4001"
-    )]
+    #[arg(long, env = "ETCD_LISTEN_CLIENT_URLS", default_value_t = defaults().listen_client_urls.join(","))]
     listen_client_urls: String,
     /// Client URLs to advertise to the rest of the cluster [default: the listen URLs].
     #[arg(long, env = "ETCD_ADVERTISE_CLIENT_URLS")]
     advertise_client_urls: Option<String>,
     /// URLs to listen on for peer traffic.
-    #[arg(
-        long,
-        env = "ETCD_LISTEN_PEER_URLS",
-        default_value = "http://127.0.0.1:2380"
-    )]
+    #[arg(long, env = "ETCD_LISTEN_PEER_URLS", default_value_t = defaults().listen_peer_urls.join(","))]
     listen_peer_urls: String,
     /// This member's peer URLs to advertise to the rest of the cluster.
-    #[arg(
-        long,
-        env = "ETCD_INITIAL_ADVERTISE_PEER_URLS",
-        default_value = "http://127.0.0.1:2380"
-    )]
+    #[arg(long, env = "ETCD_INITIAL_ADVERTISE_PEER_URLS", default_value_t = defaults().initial_advertise_peer_urls.join(","))]
     initial_advertise_peer_urls: String,
     /// Initial cluster configuration for bootstrapping (name=peerURL,...).
-    #[arg(long, env = "ETCD_INITIAL_CLUSTER", default_value = "")]
+    #[arg(long, env = "ETCD_INITIAL_CLUSTER", default_value_t = defaults().initial_cluster)]
     initial_cluster: String,
     /// new or existing.
-    #[arg(long, env = "ETCD_INITIAL_CLUSTER_STATE", default_value = "new")]
+    #[arg(long, env = "ETCD_INITIAL_CLUSTER_STATE", default_value_t = defaults().initial_cluster_state.to_string())]
     initial_cluster_state: String,
     /// Initial cluster token for the cluster during bootstrap.
-    #[arg(
-        long,
-        env = "ETCD_INITIAL_CLUSTER_TOKEN",
-        default_value = "etcd-cluster"
-    )]
+    #[arg(long, env = "ETCD_INITIAL_CLUSTER_TOKEN", default_value_t = defaults().initial_cluster_token)]
     initial_cluster_token: String,
     /// Time (in milliseconds) of a heartbeat interval.
-    #[arg(long, env = "ETCD_HEARTBEAT_INTERVAL", default_value_t = 100)]
+    #[arg(long, env = "ETCD_HEARTBEAT_INTERVAL", default_value_t = defaults().heartbeat_interval_ms)]
     heartbeat_interval: u64,
     /// Time (in milliseconds) for an election to timeout.
-    #[arg(long, env = "ETCD_ELECTION_TIMEOUT", default_value_t = 1000)]
+    #[arg(long, env = "ETCD_ELECTION_TIMEOUT", default_value_t = defaults().election_timeout_ms)]
     election_timeout: u64,
     /// Number of committed transactions to trigger a snapshot to disk.
-    #[arg(long, env = "ETCD_SNAPSHOT_COUNT", default_value_t = DEFAULT_SNAPSHOT_COUNT)]
+    #[arg(long, env = "ETCD_SNAPSHOT_COUNT", default_value_t = defaults().snapshot_count)]
     snapshot_count: u64,
     /// Accepted for etcd compatibility: the v2 API is always served.
     #[arg(long, env = "ETCD_ENABLE_V2", default_value = "true", num_args = 0..=1, default_missing_value = "true")]
