@@ -1,34 +1,45 @@
 //! etcdrs-core: one etcd member — raft driver, durable log, v2 store, HTTP API — and the
 //! client and embedding API that the server binary, the C ABI and the bindings build on.
 //!
-//! Layers, each using only the ones below it: `storage` (WAL, snapshots) → `raft` (the
-//! consensus driver and peer transport) → `v2store` + `membership` + `apply` (the state
-//! machine) → `server` (what a member answers; `lock` builds the lock and leader modules on
-//! it) → `api` (HTTP, client and peer) and `client` (HTTP or in-process) → `node`
-//! (embedding).
+//! Layers, each using only the ones below it:
+//! - `storage`: the write-ahead log and snapshots in the data dir.
+//! - `raft`: the consensus driver around raft-rs and the peer transport. It hands committed
+//!   entries out (`raft::ToApply`) and knows nothing of what they mean.
+//! - `v2store`, `membership` and `apply`: the state machine. `status` is what the member
+//!   tells its parts (applied index, stopped, removed, failed).
+//! - `server`: what a member answers, for HTTP and in-process clients alike; `lock` builds
+//!   the lock and leader modules on it.
+//! - `api` (client and peer HTTP) and `client` (HTTP or in-process).
+//! - `node`: a member in the calling process; `blocking` runs client calls for callers
+//!   without an async runtime (the C ABI and the bindings).
+//!
+//! Only what those callers need is public, re-exported here; the layers are crate-private.
 
-pub mod api;
-pub mod apply;
-pub mod client;
-pub mod config;
-pub mod error;
-pub mod lock;
-pub mod member;
-pub mod membership;
-pub mod node;
-pub mod raft;
-pub mod request;
-pub mod server;
-pub mod status;
-pub mod storage;
-pub mod time;
-pub mod v2store;
+mod api;
+mod apply;
+pub mod blocking;
+mod client;
+mod config;
+mod error;
+mod lock;
+mod member;
+mod membership;
+mod node;
+mod raft;
+mod request;
+mod server;
+mod status;
+mod storage;
+mod time;
+mod v2store;
 mod wait;
 
-pub use client::{Client, GetOptions, WatchCanceller, WatchOptions, WatchStream};
-pub use config::{ClusterState, Config};
-pub use error::{Error, ErrorCode, Result};
+pub use client::{within, Client, GetOptions, WatchCanceller, WatchOptions, WatchStream};
+pub use config::{split_urls, ClusterState, Config, DEFAULT_SNAPSHOT_COUNT};
+pub use error::{panic_message, Error, ErrorCode, Result};
 pub use lock::{LockField, LockHolder};
+pub use member::{format_id, member_id, Member};
 pub use node::Node;
+pub use request::{KeyRequest, Method};
 pub use server::{KeyResponse, LeaderStats, SelfStats};
 pub use v2store::{Action, Event, NodeExtern, StoreStats};

@@ -91,14 +91,11 @@ fn corrupt(cause: String) -> Error {
 /// The first index after `snapshot_index` that the replayed log lacks although a later
 /// entry is there: replaying onto that snapshot would skip writes.
 fn log_gap(entries: &[raft::eraftpb::Entry], snapshot_index: u64) -> Option<u64> {
-    let mut next = snapshot_index + 1;
-    for e in entries.iter().filter(|e| e.index > snapshot_index) {
-        if e.index != next {
-            return Some(next);
-        }
-        next += 1;
-    }
-    None
+    let after = entries.iter().filter(|e| e.index > snapshot_index);
+    (snapshot_index + 1..)
+        .zip(after)
+        .find(|(want, e)| e.index != *want)
+        .map(|(want, _)| want)
 }
 
 /// The newest saved snapshot that reads back whole, decodes as a store and that the log

@@ -114,9 +114,6 @@ impl MemberStatus {
         self.has_ttl_keys.store(v, Ordering::Relaxed);
     }
 
-    pub fn applied(&self) -> u64 {
-        *self.applied_tx.borrow()
-    }
     pub fn set_applied(&self, index: u64) {
         self.applied_tx.send_replace(index);
     }

@@ -6,10 +6,9 @@
 
 use crate::response::{etcdrs_response, new_response};
 use crate::{
-    error, etcdrs_error, etcdrs_status, give_string, guard, handle, opt_text, out_param, runtime,
-    text, ttl,
+    error, etcdrs_error, etcdrs_status, give_string, guard, handle, opt_text, out_param, text, ttl,
 };
-use etcdrs_core::client::within;
+use etcdrs_core::within;
 use etcdrs_core::{
     Client, Error, ErrorCode, GetOptions, KeyResponse, LockField, LockHolder, WatchOptions,
 };
@@ -33,7 +32,7 @@ pub const ETCDRS_LOCK_FIELD_VALUE: u32 = 0;
 pub const ETCDRS_LOCK_FIELD_INDEX: u32 = 1;
 
 pub(crate) fn block<F: Future>(f: F) -> F::Output {
-    runtime().block_on(f)
+    etcdrs_core::blocking::block_on(f)
 }
 
 /// The common shape of a keys-API call: check the handle, the key and the out-parameter,
@@ -73,9 +72,7 @@ unsafe fn text_op(
     })
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Result<String, Error> {
-    serde_json::to_string(v).map_err(|e| error(ErrorCode::BadResponse, e.to_string()))
-}
+use etcdrs_core::blocking::to_json as json;
 
 /// A client over HTTP. `endpoints`: comma-separated URLs (`http://127.0.0.1:2379,...`); a
 /// call goes to the next endpoint when one cannot be reached. `timeout_ms` bounds every call
@@ -93,13 +90,9 @@ pub unsafe extern "C" fn etcdrs_client_new(
         out_param(client_out, "client_out")?;
         // SAFETY: `endpoints_len` readable bytes at `endpoints`.
         let endpoints = unsafe { text(endpoints, endpoints_len, "endpoints")? };
-        let list = etcdrs_core::config::split_urls(endpoints);
+        let list = etcdrs_core::split_urls(endpoints);
         let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms));
-        // The HTTP client spawns its connections on the library's runtime.
-        let client = {
-            let _rt = runtime().enter();
-            Client::http(&list, timeout)?
-        };
+        let client = etcdrs_core::blocking::http_client(&list, timeout)?;
         // SAFETY: checked non-NULL above.
         unsafe { *client_out = new_client(client) };
         Ok(())

@@ -31,7 +31,6 @@ pub use watch::*;
 use etcdrs_core::{Error, ErrorCode};
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::OnceLock;
 
 /// What every fallible function returns: `ETCDRS_OK` or an `etcdrs_code`.
 pub type etcdrs_status = u32;
@@ -74,20 +73,6 @@ pub struct etcdrs_error {
     json: String,
 }
 
-/// The runtime every blocking call of the library runs its work on (members have their
-/// own).
-pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("etcdrs-ffi")
-            .enable_all()
-            .build()
-            .expect("the library's runtime")
-    })
-}
-
 pub(crate) fn error(code: ErrorCode, cause: impl Into<String>) -> Error {
     Error::new(code, cause, 0)
 }
@@ -99,7 +84,7 @@ pub(crate) fn guard(
     f: impl FnOnce() -> Result<(), Error>,
 ) -> etcdrs_status {
     let result = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let what = etcdrs_core::error::panic_message(panic.as_ref());
+        let what = etcdrs_core::panic_message(panic.as_ref());
         Err(error(
             ErrorCode::Panic,
             format!("panic in libetcdrs: {what}"),

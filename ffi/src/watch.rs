@@ -4,7 +4,7 @@
 use crate::client::{block, etcdrs_client, millis};
 use crate::response::{etcdrs_response, new_response};
 use crate::{error, etcdrs_error, etcdrs_status, guard, handle, out_param, text};
-use etcdrs_core::client::within;
+use etcdrs_core::within;
 use etcdrs_core::{ErrorCode, WatchCanceller, WatchOptions, WatchStream};
 use std::ffi::c_char;
 use std::sync::Mutex;

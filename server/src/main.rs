@@ -3,7 +3,7 @@
 //! ./default.etcd.
 
 use clap::Parser;
-use etcdrs_core::config::split_urls;
+use etcdrs_core::split_urls;
 use etcdrs_core::{ClusterState, Config, Node};
 use std::path::PathBuf;
 

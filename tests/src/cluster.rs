@@ -205,10 +205,7 @@ impl Drop for PeerProxy {
 
 /// The id etcd (and etcdrs) gives a member with these peer URLs in a cluster with our token.
 pub fn member_hex(peer_url: &str) -> String {
-    etcdrs_core::member::format_id(etcdrs_core::member::member_id(
-        &[peer_url.to_string()],
-        TOKEN,
-    ))
+    etcdrs_core::format_id(etcdrs_core::member_id(&[peer_url.to_string()], TOKEN))
 }
 
 /// A cluster of member processes, member i named `m{i}`.

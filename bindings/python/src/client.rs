@@ -2,10 +2,10 @@
 //! take etcd's form fields and are parsed by core exactly as the HTTP API parses them.
 
 use crate::errors::IntoPy;
-use crate::runtime::{block_on, runtime};
-use etcdrs_core::client::within;
-use etcdrs_core::request::{KeyRequest, Method};
+use crate::runtime::block_on;
+use etcdrs_core::within;
 use etcdrs_core::{Client, Error, ErrorCode, LockField, LockHolder};
+use etcdrs_core::{KeyRequest, Method};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use std::collections::HashMap;
@@ -22,9 +22,7 @@ impl NativeClient {
     }
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Result<String, Error> {
-    serde_json::to_string(v).map_err(|e| Error::new(ErrorCode::BadResponse, e.to_string(), 0))
-}
+use etcdrs_core::blocking::to_json as json;
 
 #[pymethods]
 impl NativeClient {
@@ -32,10 +30,9 @@ impl NativeClient {
     #[staticmethod]
     #[pyo3(signature = (endpoints, timeout = None))]
     fn http(endpoints: Vec<String>, timeout: Option<f64>) -> PyResult<NativeClient> {
-        let _rt = runtime().enter();
         let timeout = timeout.filter(|t| *t > 0.0).map(Duration::from_secs_f64);
         Ok(NativeClient::new(
-            Client::http(&endpoints, timeout).py_err()?,
+            etcdrs_core::blocking::http_client(&endpoints, timeout).py_err()?,
         ))
     }
 

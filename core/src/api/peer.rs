@@ -44,7 +44,7 @@ fn text(status: u16, body: &'static str) -> Response<Body> {
 
 /// Whether messages from this peer are for us to hear: it must be another current member
 /// of this cluster (as etcd checks), writing to this member.
-fn check_peer(req: &Request<Incoming>, server: &Server) -> Result<u64, Response<Body>> {
+fn check_peer(req: &Request<Incoming>, server: &Server) -> Result<u64, (u16, &'static str)> {
     let from = hex_header(req, HEADER_FROM).unwrap_or(0);
     let cluster = hex_header(req, HEADER_CLUSTER_ID);
     if cluster != Some(server.cluster_id) {
@@ -54,18 +54,18 @@ fn check_peer(req: &Request<Incoming>, server: &Server) -> Result<u64, Response<
             local_cluster = %format_id(server.cluster_id),
             "refused raft messages from a member of another cluster (cluster ID mismatch; check --initial-cluster and --initial-cluster-token)"
         );
-        return Err(text(412, "cluster ID mismatch\n"));
+        return Err((412, "cluster ID mismatch\n"));
     }
     if server.is_removed_member(from) {
         tracing::warn!(peer = %format_id(from), "refused raft messages from a removed member");
-        return Err(text(
+        return Err((
             410,
             "the member has been permanently removed from the cluster\n",
         ));
     }
     if !server.is_peer(from) {
         tracing::warn!(peer = %format_id(from), "refused raft messages from a sender that is not a member of this cluster");
-        return Err(text(404, "error sender not found\n"));
+        return Err((404, "error sender not found\n"));
     }
     let to = hex_header(req, HEADER_TO);
     if to != Some(server.member_id) {
@@ -75,7 +75,7 @@ fn check_peer(req: &Request<Incoming>, server: &Server) -> Result<u64, Response<
             local = %format_id(server.member_id),
             "refused raft messages meant for another member id"
         );
-        return Err(text(412, "raft To mismatch\n"));
+        return Err((412, "raft To mismatch\n"));
     }
     Ok(from)
 }
@@ -86,11 +86,11 @@ async fn route(req: Request<Incoming>, server: &Server) -> Response<Body> {
     match (method, path.as_str()) {
         (hyper::Method::POST, STREAM_PATH) => match check_peer(&req, server) {
             Ok(from) => stream(req, server, from).await,
-            Err(refused) => refused,
+            Err((status, why)) => text(status, why),
         },
         (hyper::Method::POST, SNAPSHOT_PATH) => match check_peer(&req, server) {
             Ok(from) => snapshot(req, server, from).await,
-            Err(refused) => refused,
+            Err((status, why)) => text(status, why),
         },
         (hyper::Method::GET, "/members") => {
             let mut r = json(200, &server.members(), false);

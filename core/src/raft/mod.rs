@@ -14,7 +14,7 @@ mod status;
 pub mod transport;
 
 pub use log::logger;
-pub use stats::{AppendCounts, FollowerStats, PeerStats};
+pub use stats::PeerStats;
 pub use status::{RaftRole, RaftStatus};
 pub use transport::{HttpTransport, PeerDirectory};
 

@@ -85,6 +85,7 @@ impl Snapshotter {
     }
 
     /// The newest snapshot, if any (an Err when it is damaged).
+    #[cfg(test)]
     pub fn load_newest(&self) -> Result<Option<Snapshot>> {
         match self.newest_first()?.first() {
             Some(path) => self.read(path).map(Some),

@@ -408,6 +408,7 @@ impl Wal {
         Ok(())
     }
 
+    #[cfg(test)]
     pub fn segment_count(&self) -> usize {
         self.segments.len()
     }

@@ -10,7 +10,7 @@ mod watcher;
 
 pub use event::{Action, Event, NodeExtern};
 pub use stats::{StatKind, Stats, StoreStats};
-pub use watcher::{WatchEvent, Watcher, WatcherHub, HISTORY_CAPACITY, WATCHER_BUFFER};
+pub use watcher::{Watcher, WatcherHub};
 
 use crate::error::{Error, ErrorCode, Result};
 use node::{Children, Node, NodeKind};
@@ -94,10 +94,12 @@ impl Store {
     }
 
     /// The store's index: the index of its latest change.
+    #[cfg(test)]
     pub fn index(&self) -> u64 {
         self.current_index
     }
 
+    #[cfg(test)]
     pub fn hub(&self) -> &Arc<WatcherHub> {
         &self.hub
     }

@@ -1,3 +1,4 @@
+use super::watcher::WATCHER_BUFFER;
 use super::*;
 
 const NOW: i64 = 1_800_000_000_000_000_000;
