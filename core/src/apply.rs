@@ -5,7 +5,8 @@
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::membership;
-use crate::raft::{PeerDirectory, RaftMsg, RaftSender, ToApply};
+use crate::membership::PeerDirectory;
+use crate::raft::{RaftMsg, RaftSender, ToApply};
 use crate::request::{Method, Op, RaftRequest, V2Request};
 use crate::status::MemberStatus;
 use crate::storage::Snapshotter;
@@ -228,7 +229,7 @@ impl Applier {
         match cc.get_change_type() {
             ConfChangeType::RemoveNode => {
                 voters.retain(|v| *v != cc.node_id);
-                tracing::info!(member = %crate::member::format_id(cc.node_id), "removed a member");
+                tracing::info!(member = %crate::identity::format_id(cc.node_id), "removed a member");
                 if cc.node_id == self.member_id {
                     tracing::warn!("this member has been permanently removed from the cluster");
                     self.status.set_removed();
@@ -238,7 +239,7 @@ impl Applier {
                 if !voters.contains(&cc.node_id) {
                     voters.push(cc.node_id);
                 }
-                tracing::info!(member = %crate::member::format_id(cc.node_id), "added a member");
+                tracing::info!(member = %crate::identity::format_id(cc.node_id), "added a member");
             }
         }
         (cc.id, Ok(None), Some(cc))

@@ -3,13 +3,17 @@
 //!
 //! Layers, each using only the ones below it:
 //! - `storage`: the write-ahead log and snapshots in the data dir.
-//! - `raft`: the consensus driver around raft-rs and the peer transport. It hands committed
-//!   entries out (`raft::ToApply`) and knows nothing of what they mean.
+//! - `raft`: the consensus driver around raft-rs. It sends messages through a `Transport`
+//!   it is given and hands committed entries out (`raft::ToApply`); it knows nothing of
+//!   what they mean.
 //! - `v2store`, `membership` and `apply`: the state machine. `status` is what the member
-//!   tells its parts (applied index, stopped, removed, failed).
+//!   tells its parts (applied index, stopped, removed, failed); `identity` holds member and
+//!   cluster ids, which every layer names.
 //! - `server`: what a member answers, for HTTP and in-process clients alike; `lock` builds
 //!   the lock and leader modules on it.
-//! - `api` (client and peer HTTP) and `client` (HTTP or in-process).
+//! - `api` (the client HTTP API), `peer` (the peer protocol, both halves: the transport
+//!   that sends raft messages and the peer API that receives them), both served by `http`;
+//!   `client` (HTTP or in-process).
 //! - `node`: a member in the calling process; `blocking` runs client calls for callers
 //!   without an async runtime (the C ABI and the bindings).
 //!
@@ -21,10 +25,12 @@ pub mod blocking;
 mod client;
 mod config;
 mod error;
+mod http;
+mod identity;
 mod lock;
-mod member;
 mod membership;
 mod node;
+mod peer;
 mod raft;
 mod request;
 mod server;
@@ -37,8 +43,8 @@ mod wait;
 pub use client::{within, Client, GetOptions, WatchCanceller, WatchOptions, WatchStream};
 pub use config::{split_urls, ClusterState, Config, DEFAULT_SNAPSHOT_COUNT};
 pub use error::{panic_message, Error, ErrorCode, Result};
+pub use identity::{format_id, member_id, Member};
 pub use lock::{LockField, LockHolder};
-pub use member::{format_id, member_id, Member};
 pub use node::Node;
 pub use request::{KeyRequest, Method};
 pub use server::{KeyResponse, LeaderStats, SelfStats};

@@ -182,11 +182,21 @@ fn delete_request(key: &str) -> KeyRequest {
     }
 }
 
-impl Server {
+/// The lock and leader modules of one member, built on its keys API.
+pub(crate) struct Locks<'a> {
+    server: &'a Arc<Server>,
+}
+
+impl<'a> Locks<'a> {
+    pub(crate) fn new(server: &'a Arc<Server>) -> Locks<'a> {
+        Locks { server }
+    }
+
     /// The requests for lock `name` in order of arrival (linearizable: read through raft).
     /// The store index of the read comes with them.
     async fn lock_requests(&self, name: &str) -> Result<(Vec<LockRequest>, u64)> {
         let listing = self
+            .server
             .handle(KeyRequest {
                 key: dir_of(name),
                 sorted: true,
@@ -251,7 +261,7 @@ impl Server {
                 ..Default::default()
             }
         };
-        self.handle(req).await.map(|_| ())
+        self.server.handle(req).await.map(|_| ())
     }
 
     /// Acquire lock `name`, waiting behind earlier requests (FIFO) for at most `timeout`
@@ -261,7 +271,7 @@ impl Server {
     /// an earlier request still has takes over that request: if it holds the lock, its TTL
     /// is renewed and its index answered at once.
     pub async fn lock_acquire(
-        self: &Arc<Self>,
+        &self,
         name: &str,
         value: &str,
         ttl: u64,
@@ -284,18 +294,19 @@ impl Server {
             }
         }
         let created = event(
-            self.handle(KeyRequest {
-                method: Method::Post,
-                key: dir_of(name),
-                value: Some(value.to_string()),
-                ttl: (ttl > 0).then_some(ttl),
-                ..Default::default()
-            })
-            .await?,
+            self.server
+                .handle(KeyRequest {
+                    method: Method::Post,
+                    key: dir_of(name),
+                    value: Some(value.to_string()),
+                    ttl: (ttl > 0).then_some(ttl),
+                    ..Default::default()
+                })
+                .await?,
         )?;
         let index = created.event.node.created_index;
         let guard = AbandonGuard {
-            server: self.clone(),
+            server: self.server.clone(),
             key: Some(created.event.node.key.clone()),
         };
         match self.wait_for_lock(name, index, value, ttl, deadline).await {
@@ -399,6 +410,7 @@ impl Server {
     /// The first change of `key` from store index `since` on.
     async fn next_change(&self, key: String, since: u64) -> Result<()> {
         let r = self
+            .server
             .handle(KeyRequest {
                 key,
                 wait: true,
@@ -451,7 +463,11 @@ impl Server {
             LockHolder::Index(i) => i,
             LockHolder::Value(_) => self.find_lock_request(name, holder).await?,
         };
-        match self.handle(delete_request(&request_key(name, index))).await {
+        match self
+            .server
+            .handle(delete_request(&request_key(name, index)))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.code == ErrorCode::KeyNotFound => Err(not_found(e.index)),
             Err(e) => Err(e),
@@ -472,7 +488,7 @@ impl Server {
     /// Become (or stay) the leader of `name` as `leader`: the lock `name` acquired with the
     /// leader's name as its value. Waits while someone else leads. Answers the lock index.
     pub async fn leader_set(
-        self: &Arc<Self>,
+        &self,
         name: &str,
         leader: &str,
         ttl: u64,

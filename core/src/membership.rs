@@ -3,10 +3,12 @@
 //! member validates a change against the same state, in log order.
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::member::{format_id, Member};
+use crate::identity::{format_id, Member};
 use crate::request::MemberAttributes;
 use crate::v2store::{Store, CLUSTER_PREFIX};
 use raft::eraftpb::{ConfChange, ConfChangeType};
+use std::collections::HashMap;
+use std::sync::RwLock;
 
 pub fn members_dir() -> String {
     format!("{CLUSTER_PREFIX}/members")
@@ -213,6 +215,43 @@ pub fn set_version(store: &mut Store, version: &str) -> Result<()> {
         set_record(store, &version_key(), version)?;
     }
     Ok(())
+}
+
+/// Where each member is reached: its peer URLs, from the applied member records.
+#[derive(Default)]
+pub(crate) struct PeerDirectory {
+    urls: RwLock<HashMap<u64, Vec<String>>>,
+}
+
+impl PeerDirectory {
+    pub fn new(members: &[Member]) -> PeerDirectory {
+        let d = PeerDirectory::default();
+        d.replace(members);
+        d
+    }
+
+    pub fn replace(&self, members: &[Member]) {
+        *self.urls.write().unwrap_or_else(|p| p.into_inner()) = members
+            .iter()
+            .map(|m| (m.id, m.peer_urls.clone()))
+            .collect();
+    }
+
+    /// Whether `id` is a member of the cluster now.
+    pub fn contains(&self, id: u64) -> bool {
+        self.urls
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&id)
+    }
+
+    pub fn get(&self, id: u64) -> Option<Vec<String>> {
+        self.urls
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
+    }
 }
 
 #[cfg(test)]

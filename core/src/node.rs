@@ -5,9 +5,11 @@ use crate::apply::{Applier, CLUSTER_VERSION};
 use crate::client::Client;
 use crate::config::{ClusterState, Config};
 use crate::error::{Error, ErrorCode, Result};
-use crate::member::{cluster_id, format_id, member_id, parse_initial_cluster, Member};
+use crate::identity::{cluster_id, format_id, member_id, parse_initial_cluster, Member};
 use crate::membership;
-use crate::raft::{HttpTransport, PeerDirectory, PeerStats, RaftDriver, RaftMsg, RaftStatus};
+use crate::membership::PeerDirectory;
+use crate::peer::{PeerService, PeerTransport};
+use crate::raft::{PeerStats, RaftDriver, RaftMsg, RaftStatus};
 use crate::request::Op;
 use crate::server::Server;
 use crate::status::MemberStatus;
@@ -174,7 +176,7 @@ fn join_existing(
         let (tx, rx) = mpsc::channel();
         let urls2 = urls.clone();
         runtime.spawn(async move {
-            let _ = tx.send(crate::raft::transport::fetch_members(&urls2).await);
+            let _ = tx.send(crate::peer::fetch_members(&urls2).await);
         });
         match rx.recv_timeout(Duration::from_secs(10)) {
             Ok(Ok((cluster, members))) => {
@@ -359,6 +361,7 @@ impl Node {
         let dd = DataDir::new(&config.data_dir);
         let data_dir_lock = dd.lock()?;
         let snapshotter = Arc::new(Snapshotter::new(&dd.snap_dir())?);
+        let incoming_snapshot = snapshotter.incoming_path();
         let (wal, replay) = Wal::open(&dd.wal_dir())?;
         let Origin {
             meta,
@@ -431,7 +434,6 @@ impl Node {
             status.clone(),
             peer_stats.clone(),
             peers.clone(),
-            crate::raft::transport::Inbound::new(snapshotter.incoming_path()),
             meta.member_id,
             meta.cluster_id,
             config.name.clone(),
@@ -440,7 +442,7 @@ impl Node {
             Duration::from_millis(config.header_read_timeout_ms),
         ));
 
-        let transport = HttpTransport::new(
+        let transport = PeerTransport::new(
             meta.member_id,
             meta.cluster_id,
             peers.clone(),
@@ -514,12 +516,13 @@ impl Node {
                 ));
                 client_urls.push(url);
             }
+            let peer_service = Arc::new(PeerService::new(server.clone(), incoming_snapshot));
             for (l, url) in peer_listeners {
                 let listener =
                     tokio::net::TcpListener::from_std(l).map_err(|e| Error::io("listener", e))?;
-                runtime.spawn(crate::api::peer::serve(
+                runtime.spawn(crate::peer::serve(
                     listener,
-                    server.clone(),
+                    peer_service.clone(),
                     shutdown_rx.clone(),
                 ));
                 peer_urls.push(url);

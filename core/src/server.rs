@@ -2,14 +2,14 @@
 //! request, used by the HTTP API and by in-process clients alike.
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::member::{format_id, Member};
+use crate::identity::{format_id, Member};
 use crate::membership;
-use crate::raft::transport::Inbound;
-use crate::raft::{PeerDirectory, PeerStats, RaftMsg, RaftRole, RaftSender, RaftStatus};
+use crate::membership::PeerDirectory;
+use crate::raft::{PeerStats, RaftMsg, RaftRole, RaftSender, RaftStatus};
 use crate::request::{KeyRequest, MemberAttributes, Method, Op, RaftRequest, V2Request};
 use crate::status::MemberStatus;
 use crate::time::{format_go_duration, format_rfc3339_nano, now_nanos};
-use crate::v2store::{path, Event, Store, StoreStats, Watcher, KEYS_PREFIX};
+use crate::v2store::{path, Event, Store, StoreStats, Watcher, STORE_KEYS_PREFIX};
 use crate::wait::Wait;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,7 +42,7 @@ impl KeyWatch {
     pub fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Event>> {
         self.watcher
             .poll_recv(cx)
-            .map(|e| e.map(|e| e.trimmed(KEYS_PREFIX)))
+            .map(|e| e.map(|e| e.trimmed(STORE_KEYS_PREFIX)))
     }
 
     /// The next event as a client's watch receives it: its JSON line, keys as the client
@@ -52,7 +52,7 @@ impl KeyWatch {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<bytes::Bytes>> {
         self.watcher.poll_recv(cx).map(|e| {
-            e.map(|e| e.wire(|e| bytes::Bytes::from(e.trimmed(KEYS_PREFIX).to_json_line())))
+            e.map(|e| e.wire(|e| bytes::Bytes::from(e.trimmed(STORE_KEYS_PREFIX).to_json_line())))
         })
     }
 
@@ -145,8 +145,6 @@ pub struct Server {
     peer_stats: Arc<PeerStats>,
     /// The current members, by id: only they are heard on the peer API.
     peers: Arc<PeerDirectory>,
-    /// What peers are sending this member right now.
-    pub(crate) inbound: Inbound,
     pub member_id: u64,
     pub cluster_id: u64,
     pub name: String,
@@ -167,7 +165,7 @@ fn stopped() -> Error {
 
 /// Map a store path back to the client's key space (etcd's trimErrorPrefix).
 fn trim_error(mut e: Error) -> Error {
-    if let Some(rest) = e.cause.strip_prefix(KEYS_PREFIX) {
+    if let Some(rest) = e.cause.strip_prefix(STORE_KEYS_PREFIX) {
         e.cause = rest.to_string();
     }
     e
@@ -177,10 +175,10 @@ fn trim_error(mut e: Error) -> Error {
 pub fn store_path(key: &str) -> String {
     let clean = path::clean(key);
     if clean == "/" {
-        return KEYS_PREFIX.to_string();
+        return STORE_KEYS_PREFIX.to_string();
     }
-    let mut p = String::with_capacity(KEYS_PREFIX.len() + clean.len());
-    p.push_str(KEYS_PREFIX);
+    let mut p = String::with_capacity(STORE_KEYS_PREFIX.len() + clean.len());
+    p.push_str(STORE_KEYS_PREFIX);
     p.push_str(&clean);
     p
 }
@@ -195,7 +193,6 @@ impl Server {
         status: Arc<MemberStatus>,
         peer_stats: Arc<PeerStats>,
         peers: Arc<PeerDirectory>,
-        inbound: Inbound,
         member_id: u64,
         cluster_id: u64,
         name: String,
@@ -211,7 +208,6 @@ impl Server {
             status,
             peer_stats,
             peers,
-            inbound,
             member_id,
             cluster_id,
             name,
@@ -431,7 +427,7 @@ impl Server {
     fn respond(&self, event: Event) -> KeyResponse {
         KeyResponse {
             etcd_index: event.etcd_index,
-            event: event.into_trimmed(KEYS_PREFIX),
+            event: event.into_trimmed(STORE_KEYS_PREFIX),
             raft_index: self.raft_index(),
             raft_term: self.raft_term(),
         }
@@ -517,7 +513,7 @@ impl Server {
             .map_or(0, |d| d.as_secs());
         let member = Member {
             // As etcd: unique even when the same URLs come back after a removal.
-            id: crate::member::member_id(&peer_urls, &format!("{}{now}", self.token)),
+            id: crate::identity::member_id(&peer_urls, &format!("{}{now}", self.token)),
             name: String::new(),
             peer_urls,
             client_urls: Vec::new(),

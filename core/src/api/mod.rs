@@ -1,38 +1,33 @@
 //! etcd's client HTTP API over hyper: /v2/keys, /v2/stats, /v2/machines, /v2/members,
 //! /version, /health, and the spec's /mod/v2 lock and leader modules. Status codes, headers
-//! (etcd's casing) and bodies follow etcd 3.4.
-//! `peer` is the API members serve each other on their peer URLs.
+//! (etcd's casing) and bodies follow etcd 3.4. What members serve each other is `peer`.
 
 mod modules;
-pub mod peer;
 mod watch_body;
 
 use crate::error::{Error, ErrorCode};
-use crate::member::format_id;
+use crate::http::{
+    accept, cluster_id_header, http_error, json, method_not_allowed, not_found, response, Body,
+};
 use crate::request::{KeyRequest, Method};
 use crate::server::{KeyResponse, KeyResult, Server};
 use crate::v2store::Action;
 use bytes::Bytes;
-use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
     HeaderName, HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
-    ACCESS_CONTROL_ALLOW_ORIGIN, ALLOW, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE,
 };
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use std::convert::Infallible;
+use hyper::{Request, Response};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use watch_body::WatchBody;
 
-pub type Body = BoxBody<Bytes, Infallible>;
-
 /// Go's ParseForm reads at most this much of a form body.
 pub const MAX_FORM_BYTES: usize = 10 << 20;
-const KEYS_PREFIX: &str = "/v2/keys";
+const KEYS_PATH: &str = "/v2/keys";
 // Parsed once, not per response.
-const X_ETCD_CLUSTER_ID: HeaderName = HeaderName::from_static("x-etcd-cluster-id");
 const X_ETCD_INDEX: HeaderName = HeaderName::from_static("x-etcd-index");
 const X_RAFT_INDEX: HeaderName = HeaderName::from_static("x-raft-index");
 const X_RAFT_TERM: HeaderName = HeaderName::from_static("x-raft-term");
@@ -55,148 +50,6 @@ pub async fn serve(
     .await
 }
 
-/// Accept HTTP/1 connections until shutdown or until the member fails, answering each
-/// request with `route`; open connections (watches, peer streams) end with the member.
-async fn accept<F, Fut>(
-    listener: TcpListener,
-    server: Arc<Server>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-    route: F,
-) where
-    F: Fn(Request<Incoming>, Arc<Server>) -> Fut + Copy + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
-{
-    loop {
-        let (stream, _) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => return,
-            _ = server.failed() => return,
-        };
-        let _ = stream.set_nodelay(true);
-        let server = server.clone();
-        let mut shutdown = shutdown.clone();
-        // Both the time to send a request's headers and the time a connection may idle
-        // between requests (hyper's one timer is both); Config::header_read_timeout_ms.
-        let header_read_timeout = server.header_read_timeout;
-        tokio::spawn(async move {
-            let failed = server.clone();
-            let svc = hyper::service::service_fn(move |req| {
-                let server = server.clone();
-                async move {
-                    if let Some(r) = malformed(&req) {
-                        return Ok::<_, Infallible>(r);
-                    }
-                    Ok(route(req, server).await)
-                }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .title_case_headers(true)
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(header_read_timeout)
-                .serve_connection(TokioIo::new(stream), svc);
-            tokio::select! {
-                r = conn => if let Err(e) = r {
-                    tracing::debug!(error = %e, "connection ended");
-                },
-                _ = shutdown.changed() => {}
-                _ = failed.failed() => {}
-            }
-        });
-    }
-}
-
-/// What Go's HTTP server refuses before any handler sees the request (etcd answers with
-/// it): an HTTP/1.1 request without exactly one Host header, and a transfer coding other
-/// than plain chunked, whose body would otherwise be read as something it is not. The
-/// connection is closed after the answer: its framing cannot be trusted.
-fn malformed(req: &Request<Incoming>) -> Option<Response<Body>> {
-    let hosts = req.headers().get_all(hyper::header::HOST).iter().count();
-    let refuse = |status: u16, reason: &'static str, body: &'static str| {
-        let mut r = response(status, "text/plain; charset=utf-8", body);
-        r.headers_mut()
-            .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
-        r.extensions_mut()
-            .insert(hyper::ext::ReasonPhrase::from_static(reason.as_bytes()));
-        Some(r)
-    };
-    if hosts == 0 && req.version() >= hyper::Version::HTTP_11 {
-        let text = "400 Bad Request: missing required Host header";
-        return refuse(400, &text[4..], text);
-    }
-    if hosts > 1 {
-        return refuse(400, "Bad Request", "400 Bad Request");
-    }
-    let mut codings = req
-        .headers()
-        .get_all(hyper::header::TRANSFER_ENCODING)
-        .iter();
-    if let Some(first) = codings.next() {
-        let plain_chunked = first.as_bytes().eq_ignore_ascii_case(b"chunked");
-        if !plain_chunked || codings.next().is_some() {
-            return refuse(501, "Not Implemented", "Unsupported transfer encoding");
-        }
-    }
-    None
-}
-
-fn full(body: impl Into<Bytes>) -> Body {
-    Full::new(body.into()).boxed()
-}
-
-fn response(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
-    let mut r = Response::new(full(body));
-    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if !content_type.is_empty() {
-        r.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    }
-    r
-}
-
-fn json<T: serde::Serialize>(status: u16, v: &T, newline: bool) -> Response<Body> {
-    let mut s = serde_json::to_string(v).expect("json");
-    if newline {
-        s.push('\n');
-    }
-    response(status, "application/json", s)
-}
-
-fn header(r: &mut Response<Body>, name: HeaderName, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
-        r.headers_mut().insert(name, v);
-    }
-}
-
-fn cluster_id_header(r: &mut Response<Body>, cluster_id: u64) {
-    header(r, X_ETCD_CLUSTER_ID, &format_id(cluster_id));
-}
-
-/// Go's http.Error for a disallowed method.
-fn method_not_allowed(allowed: &str) -> Response<Body> {
-    let mut r = response(405, "text/plain; charset=utf-8", "Method Not Allowed\n");
-    header(&mut r, ALLOW, allowed);
-    header(&mut r, X_CONTENT_TYPE_OPTIONS, "nosniff");
-    r
-}
-
-fn not_found() -> Response<Body> {
-    let mut r = response(404, "text/plain; charset=utf-8", "404 page not found\n");
-    header(&mut r, X_CONTENT_TYPE_OPTIONS, "nosniff");
-    r
-}
-
-/// etcd's httptypes.HTTPError: `{"message":...}`.
-fn http_error(status: u16, message: &str) -> Response<Body> {
-    json(status, &serde_json::json!({ "message": message }), true)
-}
-
 async fn route(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body> {
     // A failed member answers nothing from its store, which no longer moves.
     if let Some(e) = server.failure() {
@@ -206,7 +59,7 @@ async fn route(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body> {
     let method = req.method().clone();
     let mut resp = if method == hyper::Method::OPTIONS {
         response(200, "text/plain; charset=utf-8", Bytes::new())
-    } else if path == KEYS_PREFIX || path.starts_with("/v2/keys/") {
+    } else if path == KEYS_PATH || path.starts_with("/v2/keys/") {
         keys(req, server).await
     } else if path.starts_with(modules::LOCK_PREFIX) {
         modules::lock(req, server).await
@@ -475,7 +328,7 @@ async fn keys(req: Request<Incoming>, server: &Server) -> Response<Body> {
         cluster_id_header(&mut r, cluster_id);
         return r;
     };
-    let raw_key = req.uri().path()[KEYS_PREFIX.len()..].to_string();
+    let raw_key = req.uri().path()[KEYS_PATH.len()..].to_string();
     let key = match percent_encoding::percent_decode_str(&raw_key).decode_utf8() {
         Ok(k) => k.into_owned(),
         Err(_) => {

@@ -2,8 +2,10 @@
 //! plain text (a lock index, a value, a leader's name, or nothing), errors are etcd's JSON
 //! with the spec's codes and causes.
 
-use super::{key_error, method_not_allowed, read_form, response, Body, Form};
+use super::{key_error, read_form, Form};
 use crate::error::{Error, ErrorCode};
+use crate::http::{method_not_allowed, response, Body};
+use crate::lock::Locks;
 use crate::lock::{LockField, LockHolder};
 use crate::request::Method;
 use crate::server::Server;
@@ -77,18 +79,20 @@ pub async fn lock(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body
                 let timeout = timeout(&form)?;
                 let ttl = ttl(&form, "Acquire")?;
                 let value = field(&form, "value").unwrap_or("");
-                let index = server.lock_acquire(&name, value, ttl, timeout).await?;
+                let index = Locks::new(server)
+                    .lock_acquire(&name, value, ttl, timeout)
+                    .await?;
                 Ok(index.to_string())
             }
             Method::Put => {
                 let ttl = ttl(&form, "Renew")?;
                 let holder = holder(&form, "Renew")?;
-                server.lock_renew(&name, holder, ttl).await?;
+                Locks::new(server).lock_renew(&name, holder, ttl).await?;
                 Ok(String::new())
             }
             Method::Delete => {
                 let holder = holder(&form, "Release")?;
-                server.lock_release(&name, holder).await?;
+                Locks::new(server).lock_release(&name, holder).await?;
                 Ok(String::new())
             }
             _ => {
@@ -97,7 +101,7 @@ pub async fn lock(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body
                     Some("index") => LockField::Index,
                     Some(_) => return Err(Error::new(ErrorCode::InvalidField, "Get", 0)),
                 };
-                server.lock_retrieve(&name, field).await
+                Locks::new(server).lock_retrieve(&name, field).await
             }
         }
     }
@@ -124,14 +128,16 @@ pub async fn leader(req: Request<Incoming>, server: &Arc<Server>) -> Response<Bo
                 let leader = leader()?;
                 let timeout = timeout(&form)?;
                 let ttl = ttl(&form, "Acquire")?;
-                let index = server.leader_set(&name, leader, ttl, timeout).await?;
+                let index = Locks::new(server)
+                    .leader_set(&name, leader, ttl, timeout)
+                    .await?;
                 Ok(index.to_string())
             }
             Method::Delete => {
-                server.leader_delete(&name, leader()?).await?;
+                Locks::new(server).leader_delete(&name, leader()?).await?;
                 Ok(String::new())
             }
-            _ => server.leader_get(&name).await,
+            _ => Locks::new(server).leader_get(&name).await,
         }
     }
     .await;

@@ -29,7 +29,7 @@ const KEY: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'}');
 
-pub struct HttpTransport {
+pub struct HttpClient {
     endpoints: Vec<String>,
     current: AtomicUsize,
     client: HyperClient<HttpConnector, Full<Bytes>>,
@@ -53,8 +53,8 @@ fn bad(e: impl std::fmt::Display) -> Error {
     Error::new(ErrorCode::BadResponse, e.to_string(), 0)
 }
 
-impl HttpTransport {
-    pub fn new<S: AsRef<str>>(endpoints: &[S], timeout: Option<Duration>) -> Result<HttpTransport> {
+impl HttpClient {
+    pub fn new<S: AsRef<str>>(endpoints: &[S], timeout: Option<Duration>) -> Result<HttpClient> {
         let mut eps = Vec::new();
         for e in endpoints {
             let e = e.as_ref().trim().trim_end_matches('/');
@@ -78,7 +78,7 @@ impl HttpTransport {
             return Err(Error::new(ErrorCode::InvalidArgument, "no endpoints", 0));
         }
         let client = HyperClient::builder(TokioExecutor::new()).build_http();
-        Ok(HttpTransport {
+        Ok(HttpClient {
             endpoints: eps,
             current: AtomicUsize::new(0),
             client,

@@ -5,8 +5,9 @@
 mod http;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::identity::Member;
+use crate::lock::Locks;
 use crate::lock::{LockField, LockHolder};
-use crate::member::Member;
 use crate::request::{KeyRequest, Method};
 use crate::server::{KeyResponse, KeyResult, LeaderStats, SelfStats, Server};
 use crate::v2store::StoreStats;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-pub use http::HttpTransport;
+pub use http::HttpClient;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GetOptions {
@@ -32,22 +33,23 @@ pub struct WatchOptions {
     pub recursive: bool,
 }
 
-enum Transport {
+/// How a client reaches its member: directly in this process, or over HTTP.
+enum Via {
     Local(Arc<Server>),
-    Http(HttpTransport),
+    Http(HttpClient),
 }
 
 /// A client of an etcd cluster (or of an in-process member). Cheap to clone; usable from
 /// many tasks at once.
 #[derive(Clone)]
 pub struct Client {
-    transport: Arc<Transport>,
+    via: Arc<Via>,
 }
 
 impl Client {
     pub fn local(server: Arc<Server>) -> Client {
         Client {
-            transport: Arc::new(Transport::Local(server)),
+            via: Arc::new(Via::Local(server)),
         }
     }
 
@@ -55,15 +57,15 @@ impl Client {
     /// one cannot be reached. `timeout` bounds every call except watches.
     pub fn http<S: AsRef<str>>(endpoints: &[S], timeout: Option<Duration>) -> Result<Client> {
         Ok(Client {
-            transport: Arc::new(Transport::Http(HttpTransport::new(endpoints, timeout)?)),
+            via: Arc::new(Via::Http(HttpClient::new(endpoints, timeout)?)),
         })
     }
 
     /// Any keys-API request. A watch (`wait`) answers with its first event.
     pub async fn request(&self, req: KeyRequest) -> Result<KeyResponse> {
-        match &*self.transport {
-            Transport::Http(h) => h.keys(&req).await,
-            Transport::Local(s) => match s.handle(req).await? {
+        match &*self.via {
+            Via::Http(h) => h.keys(&req).await,
+            Via::Local(s) => match s.handle(req).await? {
                 KeyResult::Event(r) => Ok(r),
                 KeyResult::Watch(mut w) => {
                     let event = w.next().await.ok_or_else(|| {
@@ -300,53 +302,53 @@ impl Client {
     }
 
     pub async fn machines(&self) -> Result<Vec<String>> {
-        match &*self.transport {
-            Transport::Http(h) => h.machines().await,
-            Transport::Local(s) => Ok(s.machines()),
+        match &*self.via {
+            Via::Http(h) => h.machines().await,
+            Via::Local(s) => Ok(s.machines()),
         }
     }
 
     pub async fn members(&self) -> Result<Vec<Member>> {
-        match &*self.transport {
-            Transport::Http(h) => h
+        match &*self.via {
+            Via::Http(h) => h
                 .get_json::<serde_json::Value>("/v2/members")
                 .await
                 .and_then(|v| {
                     serde_json::from_value(v["members"].clone())
                         .map_err(|e| Error::new(ErrorCode::BadResponse, e.to_string(), 0))
                 }),
-            Transport::Local(s) => Ok(s.members()),
+            Via::Local(s) => Ok(s.members()),
         }
     }
 
     /// The current leader (errors during an election).
     pub async fn leader(&self) -> Result<Member> {
-        match &*self.transport {
-            Transport::Http(h) => h.get_json("/v2/members/leader").await,
-            Transport::Local(s) => s
+        match &*self.via {
+            Via::Http(h) => h.get_json("/v2/members/leader").await,
+            Via::Local(s) => s
                 .leader()
                 .ok_or_else(|| Error::new(ErrorCode::LeaderElect, "During election", 0)),
         }
     }
 
     pub async fn stats_store(&self) -> Result<StoreStats> {
-        match &*self.transport {
-            Transport::Http(h) => h.get_json("/v2/stats/store").await,
-            Transport::Local(s) => Ok(s.store_stats()),
+        match &*self.via {
+            Via::Http(h) => h.get_json("/v2/stats/store").await,
+            Via::Local(s) => Ok(s.store_stats()),
         }
     }
 
     pub async fn stats_self(&self) -> Result<SelfStats> {
-        match &*self.transport {
-            Transport::Http(h) => h.get_json("/v2/stats/self").await,
-            Transport::Local(s) => Ok(s.self_stats()),
+        match &*self.via {
+            Via::Http(h) => h.get_json("/v2/stats/self").await,
+            Via::Local(s) => Ok(s.self_stats()),
         }
     }
 
     pub async fn stats_leader(&self) -> Result<LeaderStats> {
-        match &*self.transport {
-            Transport::Http(h) => h.get_json("/v2/stats/leader").await,
-            Transport::Local(s) => s
+        match &*self.via {
+            Via::Http(h) => h.get_json("/v2/stats/leader").await,
+            Via::Local(s) => s
                 .leader_stats()
                 .ok_or_else(|| Error::new(ErrorCode::NotLeader, "", 0)),
         }
@@ -371,12 +373,13 @@ impl Client {
         value: Option<&str>,
         timeout: Option<u64>,
     ) -> Result<u64> {
-        match &*self.transport {
-            Transport::Local(s) => {
-                s.lock_acquire(name, value.unwrap_or(""), ttl, timeout)
+        match &*self.via {
+            Via::Local(s) => {
+                Locks::new(s)
+                    .lock_acquire(name, value.unwrap_or(""), ttl, timeout)
                     .await
             }
-            Transport::Http(h) => {
+            Via::Http(h) => {
                 let mut form = vec![("ttl", ttl.to_string())];
                 if let Some(v) = value {
                     form.push(("value", v.to_string()));
@@ -394,9 +397,9 @@ impl Client {
 
     /// The holder's lock index or value; empty when nobody holds lock `name`.
     pub async fn lock_retrieve(&self, name: &str, field: LockField) -> Result<String> {
-        match &*self.transport {
-            Transport::Local(s) => s.lock_retrieve(name, field).await,
-            Transport::Http(h) => {
+        match &*self.via {
+            Via::Local(s) => Locks::new(s).lock_retrieve(name, field).await,
+            Via::Http(h) => {
                 let field = match field {
                     LockField::Index => "index",
                     LockField::Value => "value",
@@ -409,9 +412,9 @@ impl Client {
 
     /// Give the request named by `holder` (held or waiting) a new TTL in seconds.
     pub async fn lock_renew(&self, name: &str, holder: LockHolder<'_>, ttl: u64) -> Result<()> {
-        match &*self.transport {
-            Transport::Local(s) => s.lock_renew(name, holder, ttl).await,
-            Transport::Http(h) => {
+        match &*self.via {
+            Via::Local(s) => Locks::new(s).lock_renew(name, holder, ttl).await,
+            Via::Http(h) => {
                 let mut form = holder_form(holder);
                 form.push(("ttl", ttl.to_string()));
                 h.module(Method::Put, Self::LOCK, name, &form, false)
@@ -423,9 +426,9 @@ impl Client {
 
     /// Release lock `name` (or withdraw a waiting request) named by `holder`.
     pub async fn lock_release(&self, name: &str, holder: LockHolder<'_>) -> Result<()> {
-        match &*self.transport {
-            Transport::Local(s) => s.lock_release(name, holder).await,
-            Transport::Http(h) => h
+        match &*self.via {
+            Via::Local(s) => Locks::new(s).lock_release(name, holder).await,
+            Via::Http(h) => h
                 .module(
                     Method::Delete,
                     Self::LOCK,
@@ -447,9 +450,9 @@ impl Client {
         ttl: u64,
         timeout: Option<u64>,
     ) -> Result<u64> {
-        match &*self.transport {
-            Transport::Local(s) => s.leader_set(name, leader, ttl, timeout).await,
-            Transport::Http(h) => {
+        match &*self.via {
+            Via::Local(s) => Locks::new(s).leader_set(name, leader, ttl, timeout).await,
+            Via::Http(h) => {
                 let mut form = vec![("name", leader.to_string()), ("ttl", ttl.to_string())];
                 if let Some(t) = timeout {
                     form.push(("timeout", t.to_string()));
@@ -464,17 +467,17 @@ impl Client {
 
     /// The current leader's name of `name`; empty when there is none.
     pub async fn get_leader(&self, name: &str) -> Result<String> {
-        match &*self.transport {
-            Transport::Local(s) => s.leader_get(name).await,
-            Transport::Http(h) => h.module(Method::Get, Self::LEADER, name, &[], false).await,
+        match &*self.via {
+            Via::Local(s) => Locks::new(s).leader_get(name).await,
+            Via::Http(h) => h.module(Method::Get, Self::LEADER, name, &[], false).await,
         }
     }
 
     /// Give up the leadership of `name` held (or waited for) as `leader`.
     pub async fn delete_leader(&self, name: &str, leader: &str) -> Result<()> {
-        match &*self.transport {
-            Transport::Local(s) => s.leader_delete(name, leader).await,
-            Transport::Http(h) => {
+        match &*self.via {
+            Via::Local(s) => Locks::new(s).leader_delete(name, leader).await,
+            Via::Http(h) => {
                 let form = [("name", leader.to_string())];
                 h.module(Method::Delete, Self::LEADER, name, &form, false)
                     .await

@@ -11,12 +11,10 @@ mod log;
 pub mod log_writer;
 mod stats;
 mod status;
-pub mod transport;
 
 pub use log::logger;
 pub use stats::PeerStats;
 pub use status::{RaftRole, RaftStatus};
-pub use transport::{HttpTransport, PeerDirectory};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::storage::RaftStorage;
@@ -40,7 +38,7 @@ const MAX_PENDING_PROPOSALS: usize = 100_000;
 /// A read-index round that got no answer in this long is failed.
 const READ_INDEX_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Sends raft messages to peers (`HttpTransport` over the peer URLs); never blocks.
+/// Sends raft messages to peers (`PeerTransport` over the peer URLs); never blocks.
 pub trait Transport: Send {
     fn send(&mut self, msgs: Vec<Message>);
 }
@@ -239,7 +237,7 @@ impl RaftDriver {
             }
             RaftMsg::Step(msg) => {
                 if let Err(why) = self.check_peer_message(&msg) {
-                    tracing::warn!(peer = %crate::member::format_id(msg.from), kind = ?msg.get_msg_type(), term = msg.term, why, "dropped a raft message that no correct leader or peer sends");
+                    tracing::warn!(peer = %crate::identity::format_id(msg.from), kind = ?msg.get_msg_type(), term = msg.term, why, "dropped a raft message that no correct leader or peer sends");
                     return Ok(false);
                 }
                 self.stats.on_recv(&msg);

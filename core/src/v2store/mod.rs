@@ -13,7 +13,7 @@ pub use stats::{StatKind, Stats, StoreStats};
 pub use watcher::{Watcher, WatcherHub};
 
 use crate::error::{Error, ErrorCode, Result};
-use node::{Children, Node, NodeKind};
+use node::{Children, NodeKind, StoreNode};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -21,12 +21,12 @@ use std::sync::Arc;
 /// Where the cluster's own records live (members, version); clients never see it.
 pub const CLUSTER_PREFIX: &str = "/0";
 /// Where the keys of /v2/keys live.
-pub const KEYS_PREFIX: &str = "/1";
+pub const STORE_KEYS_PREFIX: &str = "/1";
 /// Expirations before 2000-01-01 are treated as permanent (etcd's minExpireTime).
 const MIN_EXPIRE_TIME: i64 = 946_684_800_000_000_000;
 
 pub struct Store {
-    root: Node,
+    root: StoreNode,
     current_index: u64,
     stats: Stats,
     /// (expiration, path) of every node with a TTL, soonest first.
@@ -43,7 +43,7 @@ impl Default for Store {
 /// A frozen copy of a store's state (see `Store::freeze`).
 pub struct StoreImage {
     current_index: u64,
-    root: Node,
+    root: StoreNode,
     stats: Vec<u64>,
     history: Vec<Event>,
 }
@@ -71,7 +71,7 @@ impl StoreImage {
 #[derive(Serialize, Deserialize)]
 struct SavedStore {
     current_index: u64,
-    root: Node,
+    root: StoreNode,
     stats: Vec<u64>,
     /// The event history as etcd JSON events with their index (a small, bounded list).
     history: Vec<(String, u64)>,
@@ -79,10 +79,13 @@ struct SavedStore {
 
 impl Store {
     pub fn new() -> Store {
-        let mut root = Node::new_dir(0, None);
+        let mut root = StoreNode::new_dir(0, None);
         if let Some(c) = root.children_mut() {
-            c.insert(CLUSTER_PREFIX[1..].to_string(), Node::new_dir(0, None));
-            c.insert(KEYS_PREFIX[1..].to_string(), Node::new_dir(0, None));
+            c.insert(CLUSTER_PREFIX[1..].to_string(), StoreNode::new_dir(0, None));
+            c.insert(
+                STORE_KEYS_PREFIX[1..].to_string(),
+                StoreNode::new_dir(0, None),
+            );
         }
         Store {
             root,
@@ -115,7 +118,7 @@ impl Store {
     /// The clean path of a node a mutation may change: never the root or a namespace.
     fn writable_path(&self, p: &str) -> Result<String> {
         let p = path::clean(p);
-        if p == "/" || p == CLUSTER_PREFIX || p == KEYS_PREFIX {
+        if p == "/" || p == CLUSTER_PREFIX || p == STORE_KEYS_PREFIX {
             return Err(Error::new(ErrorCode::RootReadOnly, "/", self.current_index));
         }
         Ok(p)
@@ -125,7 +128,7 @@ impl Store {
         self.stats.inc(if ok { success } else { fail });
     }
 
-    fn lookup(&self, p: &str) -> Result<&Node> {
+    fn lookup(&self, p: &str) -> Result<&StoreNode> {
         let mut cur = &self.root;
         let mut cur_path = "/";
         for (comp, comp_path) in path::prefixes(p) {
@@ -147,7 +150,7 @@ impl Store {
         Ok(cur)
     }
 
-    fn lookup_mut(&mut self, p: &str) -> Option<&mut Node> {
+    fn lookup_mut(&mut self, p: &str) -> Option<&mut StoreNode> {
         let mut cur = &mut self.root;
         for comp in path::components(p) {
             cur = cur.children_mut()?.get_mut(comp)?;
@@ -167,7 +170,7 @@ impl Store {
             };
             // The name is copied only for a directory that is new.
             if !children.contains_key(comp) {
-                children.insert(comp.to_string(), Node::new_dir(index, None));
+                children.insert(comp.to_string(), StoreNode::new_dir(index, None));
             }
             let child = children.get_mut(comp).expect("present or just inserted");
             if !child.is_dir() {
@@ -315,9 +318,9 @@ impl Store {
         let (dir_name, name) = path::split(&p);
         let parent = self.ensure_dir(dir_name, next)?;
         let node = if dir {
-            Node::new_dir(next, expire)
+            StoreNode::new_dir(next, expire)
         } else {
-            Node::new_file(value.to_string(), next, expire)
+            StoreNode::new_file(value.to_string(), next, expire)
         };
         let (expiration, ttl) = node.expiration_and_ttl(now);
         // One walk of a directory that may hold a million keys: insert, and put the node
@@ -420,7 +423,11 @@ impl Store {
     }
 
     /// etcd's compare: an empty prev_value and a zero prev_index always match.
-    fn compare(n: &Node, prev_value: &str, prev_index: u64) -> std::result::Result<(), String> {
+    fn compare(
+        n: &StoreNode,
+        prev_value: &str,
+        prev_index: u64,
+    ) -> std::result::Result<(), String> {
         let index_ok = prev_index == 0 || n.modified_index == prev_index;
         let value_ok = prev_value.is_empty() || n.value() == prev_value;
         match (value_ok, index_ok) {

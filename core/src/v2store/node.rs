@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// A directory's children, in key order. A persistent map: cloning a whole tree is O(1),
 /// so a snapshot can take an image of the store without stopping writes.
-pub(crate) type Children = imbl::OrdMap<String, Node>;
+pub(crate) type Children = imbl::OrdMap<String, StoreNode>;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum NodeKind {
@@ -16,7 +16,7 @@ pub(crate) enum NodeKind {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Node {
+pub(crate) struct StoreNode {
     pub created_index: u64,
     pub modified_index: u64,
     /// Absolute expiration in nanoseconds since the epoch; None is permanent.
@@ -24,9 +24,9 @@ pub(crate) struct Node {
     pub kind: NodeKind,
 }
 
-impl Node {
-    pub fn new_file(value: String, index: u64, expire_time: Option<i64>) -> Node {
-        Node {
+impl StoreNode {
+    pub fn new_file(value: String, index: u64, expire_time: Option<i64>) -> StoreNode {
+        StoreNode {
             created_index: index,
             modified_index: index,
             expire_time,
@@ -34,8 +34,8 @@ impl Node {
         }
     }
 
-    pub fn new_dir(index: u64, expire_time: Option<i64>) -> Node {
-        Node {
+    pub fn new_dir(index: u64, expire_time: Option<i64>) -> StoreNode {
+        StoreNode {
             created_index: index,
             modified_index: index,
             expire_time,

@@ -5,7 +5,7 @@ const NOW: i64 = 1_800_000_000_000_000_000;
 const SEC: i64 = 1_000_000_000;
 
 fn k(p: &str) -> String {
-    format!("{KEYS_PREFIX}{p}")
+    format!("{STORE_KEYS_PREFIX}{p}")
 }
 
 fn store() -> Store {
@@ -28,7 +28,7 @@ fn set_get_and_prev_node() {
         .set(&k("/message"), false, "Hello etcd", None, false, NOW)
         .unwrap();
     assert!(!e.is_created());
-    let t = e.trimmed(KEYS_PREFIX);
+    let t = e.trimmed(STORE_KEYS_PREFIX);
     assert_eq!(
         t.to_json(),
         r#"{"action":"set","node":{"key":"/message","value":"Hello etcd","modifiedIndex":2,"createdIndex":2},"prevNode":{"key":"/message","value":"Hello world","modifiedIndex":1,"createdIndex":1}}"#
@@ -55,7 +55,7 @@ fn errors_carry_etcd_causes() {
     let e = s.get(&k("/foo/bar"), false, false, NOW).unwrap_err();
     assert_eq!((e.code, e.cause.as_str()), (ErrorCode::NotDir, "/1/foo"));
     let e = s
-        .set(KEYS_PREFIX, false, "x", None, false, NOW)
+        .set(STORE_KEYS_PREFIX, false, "x", None, false, NOW)
         .unwrap_err();
     assert_eq!((e.code, e.cause.as_str()), (ErrorCode::RootReadOnly, "/"));
     let e = s
@@ -135,14 +135,14 @@ fn directories() {
     let g = s
         .get(&k("/dir"), false, false, NOW)
         .unwrap()
-        .trimmed(KEYS_PREFIX);
+        .trimmed(STORE_KEYS_PREFIX);
     let keys: Vec<_> = g.node.nodes.iter().map(|n| n.key.as_str()).collect();
     assert_eq!(keys, ["/dir/a", "/dir/sub"]);
     assert!(g.node.nodes[1].nodes.is_empty(), "not recursive");
     let g = s
         .get(&k("/dir"), true, true, NOW)
         .unwrap()
-        .trimmed(KEYS_PREFIX);
+        .trimmed(STORE_KEYS_PREFIX);
     assert_eq!(g.node.nodes[1].nodes[0].key, "/dir/sub/b");
     assert_eq!(
         s.get(&k("/dir/_hidden"), false, false, NOW)
@@ -195,11 +195,11 @@ fn in_order_keys() {
         .create(&k("/queue"), false, "Job2", true, None, NOW)
         .unwrap();
     assert_eq!(
-        a.trimmed(KEYS_PREFIX).node.key,
+        a.trimmed(STORE_KEYS_PREFIX).node.key,
         "/queue/00000000000000000001"
     );
     assert_eq!(
-        b.trimmed(KEYS_PREFIX).node.key,
+        b.trimmed(STORE_KEYS_PREFIX).node.key,
         "/queue/00000000000000000002"
     );
 }
@@ -246,7 +246,7 @@ fn directory_expiry_reaches_child_watcher() {
         .try_recv()
         .expect("child watcher sees the directory expire");
     assert_eq!(e.action, Action::Expire);
-    assert_eq!(e.trimmed(KEYS_PREFIX).node.key, "/dir");
+    assert_eq!(e.trimmed(STORE_KEYS_PREFIX).node.key, "/dir");
     assert!(e.prev_node.as_ref().unwrap().dir);
     assert_eq!(s.hub().count(), 0);
 }
@@ -308,7 +308,7 @@ fn recursive_and_hidden_watch() {
     );
     s.set(&k("/a/b"), false, "x", None, false, NOW).unwrap();
     assert_eq!(
-        rec.try_recv().unwrap().trimmed(KEYS_PREFIX).node.key,
+        rec.try_recv().unwrap().trimmed(STORE_KEYS_PREFIX).node.key,
         "/a/b"
     );
     assert!(plain.try_recv().is_none());
@@ -367,7 +367,7 @@ fn an_event_is_rendered_once_for_all_its_watchers() {
     let renders = std::cell::Cell::new(0);
     let render = |e: &Event| {
         renders.set(renders.get() + 1);
-        bytes::Bytes::from(e.trimmed(KEYS_PREFIX).to_json_line())
+        bytes::Bytes::from(e.trimmed(STORE_KEYS_PREFIX).to_json_line())
     };
     let (la, lb) = (ea.wire(render), eb.wire(render));
     assert_eq!(

@@ -1,5 +1,5 @@
-//! Members and clusters: identities derived as etcd derives them, so that members started
-//! with the same flags agree (and match etcd's ids for the same URLs and token).
+//! Member and cluster identities, derived as etcd derives them (so that members started
+//! with the same flags agree and match etcd's ids), the member record, --initial-cluster.
 
 use crate::error::{Error, ErrorCode, Result};
 use serde::{Deserialize, Serialize};

@@ -7,8 +7,11 @@
 //! has its own task: one that cannot be reached is retried with backoff and never blocks the
 //! raft driver or the other peers (its queue is bounded; raft resends what was dropped).
 
-use super::{RaftMsg, RaftSender, Transport};
-use crate::member::{format_id, Member};
+use super::{encode_frame, HEADER_FROM, HEADER_TO, SNAPSHOT_PATH, STREAM_PATH};
+use crate::http::X_ETCD_CLUSTER_ID;
+use crate::identity::{format_id, Member};
+use crate::membership::PeerDirectory;
+use crate::raft::{RaftMsg, RaftSender, Transport};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Frame;
@@ -18,16 +21,10 @@ use raft::eraftpb::{Message, MessageType};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-
-pub const STREAM_PATH: &str = "/raft/stream";
-pub const SNAPSHOT_PATH: &str = "/raft/snapshot";
-pub const HEADER_CLUSTER_ID: &str = "x-etcd-cluster-id";
-pub const HEADER_FROM: &str = "x-server-from";
-pub const HEADER_TO: &str = "x-raft-to";
 
 /// Messages waiting for one peer at most; beyond it they are dropped (raft resends).
 const PEER_QUEUE: usize = 4096;
@@ -36,156 +33,6 @@ const MAX_WRITE: usize = 1 << 20;
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Where each member is reached: its peer URLs, from the applied member records.
-#[derive(Default)]
-pub struct PeerDirectory {
-    urls: RwLock<HashMap<u64, Vec<String>>>,
-}
-
-impl PeerDirectory {
-    pub fn new(members: &[Member]) -> PeerDirectory {
-        let d = PeerDirectory::default();
-        d.replace(members);
-        d
-    }
-
-    pub fn replace(&self, members: &[Member]) {
-        *self.urls.write().unwrap_or_else(|p| p.into_inner()) = members
-            .iter()
-            .map(|m| (m.id, m.peer_urls.clone()))
-            .collect();
-    }
-
-    /// Whether `id` is a member of the cluster now.
-    pub fn contains(&self, id: u64) -> bool {
-        self.urls
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(&id)
-    }
-
-    pub fn get(&self, id: u64) -> Option<Vec<String>> {
-        self.urls
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .cloned()
-    }
-}
-
-/// What a member accepts from its peers at a time: one message stream per peer (a newer
-/// one replaces it, as when a peer reconnects), so no sender can hold more than one
-/// message's worth of buffer per member id; and one snapshot, received into a file.
-pub struct Inbound {
-    streams: std::sync::Mutex<HashMap<u64, (u64, tokio::sync::oneshot::Sender<()>)>>,
-    next_stream: std::sync::atomic::AtomicU64,
-    /// Held while a snapshot is being received.
-    pub snapshot: tokio::sync::Mutex<()>,
-    /// Where a snapshot being received is written (a temporary name in the snap dir, so an
-    /// interrupted one is cleaned up at the next start).
-    pub snapshot_path: std::path::PathBuf,
-}
-
-/// A stream of messages from one peer, attached to `Inbound`; `replaced` resolves when the
-/// peer opens a newer one.
-pub struct InboundStream<'a> {
-    inbound: &'a Inbound,
-    from: u64,
-    id: u64,
-    pub replaced: tokio::sync::oneshot::Receiver<()>,
-}
-
-impl Inbound {
-    pub fn new(snapshot_path: std::path::PathBuf) -> Inbound {
-        Inbound {
-            streams: Default::default(),
-            next_stream: Default::default(),
-            snapshot: tokio::sync::Mutex::new(()),
-            snapshot_path,
-        }
-    }
-
-    /// Attach a new stream from `from`, ending the one it had.
-    pub fn attach(&self, from: u64) -> InboundStream<'_> {
-        let id = self
-            .next_stream
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (tx, replaced) = tokio::sync::oneshot::channel();
-        // Dropping the old sender ends the old stream.
-        self.streams
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(from, (id, tx));
-        InboundStream {
-            inbound: self,
-            from,
-            id,
-            replaced,
-        }
-    }
-}
-
-impl Drop for InboundStream<'_> {
-    fn drop(&mut self) {
-        let mut streams = self
-            .inbound
-            .streams
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if streams
-            .get(&self.from)
-            .is_some_and(|(id, _)| *id == self.id)
-        {
-            streams.remove(&self.from);
-        }
-    }
-}
-
-/// Append one message as a frame: 4-byte big-endian length, then the protobuf bytes.
-pub fn encode_frame(m: &Message, out: &mut Vec<u8>) {
-    let bytes = m.write_to_bytes().expect("raft message encodes");
-    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-    out.extend_from_slice(&bytes);
-}
-
-/// The largest raft message a peer may send in one frame (etcd's limit too): a frame is
-/// buffered until it is whole, so its declared length must be bounded.
-pub const MAX_MESSAGE_BYTES: usize = 512 << 20;
-
-/// Reassembles frames from a byte stream that may split them anywhere.
-#[derive(Default)]
-pub struct FrameDecoder {
-    buf: Vec<u8>,
-}
-
-impl FrameDecoder {
-    /// The complete messages now available; an error when the stream is not frames or
-    /// declares a message larger than `MAX_MESSAGE_BYTES`.
-    pub fn push(&mut self, data: &[u8]) -> Result<Vec<Message>, String> {
-        self.buf.extend_from_slice(data);
-        let mut out = Vec::new();
-        let mut at = 0;
-        while self.buf.len() - at >= 4 {
-            let len =
-                u32::from_be_bytes(self.buf[at..at + 4].try_into().expect("4 bytes")) as usize;
-            if len > MAX_MESSAGE_BYTES {
-                return Err(format!(
-                    "a raft message of {len} bytes is over the limit of {MAX_MESSAGE_BYTES}"
-                ));
-            }
-            if self.buf.len() - at - 4 < len {
-                break;
-            }
-            let m = Message::parse_from_bytes(&self.buf[at + 4..at + 4 + len])
-                .map_err(|e| format!("bad raft message frame: {e}"))?;
-            out.push(m);
-            at += 4 + len;
-        }
-        self.buf.drain(..at);
-        Ok(out)
-    }
-}
 
 /// What every peer task needs.
 struct Shared {
@@ -203,13 +50,13 @@ impl Shared {
     }
 }
 
-pub struct HttpTransport {
+pub struct PeerTransport {
     shared: Arc<Shared>,
     queues: HashMap<u64, mpsc::Sender<Message>>,
     runtime: tokio::runtime::Handle,
 }
 
-impl HttpTransport {
+impl PeerTransport {
     pub fn new(
         me: u64,
         cluster_id: u64,
@@ -217,8 +64,8 @@ impl HttpTransport {
         raft_tx: RaftSender,
         on_removed: impl Fn() + Send + Sync + 'static,
         runtime: tokio::runtime::Handle,
-    ) -> HttpTransport {
-        HttpTransport {
+    ) -> PeerTransport {
+        PeerTransport {
             shared: Arc::new(Shared {
                 me,
                 cluster_id,
@@ -243,7 +90,7 @@ impl HttpTransport {
     }
 }
 
-impl Transport for HttpTransport {
+impl Transport for PeerTransport {
     fn send(&mut self, msgs: Vec<Message>) {
         for m in msgs {
             let to = m.to;
@@ -329,7 +176,7 @@ fn request(
 ) -> hyper::Request<ChannelBodyOrFull> {
     hyper::Request::post(path)
         .header(hyper::header::HOST, host)
-        .header(HEADER_CLUSTER_ID, format_id(shared.cluster_id))
+        .header(X_ETCD_CLUSTER_ID, format_id(shared.cluster_id))
         .header(HEADER_FROM, format_id(shared.me))
         .header(HEADER_TO, format_id(to))
         .header(hyper::header::CONTENT_TYPE, "application/octet-stream")
@@ -473,7 +320,7 @@ pub async fn fetch_members(peer_urls: &[String]) -> Result<(u64, Vec<Member>), S
         .map_err(|e| e.to_string())?;
     let cluster = resp
         .headers()
-        .get(HEADER_CLUSTER_ID)
+        .get(X_ETCD_CLUSTER_ID)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| u64::from_str_radix(v, 16).ok())
         .ok_or("no cluster id in the answer")?;
@@ -485,38 +332,4 @@ pub async fn fetch_members(peer_urls: &[String]) -> Result<(u64, Vec<Member>), S
         .to_bytes();
     let members = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
     Ok((cluster, members))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_survive_any_split() {
-        let msgs: Vec<Message> = (1..=3)
-            .map(|i| Message {
-                msg_type: MessageType::MsgHeartbeat,
-                to: i,
-                from: 9,
-                term: i * 10,
-                ..Default::default()
-            })
-            .collect();
-        let mut bytes = Vec::new();
-        for m in &msgs {
-            encode_frame(m, &mut bytes);
-        }
-        for split in 0..bytes.len() {
-            let mut d = FrameDecoder::default();
-            let mut got = d.push(&bytes[..split]).unwrap();
-            got.extend(d.push(&bytes[split..]).unwrap());
-            assert_eq!(got, msgs, "split at {split}");
-        }
-        let mut d = FrameDecoder::default();
-        assert!(d.push(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).is_err());
-        // A declared length over the limit is refused before anything is buffered for it.
-        let mut d = FrameDecoder::default();
-        let too_big = (MAX_MESSAGE_BYTES as u32 + 1).to_be_bytes();
-        assert!(d.push(&too_big).unwrap_err().contains("over the limit"));
-    }
 }

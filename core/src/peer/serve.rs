@@ -3,17 +3,19 @@
 //! --initial-cluster-token, or another cluster's data dir) or a removed member is refused with
 //! a clear log line instead of being heard.
 
-use super::{cluster_id_header, full, http_error, json, not_found, response, Body};
-use crate::member::format_id;
-use crate::raft::transport::{
-    FrameDecoder, HEADER_CLUSTER_ID, HEADER_FROM, HEADER_TO, SNAPSHOT_PATH, STREAM_PATH,
+use super::{FrameDecoder, HEADER_FROM, HEADER_TO, SNAPSHOT_PATH, STREAM_PATH};
+use crate::http::{
+    accept, cluster_id_header, full, http_error, json, not_found, response, Body, Served,
+    X_ETCD_CLUSTER_ID,
 };
+use crate::identity::format_id;
 use crate::server::Server;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use protobuf::Message as _;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -22,13 +24,37 @@ use tokio::net::TcpListener;
 /// leader.
 const MAX_SNAPSHOT_BYTES: u64 = 8 << 30;
 
-pub async fn serve(
-    listener: TcpListener,
+/// The peer API of one member: its server, and what its peers are sending it right now.
+pub(crate) struct PeerService {
     server: Arc<Server>,
+    inbound: Inbound,
+}
+
+impl PeerService {
+    /// `snapshot_path`: where a snapshot being received is written (a temporary name in the
+    /// snap dir, so an interrupted one is cleaned up at the next start).
+    pub(crate) fn new(server: Arc<Server>, snapshot_path: std::path::PathBuf) -> PeerService {
+        PeerService {
+            server,
+            inbound: Inbound::new(snapshot_path),
+        }
+    }
+}
+
+impl Served for PeerService {
+    fn member(&self) -> &Server {
+        &self.server
+    }
+}
+
+/// Serve the peer API on `listener` until shutdown or until the member fails.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    service: Arc<PeerService>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    super::accept(listener, server, shutdown, |req, server| async move {
-        route(req, &server).await
+    accept(listener, service, shutdown, |req, service| async move {
+        route(req, &service).await
     })
     .await
 }
@@ -46,7 +72,7 @@ fn text(status: u16, body: &'static str) -> Response<Body> {
 /// of this cluster (as etcd checks), writing to this member.
 fn check_peer(req: &Request<Incoming>, server: &Server) -> Result<u64, (u16, &'static str)> {
     let from = hex_header(req, HEADER_FROM).unwrap_or(0);
-    let cluster = hex_header(req, HEADER_CLUSTER_ID);
+    let cluster = hex_header(req, X_ETCD_CLUSTER_ID.as_str());
     if cluster != Some(server.cluster_id) {
         tracing::error!(
             peer = %format_id(from),
@@ -80,16 +106,18 @@ fn check_peer(req: &Request<Incoming>, server: &Server) -> Result<u64, (u16, &'s
     Ok(from)
 }
 
-async fn route(req: Request<Incoming>, server: &Server) -> Response<Body> {
+async fn route(req: Request<Incoming>, service: &PeerService) -> Response<Body> {
+    let server = &*service.server;
+    let inbound = &service.inbound;
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     match (method, path.as_str()) {
         (hyper::Method::POST, STREAM_PATH) => match check_peer(&req, server) {
-            Ok(from) => stream(req, server, from).await,
+            Ok(from) => stream(req, server, inbound, from).await,
             Err((status, why)) => text(status, why),
         },
         (hyper::Method::POST, SNAPSHOT_PATH) => match check_peer(&req, server) {
-            Ok(from) => snapshot(req, server, from).await,
+            Ok(from) => snapshot(req, server, inbound, from).await,
             Err((status, why)) => text(status, why),
         },
         (hyper::Method::GET, "/members") => {
@@ -104,8 +132,13 @@ async fn route(req: Request<Incoming>, server: &Server) -> Response<Body> {
 /// A peer's message stream: every frame to raft, until the peer closes it or opens a newer
 /// one. A message that claims another sender or recipient, or a snapshot (they come by
 /// /raft/snapshot, where they are checked), ends the stream.
-async fn stream(req: Request<Incoming>, server: &Server, from: u64) -> Response<Body> {
-    let mut attached = server.inbound.attach(from);
+async fn stream(
+    req: Request<Incoming>,
+    server: &Server,
+    inbound: &Inbound,
+    from: u64,
+) -> Response<Body> {
+    let mut attached = inbound.attach(from);
     let mut body = req.into_body();
     let mut frames = FrameDecoder::default();
     loop {
@@ -150,15 +183,20 @@ async fn stream(req: Request<Incoming>, server: &Server, from: u64) -> Response<
 /// from the leader this member follows in the current term, names this member and its
 /// sender as voters, and its data is a store image) before raft hears of it. Raft saves and
 /// acknowledges only what passed.
-async fn snapshot(req: Request<Incoming>, server: &Server, from: u64) -> Response<Body> {
-    let Ok(_receiving) = server.inbound.snapshot.try_lock() else {
+async fn snapshot(
+    req: Request<Incoming>,
+    server: &Server,
+    inbound: &Inbound,
+    from: u64,
+) -> Response<Body> {
+    let Ok(_receiving) = inbound.snapshot.try_lock() else {
         return http_error(503, "a snapshot is already being received");
     };
     if server.leader_id() != from {
         tracing::warn!(peer = %format_id(from), leader = %format_id(server.leader_id()), "refused a snapshot from a member that is not the leader");
         return http_error(403, "snapshot sender is not the leader");
     }
-    let path = &server.inbound.snapshot_path;
+    let path = &inbound.snapshot_path;
     let received = receive_to_file(req.into_body(), path).await;
     let bytes = match received {
         Ok(()) => tokio::task::block_in_place(|| std::fs::read(path)),
@@ -228,4 +266,72 @@ fn check_snapshot(server: &Server, from: u64, m: &raft::eraftpb::Message) -> Res
     crate::v2store::Store::new()
         .recover(&snap.data)
         .map_err(|e| format!("snapshot data is not a store image: {}", e.cause))
+}
+
+/// What a member accepts from its peers at a time: one message stream per peer (a newer
+/// one replaces it, as when a peer reconnects), so no sender can hold more than one
+/// message's worth of buffer per member id; and one snapshot, received into a file.
+struct Inbound {
+    streams: std::sync::Mutex<HashMap<u64, (u64, tokio::sync::oneshot::Sender<()>)>>,
+    next_stream: std::sync::atomic::AtomicU64,
+    /// Held while a snapshot is being received.
+    snapshot: tokio::sync::Mutex<()>,
+    /// Where a snapshot being received is written (a temporary name in the snap dir, so an
+    /// interrupted one is cleaned up at the next start).
+    snapshot_path: std::path::PathBuf,
+}
+
+/// A stream of messages from one peer, attached to `Inbound`; `replaced` resolves when the
+/// peer opens a newer one.
+struct InboundStream<'a> {
+    inbound: &'a Inbound,
+    from: u64,
+    id: u64,
+    replaced: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl Inbound {
+    fn new(snapshot_path: std::path::PathBuf) -> Inbound {
+        Inbound {
+            streams: Default::default(),
+            next_stream: Default::default(),
+            snapshot: tokio::sync::Mutex::new(()),
+            snapshot_path,
+        }
+    }
+
+    /// Attach a new stream from `from`, ending the one it had.
+    fn attach(&self, from: u64) -> InboundStream<'_> {
+        let id = self
+            .next_stream
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, replaced) = tokio::sync::oneshot::channel();
+        // Dropping the old sender ends the old stream.
+        self.streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(from, (id, tx));
+        InboundStream {
+            inbound: self,
+            from,
+            id,
+            replaced,
+        }
+    }
+}
+
+impl Drop for InboundStream<'_> {
+    fn drop(&mut self) {
+        let mut streams = self
+            .inbound
+            .streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if streams
+            .get(&self.from)
+            .is_some_and(|(id, _)| *id == self.id)
+        {
+            streams.remove(&self.from);
+        }
+    }
 }
