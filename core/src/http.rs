@@ -11,7 +11,11 @@ use hyper::header::{HeaderName, HeaderValue, ALLOW, CONTENT_TYPE, X_CONTENT_TYPE
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 pub(crate) type Body = BoxBody<Bytes, Infallible>;
@@ -30,8 +34,8 @@ impl Served for Server {
     }
 }
 
-/// Accept HTTP/1 connections until shutdown or until the member fails, answering each
-/// request with `route`; open connections (watches, peer streams) end with the member.
+/// Accept HTTP/1 connections until shutdown (which a member's failure sends too), answering
+/// each request with `route`; open connections (watches, peer streams) end with the member.
 pub(crate) async fn accept<S, F, Fut>(
     listener: TcpListener,
     state: Arc<S>,
@@ -53,38 +57,170 @@ pub(crate) async fn accept<S, F, Fut>(
                 }
             },
             _ = shutdown.changed() => return,
-            _ = state.member().failed() => return,
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         let mut shutdown = shutdown.clone();
-        // Both the time to send a request's headers and the time a connection may idle
-        // between requests (hyper's one timer is both); Config::header_read_timeout_ms.
-        let header_read_timeout = state.member().header_read_timeout;
-        tokio::spawn(async move {
-            let failed = state.clone();
-            let svc = hyper::service::service_fn(move |req| {
-                let state = state.clone();
-                async move {
-                    if let Some(r) = malformed(&req) {
-                        return Ok::<_, Infallible>(r);
-                    }
-                    Ok(route(req, state).await)
+        let idle_timeout = state.member().header_read_timeout;
+        let activity = Arc::new(Activity::default());
+        let counted = Counted {
+            io: TokioIo::new(stream),
+            activity: activity.clone(),
+        };
+        let serving = activity.clone();
+        let svc = hyper::service::service_fn(move |req| {
+            let state = state.clone();
+            serving.requests.fetch_add(1, Ordering::Relaxed);
+            let busy = Busy::new(&serving);
+            async move {
+                let _busy = busy;
+                if let Some(r) = malformed(&req) {
+                    return Ok::<_, Infallible>(r);
                 }
-            });
+                Ok(route(req, state).await)
+            }
+        });
+        let connection = tokio::spawn(CONNECTION.scope(activity.clone(), async move {
+            // hyper's header-read timer is off: the watchdog below covers slow headers and
+            // idle connections at a fraction of the cost.
             let conn = hyper::server::conn::http1::Builder::new()
                 .title_case_headers(true)
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(header_read_timeout)
-                .serve_connection(TokioIo::new(stream), svc);
+                .header_read_timeout(None)
+                .serve_connection(counted, svc);
             tokio::select! {
                 r = conn => if let Err(e) = r {
                     tracing::debug!(error = %e, "connection ended");
                 },
                 _ = shutdown.changed() => {}
-                _ = failed.member().failed() => {}
             }
-        });
+        }));
+        watch_idle(activity, connection.abort_handle(), idle_timeout);
+    }
+}
+
+tokio::task_local! {
+    /// The activity of the connection whose task is running: a response body that stays
+    /// open (a watch) marks it busy through `busy`.
+    static CONNECTION: Arc<Activity>;
+}
+
+/// What a connection's watchdog looks at, counted as requests and writes happen (a few
+/// atomic adds a request: hyper's own header-read timer armed a timer per request, 1,400
+/// instructions of a 27,000-instruction GET).
+#[derive(Default)]
+struct Activity {
+    /// Requests handed to the service.
+    requests: AtomicU64,
+    /// Requests whose answer is still being made, and open response bodies (watches).
+    busy: AtomicU64,
+    /// Writes to the client.
+    written: AtomicU64,
+}
+
+/// Holds a connection busy while it lives.
+pub(crate) struct Busy(Arc<Activity>);
+
+impl Busy {
+    fn new(activity: &Arc<Activity>) -> Busy {
+        activity.busy.fetch_add(1, Ordering::Relaxed);
+        Busy(activity.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Keep the current connection from being cut as idle while the returned guard lives: for
+/// a response body that stays open with nothing to write for a long time (a watch). None
+/// outside a connection (in-process clients).
+pub(crate) fn busy() -> Option<Busy> {
+    CONNECTION.try_with(Busy::new).ok()
+}
+
+/// Cut a connection that has sent no request for `timeout`, with nothing in progress and
+/// nothing written meanwhile: an idle keep-alive connection, or one that trickles a
+/// request's headers (and never finishes them). Checked every quarter of the timeout, so
+/// the cut comes between 1 and 1.25 timeouts late. The watchdog ends with the connection.
+fn watch_idle(activity: Arc<Activity>, connection: tokio::task::AbortHandle, timeout: Duration) {
+    let every = (timeout / 4).max(Duration::from_millis(10));
+    tokio::spawn(async move {
+        let mut seen = (u64::MAX, u64::MAX);
+        let mut quiet = Duration::ZERO;
+        while !connection.is_finished() {
+            tokio::time::sleep(every).await;
+            let now = (
+                activity.requests.load(Ordering::Relaxed),
+                activity.written.load(Ordering::Relaxed),
+            );
+            if now == seen && activity.busy.load(Ordering::Relaxed) == 0 {
+                quiet += every;
+                if quiet >= timeout {
+                    tracing::debug!("closing a connection idle for {timeout:?}");
+                    connection.abort();
+                    return;
+                }
+            } else {
+                quiet = Duration::ZERO;
+            }
+            seen = now;
+        }
+    });
+}
+
+/// The connection's socket, counting writes for its watchdog.
+struct Counted<T> {
+    io: T,
+    activity: Arc<Activity>,
+}
+
+impl<T: hyper::rt::Read + Unpin> hyper::rt::Read for Counted<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for Counted<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(_))) {
+            self.activity.written.fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(_))) {
+            self.activity.written.fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
@@ -93,7 +229,6 @@ pub(crate) async fn accept<S, F, Fut>(
 /// than plain chunked, whose body would otherwise be read as something it is not. The
 /// connection is closed after the answer: its framing cannot be trusted.
 pub(crate) fn malformed(req: &Request<Incoming>) -> Option<Response<Body>> {
-    let hosts = req.headers().get_all(hyper::header::HOST).iter().count();
     let refuse = |status: u16, reason: &'static str, body: &'static str| {
         let mut r = response(status, "text/plain; charset=utf-8", body);
         r.headers_mut()
@@ -102,6 +237,16 @@ pub(crate) fn malformed(req: &Request<Incoming>) -> Option<Response<Body>> {
             .insert(hyper::ext::ReasonPhrase::from_static(reason.as_bytes()));
         Some(r)
     };
+    // One pass over the few headers a request has costs less than two map look-ups.
+    let (mut hosts, mut codings, mut plain_chunked) = (0, 0, true);
+    for (name, value) in req.headers() {
+        if name == hyper::header::HOST {
+            hosts += 1;
+        } else if name == hyper::header::TRANSFER_ENCODING {
+            codings += 1;
+            plain_chunked &= value.as_bytes().eq_ignore_ascii_case(b"chunked");
+        }
+    }
     if hosts == 0 && req.version() >= hyper::Version::HTTP_11 {
         let text = "400 Bad Request: missing required Host header";
         return refuse(400, &text[4..], text);
@@ -109,15 +254,8 @@ pub(crate) fn malformed(req: &Request<Incoming>) -> Option<Response<Body>> {
     if hosts > 1 {
         return refuse(400, "Bad Request", "400 Bad Request");
     }
-    let mut codings = req
-        .headers()
-        .get_all(hyper::header::TRANSFER_ENCODING)
-        .iter();
-    if let Some(first) = codings.next() {
-        let plain_chunked = first.as_bytes().eq_ignore_ascii_case(b"chunked");
-        if !plain_chunked || codings.next().is_some() {
-            return refuse(501, "Not Implemented", "Unsupported transfer encoding");
-        }
+    if codings > 1 || !plain_chunked {
+        return refuse(501, "Not Implemented", "Unsupported transfer encoding");
     }
     None
 }

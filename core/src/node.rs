@@ -29,7 +29,7 @@ pub struct Node {
     server: Arc<Server>,
     runtime: Option<tokio::runtime::Runtime>,
     threads: Vec<JoinHandle<()>>,
-    shutdown: tokio::sync::watch::Sender<bool>,
+    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     client_urls: Vec<String>,
     peer_urls: Vec<String>,
     /// Held while the member runs; released on stop.
@@ -499,9 +499,10 @@ impl Node {
                 .start(apply_rx, runtime.handle())
                 .map_err(|e| Error::io("spawn snapshot thread", e))?,
         ];
-        runtime.spawn(fail_stop(server.clone()));
 
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+        let shutdown = Arc::new(shutdown);
+        runtime.spawn(fail_stop(server.clone(), shutdown.clone()));
         let mut client_urls = Vec::new();
         let mut peer_urls = Vec::new();
         {
@@ -652,10 +653,13 @@ async fn sync_ttl(server: Arc<Server>, mut shutdown: tokio::sync::watch::Receive
 /// Fail-stop: once a vital part has died, the member stops serving (its listeners close,
 /// in-process calls get the failure) and its raft driver stops, so it neither answers from
 /// a store that no longer moves nor takes part in the cluster half-alive.
-async fn fail_stop(server: Arc<Server>) {
+async fn fail_stop(server: Arc<Server>, shutdown: Arc<tokio::sync::watch::Sender<bool>>) {
     server.failed().await;
     let cause = server.failure().map(|e| e.cause).unwrap_or_default();
     tracing::error!(name = %server.name, cause = %cause, "this member has failed and stops serving");
+    // The listeners and their connections end on the shutdown signal (one signal to watch
+    // per connection, not two: each is polled on every wake-up of the connection).
+    shutdown.send_replace(true);
     server.stop_raft();
 }
 

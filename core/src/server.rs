@@ -286,10 +286,16 @@ impl Server {
 
     /// Why this member failed (its raft driver, log writer or apply loop died) and serves no
     /// more; None while it runs.
+    #[inline]
     pub fn failure(&self) -> Option<Error> {
         if !self.status.failed() {
             return None;
         }
+        self.failure_error()
+    }
+
+    #[cold]
+    fn failure_error(&self) -> Option<Error> {
         let cause = self.status.failure().unwrap_or_default();
         Some(Error::new(
             ErrorCode::Stopped,

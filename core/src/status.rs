@@ -49,6 +49,7 @@ impl MemberStatus {
         self.failed.store(true, Ordering::Release);
         self.failed_tx.send_replace(true);
     }
+    #[inline]
     pub fn failed(&self) -> bool {
         self.failed.load(Ordering::Acquire)
     }

@@ -11,11 +11,16 @@ use std::task::{Context, Poll};
 
 pub struct WatchBody {
     watch: Option<KeyWatch>,
+    /// A watch may wait long with nothing to write: its connection is not idle meanwhile.
+    _busy: Option<crate::http::Busy>,
 }
 
 impl WatchBody {
     pub fn new(watch: KeyWatch) -> WatchBody {
-        WatchBody { watch: Some(watch) }
+        WatchBody {
+            watch: Some(watch),
+            _busy: crate::http::busy(),
+        }
     }
 }
 
