@@ -161,6 +161,13 @@ impl Applier {
             let mut store = store.write().unwrap_or_else(|p| p.into_inner());
             for e in entries {
                 if e.index <= self.applied {
+                    // Already in the store; raft still waits to hear of a conf change.
+                    if e.get_entry_type() == EntryType::EntryConfChange {
+                        let _ = self.raft_tx.send(RaftMsg::ConfChangeApplied {
+                            index: e.index,
+                            change: None,
+                        });
+                    }
                     continue;
                 }
                 self.applied = e.index;
