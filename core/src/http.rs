@@ -310,7 +310,65 @@ pub(crate) fn not_found() -> Response<Body> {
     r
 }
 
-/// etcd's httptypes.HTTPError: `{"message":...}`.
+/// etcd's httptypes.HTTPError: `{"message":...}`, with no newline after it.
 pub(crate) fn http_error(status: u16, message: &str) -> Response<Body> {
-    json(status, &serde_json::json!({ "message": message }), true)
+    json(status, &serde_json::json!({ "message": message }), false)
+}
+
+/// Go's path escaping for a URL path (url.URL.EscapedPath): unreserved characters and
+/// `$&+,/:;=@` stay as they are.
+const GO_PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b'/')
+    .remove(b':')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b'@');
+
+/// Go's ServeMux (etcd's router) answers a request whose path is not clean (`.` or `..`
+/// segments, `//`, also when percent-encoded) with a 301 to the clean path, whatever the
+/// method, before any handler sees it. None for a clean path (the common case costs a scan
+/// for `//`, `/.` and `%`).
+pub(crate) fn redirect_unclean(req: &Request<Incoming>) -> Option<Response<Body>> {
+    let raw = req.uri().path();
+    if !(raw.contains("//") || raw.contains("/.") || raw.contains('%')) {
+        return None;
+    }
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    // Go's cleanPath: path.Clean, keeping a trailing slash.
+    let mut clean = crate::v2store::path::clean(&decoded);
+    if decoded.ends_with('/') && clean != "/" {
+        clean.push('/');
+    }
+    if clean == decoded {
+        return None;
+    }
+    let mut location = percent_encoding::utf8_percent_encode(&clean, GO_PATH).to_string();
+    if let Some(q) = req.uri().query() {
+        location.push('?');
+        location.push_str(q);
+    }
+    // http.Redirect: an HTML note for GET (and its content type for HEAD), nothing else.
+    let method = req.method();
+    let mut r = if method == hyper::Method::GET || method == hyper::Method::HEAD {
+        let escaped = location
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&#34;")
+            .replace('\'', "&#39;");
+        let note = format!("<a href=\"{escaped}\">Moved Permanently</a>.\n\n");
+        response(301, "text/html; charset=utf-8", note)
+    } else {
+        response(301, "", Bytes::new())
+    };
+    header(&mut r, hyper::header::LOCATION, &location);
+    Some(r)
 }

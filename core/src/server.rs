@@ -377,7 +377,8 @@ impl Server {
         }
         let p = store_path(&req.key);
         match req.method {
-            Method::Get if req.wait => {
+            // A quorum read answers at once, wait or not (etcd turns it into a QGET).
+            Method::Get if req.wait && !req.quorum => {
                 let watcher =
                     self.read_store()
                         .watch(&p, req.recursive, req.stream, req.wait_index)?;

@@ -340,6 +340,18 @@ pub fn try_http(method: &str, url: &str, form: &[(&str, &str)]) -> Result<Reply,
     }
 }
 
+/// A raw HTTP/1.1 exchange with `addr` (host:port): send `request` as it is, read until the
+/// server closes or `limit` passes.
+pub fn raw(addr: &str, request: &[u8], limit: Duration) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(limit)).expect("read timeout");
+    s.write_all(request).expect("send");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 pub fn get(url: &str) -> Reply {
     http("GET", url, &[])
 }

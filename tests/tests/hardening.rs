@@ -3,23 +3,13 @@
 //! with a clear cause, never serving a store that no longer moves, never unable to restart.
 
 use etcdrs_tests::cluster::Cluster;
-use etcdrs_tests::{get, http, Etcd, Member};
+use etcdrs_tests::{get, http, raw, Etcd, Member};
 use protobuf::Message as _;
 use raft::eraftpb::{ConfState, Message, MessageType};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// A raw HTTP/1.1 exchange: send `request`, read until the server closes or `limit` passes.
-fn raw(addr: &str, request: &[u8], limit: Duration) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(limit)).unwrap();
-    s.write_all(request).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 fn host_port(url: &str) -> String {
     url.trim_start_matches("http://").to_string()

@@ -19,7 +19,7 @@ use hyper::header::{
     HeaderName, HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE,
 };
-use hyper::{Request, Response};
+use hyper::{Request, Response, StatusCode};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use watch_body::WatchBody;
@@ -57,8 +57,11 @@ async fn route(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body> {
     }
     let path = req.uri().path().to_string();
     let method = req.method().clone();
+    // etcd's CORS handler answers OPTIONS before its mux sees the path.
     let mut resp = if method == hyper::Method::OPTIONS {
-        response(200, "text/plain; charset=utf-8", Bytes::new())
+        response(200, "", Bytes::new())
+    } else if let Some(r) = crate::http::redirect_unclean(&req) {
+        r
     } else if path == KEYS_PATH || path.starts_with("/v2/keys/") {
         keys(req, server).await
     } else if path.starts_with(modules::LOCK_PREFIX) {
@@ -75,7 +78,10 @@ async fn route(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body> {
         }
     } else if path == "/v2/members" || path.starts_with("/v2/members/") {
         let mut r = members(req, server).await;
-        cluster_id_header(&mut r, server.cluster_id);
+        // etcd checks the method before it sets the header.
+        if r.status() != StatusCode::METHOD_NOT_ALLOWED {
+            cluster_id_header(&mut r, server.cluster_id);
+        }
         r
     } else {
         let get_only = |f: &dyn Fn() -> Response<Body>| {
@@ -133,12 +139,12 @@ async fn members(req: Request<Incoming>, server: &Server) -> Response<Body> {
         .to_string();
     let fail = |e: Error| http_error(e.code.http_status(), &e.cause);
     match (&method, sub.as_str()) {
-        (&hyper::Method::GET | &hyper::Method::HEAD, "") => json(
+        (&hyper::Method::GET, "") => json(
             200,
             &serde_json::json!({ "members": server.members() }),
             true,
         ),
-        (&hyper::Method::GET | &hyper::Method::HEAD, "leader") => match server.leader() {
+        (&hyper::Method::GET, "leader") => match server.leader() {
             Some(m) => json(200, &m, true),
             None => http_error(503, "During election"),
         },
@@ -166,7 +172,8 @@ async fn members(req: Request<Incoming>, server: &Server) -> Response<Body> {
                 Err(e) => fail(e),
             }
         }
-        (&hyper::Method::GET | &hyper::Method::HEAD, _) => not_found(),
+        (&hyper::Method::GET, _) => http_error(404, "Not found"),
+        // HEAD included: etcd's members handler allows these four only.
         _ => method_not_allowed("GET,POST,DELETE,PUT"),
     }
 }
@@ -323,10 +330,9 @@ async fn read_form(req: Request<Incoming>, method: Method) -> Result<Form, Error
 
 async fn keys(req: Request<Incoming>, server: &Server) -> Response<Body> {
     let cluster_id = server.cluster_id;
+    // etcd checks the method before it sets X-Etcd-Cluster-Id.
     let Some(method) = Method::parse(req.method().as_str()) else {
-        let mut r = method_not_allowed("HEAD,GET,PUT,POST,DELETE");
-        cluster_id_header(&mut r, cluster_id);
-        return r;
+        return method_not_allowed("HEAD,GET,PUT,POST,DELETE");
     };
     let raw_key = req.uri().path()[KEYS_PATH.len()..].to_string();
     let key = match percent_encoding::percent_decode_str(&raw_key).decode_utf8() {
