@@ -73,6 +73,16 @@ pub fn parse_initial_cluster(s: &str) -> Result<Vec<(String, Vec<String>)>> {
             0,
         ));
     }
+    // One URL is one member (etcd's checkDuplicateURL).
+    let mut urls: Vec<&String> = out.iter().flat_map(|(_, u)| u).collect();
+    urls.sort();
+    if urls.windows(2).any(|w| w[0] == w[1]) {
+        return Err(Error::new(
+            ErrorCode::InvalidConfig,
+            format!("initial cluster {s} has duplicate url"),
+            0,
+        ));
+    }
     Ok(out)
 }
 
@@ -109,6 +119,8 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].1.len(), 2);
         assert!(parse_initial_cluster("nourl").is_err());
+        let dup = parse_initial_cluster("a=http://1:2380,b=http://1:2380").unwrap_err();
+        assert!(dup.cause.contains("has duplicate url"), "{}", dup.cause);
         assert!(parse_initial_cluster("").is_err());
     }
 }

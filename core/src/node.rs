@@ -261,6 +261,7 @@ fn find_origin(
         // A new member (a start cut short between the first snapshot and the identity
         // starts over: the log was still empty).
         (None, _) if config.initial_cluster_state == ClusterState::New => {
+            check_advertised(config, &my_peer_urls)?;
             let ids: Vec<(u64, Vec<String>)> = initial
                 .iter()
                 .map(|(_, urls)| (member_id(urls, &config.initial_cluster_token), urls.clone()))
@@ -329,6 +330,31 @@ fn find_origin(
             })
         }
     }
+}
+
+/// A new member must be listed in --initial-cluster with exactly the peer URLs it
+/// advertises (etcd's advertiseMatchesCluster), or its peers would dial an address it does
+/// not answer on.
+fn check_advertised(config: &Config, listed: &[String]) -> Result<()> {
+    let mut listed = listed.to_vec();
+    let mut advertised = config.initial_advertise_peer_urls.clone();
+    listed.sort();
+    advertised.sort();
+    if listed == advertised {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorCode::InvalidConfig,
+        format!(
+            "--initial-cluster has {}={} but missing from --initial-advertise-peer-urls={} (resolved urls: {:?} != {:?})",
+            config.name,
+            listed.join(","),
+            advertised.join(","),
+            advertised.join(","),
+            listed.join(",")
+        ),
+        0,
+    ))
 }
 
 /// Bind every URL of a flag; port 0 picks a free port. Returns listeners and actual URLs.

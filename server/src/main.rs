@@ -22,7 +22,9 @@ fn defaults() -> Config {
 #[command(
     name = "etcdrs",
     version,
-    about = "An etcd-compatible, Raft-replicated key-value store"
+    about = "An etcd-compatible, Raft-replicated key-value store",
+    // Go's flag package (etcd's): a flag given twice takes its last value.
+    args_override_self = true
 )]
 struct Flags {
     /// Human-readable name for this member.

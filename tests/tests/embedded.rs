@@ -217,6 +217,22 @@ fn bad_configs_are_refused_with_a_clear_error() {
         .unwrap()
         .cause
         .contains("no member named"));
+    // Listed with other peer URLs than it advertises, or two members on one URL: refused
+    // with etcd's words.
+    let mut c = Config::ephemeral("x", dir.path().join("x"));
+    c.initial_cluster = "x=http://127.0.0.1:9999".into();
+    c.initial_advertise_peer_urls = vec!["http://127.0.0.1:33380".into()];
+    let e = Node::start(c).err().unwrap();
+    assert_eq!(e.code, ErrorCode::InvalidConfig);
+    assert!(
+        e.cause.contains("--initial-cluster has x=http://127.0.0.1:9999 but missing from --initial-advertise-peer-urls=http://127.0.0.1:33380"),
+        "{}",
+        e.cause
+    );
+    let mut c = Config::ephemeral("x", dir.path().join("x"));
+    c.initial_cluster = "x=http://127.0.0.1:2380,y=http://127.0.0.1:2380".into();
+    let e = Node::start(c).err().unwrap();
+    assert!(e.cause.contains("has duplicate url"), "{}", e.cause);
 }
 
 /// Three members in this one process form a cluster through their peer URLs (each behind a

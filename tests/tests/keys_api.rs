@@ -545,11 +545,16 @@ fn hostile_keys_and_ttls_do_not_hurt_the_member() {
 fn flags_single_dash_and_environment() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("m");
+    // A flag given twice takes its last value, as with Go's flag package (python-etcd's
+    // test helper appends the cluster flags again on every start).
     let args = vec![
         "-name".to_string(),
+        "first".into(),
+        "-name".into(),
         "machine0".into(),
         "-data-dir".into(),
         data.display().to_string(),
+        "-listen-client-urls=http://127.0.0.1:1".into(),
         "-listen-client-urls=http://127.0.0.1:0".into(),
     ];
     let m = Member::spawn(&data, args).unwrap_or_else(|log| panic!("{log}"));
