@@ -23,7 +23,7 @@ fi
 if [ "$build" = 1 ]; then
   if [ "$profile" = release ]; then cargo build --release -p etcdrs-ffi; else cargo build -p etcdrs-ffi; fi
 fi
-target="${CARGO_TARGET_DIR:-target}/$profile"
+target="$(scripts/target-dir.sh)/$profile"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 mkdir -p "$prefix/lib/pkgconfig" "$prefix/include"
 install -m 0755 "$target/libetcdrs.so" "$prefix/lib/"

@@ -4,7 +4,8 @@
 # suite: in-process members, a member process, a 3-member cluster, python-etcd's API.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=target/python-venv
+target=$(scripts/target-dir.sh)
+venv=$target/python-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 MATURIN_PEP517_ARGS="--profile dev" "$venv/bin/pip" install -q ./bindings/python pytest
-ETCDRS_BIN="$PWD/target/debug/etcdrs" "$venv/bin/python" -m pytest -q -p no:cacheprovider bindings/python/tests
+ETCDRS_BIN="$target/debug/etcdrs" "$venv/bin/python" -m pytest -q -p no:cacheprovider bindings/python/tests

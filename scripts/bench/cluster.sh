@@ -7,7 +7,7 @@
 #                                                cargo build --release --bin etcdrs)
 # A measurement, not a test: numbers depend on the machine.
 set -euo pipefail
-ETCDRS=${1:-$(dirname "$0")/../../target/release/etcdrs}
+ETCDRS=${1:-$("$(dirname "$0")/../target-dir.sh")/release/etcdrs}
 DURATION=${DURATION:-10s}
 RUNS=${RUNS:-5}
 HERE=$(cd "$(dirname "$0")" && pwd)

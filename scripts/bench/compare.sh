@@ -3,7 +3,7 @@
 # every workload on a fresh single member of each (alternating), put/get on fresh 3-member
 # clusters (through the leader and through all members), peak RSS after loading keys and
 # the time to restart with them, and the start-up time of an empty member. Prints a table
-# with etcdrs/etcd ratios; JSON results stay in $OUT (default target/bench-results).
+# with etcdrs/etcd ratios; JSON results stay in $OUT (default: bench-results in cargo's target dir).
 #
 #   scripts/bench/compare.sh            (needs etcd 3.4 and curl; builds release binaries)
 #   DURATION=10 KEYS_RSS=1000000 scripts/bench/compare.sh
@@ -21,12 +21,13 @@ WATCHERS=${WATCHERS:-"100 1000 10000"}
 # This machine's runs minutes apart differ by up to 2x: several rounds, medians in the table.
 ROUNDS=${ROUNDS:-1}
 if [ -n "${QUICK:-}" ]; then DURATION=1; WARMUP=0.5; KEYS_RSS=20000; WATCHERS="100 1000"; ROUNDS=1; fi
-OUT=${OUT:-target/bench-results}
+TARGET=$(scripts/target-dir.sh)
+OUT=${OUT:-$TARGET/bench-results}
 WORK=$(mktemp -d)
 trap '{ pkill -9 -P $$; wait; } 2>/dev/null || true; rm -rf "$WORK"' EXIT
 cargo build -q --release --bin etcdrs --bin etcdrs-bench
-ETCDRS=target/release/etcdrs
-BENCH=target/release/etcdrs-bench
+ETCDRS=$TARGET/release/etcdrs
+BENCH=$TARGET/release/etcdrs-bench
 # A partial run (ONLY=...) adds to the results of the last full one.
 [ -n "${ONLY:-}" ] || rm -rf "$OUT"
 mkdir -p "$OUT"

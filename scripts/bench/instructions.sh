@@ -15,7 +15,8 @@ WORKLOAD=${1:-put}
 N=${2:-20000}
 PORT=${PORT:-23790}
 cargo build -q --release --bin etcdrs --bin etcdrs-bench
-ETCDRS=${ETCDRS:-target/release/etcdrs}
+TARGET=$(scripts/target-dir.sh)
+ETCDRS=${ETCDRS:-$TARGET/release/etcdrs}
 WORK=$(mktemp -d)
 trap '{ pkill -9 -P $$; wait; } 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
@@ -34,7 +35,7 @@ instructions() {
         curl -sf "http://127.0.0.1:$PORT/v2/keys/" >/dev/null && break
         sleep 0.1
     done
-    target/release/etcdrs-bench --endpoints "http://127.0.0.1:$PORT" --workload "$WORKLOAD" \
+    "$TARGET/release/etcdrs-bench" --endpoints "http://127.0.0.1:$PORT" --workload "$WORKLOAD" \
         --requests "$1" --warmup 0 >/dev/null
     kill -INT "$pid"
     wait "$pid" 2>/dev/null || true

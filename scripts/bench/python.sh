@@ -7,7 +7,8 @@
 # A measurement, not a test: numbers depend on the machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-VENV=target/bench-venv
+TARGET=$(scripts/target-dir.sh)
+VENV=$TARGET/bench-venv
 WORK=$(mktemp -d)
 trap '{ pkill -9 -P $$; wait; } 2>/dev/null || true; rm -rf "$WORK"' EXIT
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
@@ -31,7 +32,7 @@ serve() { # name binary port
 }
 
 serve etcd etcd 43790
-serve etcdrs target/release/etcdrs 43890
+serve etcdrs "$TARGET/release/etcdrs" 43890
 PY="$VENV/bin/python scripts/bench/python_ops.py"
 {
     $PY etcdrs-in-process
