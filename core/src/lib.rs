@@ -47,5 +47,5 @@ pub use identity::{format_id, member_id, Member};
 pub use lock::{LockField, LockHolder};
 pub use node::Node;
 pub use request::{KeyRequest, Method};
-pub use server::{KeyResponse, LeaderStats, SelfStats};
+pub use server::{KeyResponse, LeaderStats, SelfStats, Version};
 pub use v2store::{Action, Event, NodeExtern, StoreStats};

@@ -71,6 +71,18 @@ pub enum KeyResult {
     Watch(KeyWatch),
 }
 
+/// /version: the member's and the cluster's etcd versions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Version {
+    #[serde(rename = "etcdserver")]
+    pub server: String,
+    #[serde(rename = "etcdcluster")]
+    pub cluster: String,
+}
+
+/// The etcd version a member reports: the v2 API level etcdrs speaks.
+const SERVER_VERSION: &str = "3.4.0";
+
 /// /v2/stats/self.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -437,6 +449,13 @@ impl Server {
             event: event.into_trimmed(STORE_KEYS_PREFIX),
             raft_index: self.raft_index(),
             raft_term: self.raft_term(),
+        }
+    }
+
+    pub fn version(&self) -> Version {
+        Version {
+            server: SERVER_VERSION.to_string(),
+            cluster: crate::apply::CLUSTER_VERSION.to_string(),
         }
     }
 

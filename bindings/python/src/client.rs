@@ -67,6 +67,14 @@ impl NativeClient {
     }
 
     /// The cluster's client URLs.
+    /// (etcd server version, cluster version), as GET /version answers.
+    fn version(&self, py: Python<'_>) -> PyResult<(String, String)> {
+        let c = self.client.clone();
+        block_on(py, async move {
+            c.version().await.map(|v| (v.server, v.cluster))
+        })
+    }
+
     fn machines(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         let c = self.client.clone();
         block_on(py, async move { c.machines().await })

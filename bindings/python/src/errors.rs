@@ -21,6 +21,8 @@ fn build(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
     payload.set_item("message", e.message())?;
     payload.set_item("cause", &e.cause)?;
     payload.set_item("index", e.index)?;
+    // python-etcd adds the HTTP status to every error payload.
+    payload.set_item("status", e.code.http_status())?;
     let exc = errors.call_method1("exception_for", (e.code(), payload))?;
     Ok(PyErr::from_value(exc))
 }

@@ -184,3 +184,13 @@ def test_lock_and_leader_helpers(client):
     assert client.get_leader("cluster") == "a"
     client.delete_leader("cluster", "a")
     assert client.get_leader("cluster") == ""
+
+
+def test_python_etcd_connection_facts_and_versions(client):
+    assert client.key_endpoint == "/v2/keys"
+    assert client.protocol == "http" and client.allow_redirect is True
+    assert client.lock_prefix == "/_locks"
+    assert client.version == "3.4.0" and client.cluster_version == "3.4.0"
+    if client.base_uri is not None:  # over HTTP
+        assert client.base_uri == "http://%s:%d" % (client.host, client.port)
+        assert client.host == "127.0.0.1" and client.port > 0

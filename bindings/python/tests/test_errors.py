@@ -20,8 +20,9 @@ def test_store_errors_carry_code_cause_and_index(client):
     assert (e.errorCode, e.message, e.cause) == (100, "Key not found", "/missing")
     assert e.index >= w.modifiedIndex
     assert str(e) == "Key not found : /missing"
+    # python-etcd's payload: etcd's error JSON plus the HTTP status.
     assert e.payload == {"errorCode": 100, "message": "Key not found", "cause": "/missing",
-                         "index": e.index}
+                         "index": e.index, "status": 404}
 
     client.write("/d/f", "1")
     cases = [
@@ -95,3 +96,11 @@ def test_codes_come_from_the_core_table():
     assert codes["Stopped"] == 1010
     assert errors._BY_CODE[codes["NodeExist"]] is etcdrs.EtcdAlreadyExist
     assert errors._BY_CODE[codes["Timeout"]] is etcdrs.EtcdWatchTimedOut
+
+
+def test_payloads_carry_the_http_status_as_python_etcd_does(client):
+    e = raised(lambda: client.get("/missing"))
+    assert e.payload["status"] == 404
+    client.write("/exists", "v")
+    e = raised(lambda: client.write("/exists", "w", prevExist=False))
+    assert e.payload["status"] == 412

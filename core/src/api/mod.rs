@@ -105,13 +105,7 @@ async fn route(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body> {
                     server.machines().join(", "),
                 )
             }),
-            "/version" => get_only(&|| {
-                json(
-                    200,
-                    &serde_json::json!({ "etcdserver": "3.4.0", "etcdcluster": crate::apply::CLUSTER_VERSION }),
-                    false,
-                )
-            }),
+            "/version" => get_only(&|| json(200, &server.version(), false)),
             _ => not_found(),
         }
     };

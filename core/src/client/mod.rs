@@ -9,7 +9,7 @@ use crate::identity::Member;
 use crate::lock::Locks;
 use crate::lock::{LockField, LockHolder};
 use crate::request::{KeyRequest, Method};
-use crate::server::{KeyResponse, KeyResult, LeaderStats, SelfStats, Server};
+use crate::server::{KeyResponse, KeyResult, LeaderStats, SelfStats, Server, Version};
 use crate::v2store::StoreStats;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -298,6 +298,14 @@ impl Client {
             cancel: WatchCanceller {
                 inner: Arc::new((AtomicBool::new(false), Notify::new())),
             },
+        }
+    }
+
+    /// The member's and the cluster's etcd versions (GET /version).
+    pub async fn version(&self) -> Result<Version> {
+        match &*self.via {
+            Via::Http(h) => h.get_json("/version").await,
+            Via::Local(s) => Ok(s.version()),
         }
     }
 

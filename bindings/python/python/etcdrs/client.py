@@ -3,6 +3,7 @@ any etcd v2 endpoint, or in-process to an `etcdrs.Node`). Requests are handed to
 core as etcd's form fields; this module only translates arguments and results."""
 
 import json
+from urllib.parse import urlparse
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import _native
@@ -96,8 +97,15 @@ class Client:
 
     def __init__(self, host: Host = "127.0.0.1", port: int = 4001, protocol: str = "http",
                  read_timeout: float = 60, endpoints: Optional[Sequence[str]] = None,
+                 allow_redirect: bool = True, version_prefix: str = "/v2",
+                 lock_prefix: str = "/_locks",
                  _native_client: Optional["_native.NativeClient"] = None, **_ignored: Any):
         self.read_timeout = read_timeout
+        self._protocol = protocol
+        self._allow_redirect = allow_redirect
+        self._version_prefix = version_prefix
+        self._lock_prefix = lock_prefix
+        self._versions: Optional[Tuple[str, str]] = None
         if _native_client is not None:
             self._client = _native_client
             self._endpoints: List[str] = []
@@ -222,6 +230,60 @@ class Client:
             yield result
 
     # -- the cluster -------------------------------------------------------------------
+
+    # -- python-etcd's connection facts -------------------------------------------------
+
+    @property
+    def base_uri(self) -> Optional[str]:
+        """The URI calls go to first (None for a client of an in-process member)."""
+        return self._endpoints[0] if self._endpoints else None
+
+    @property
+    def host(self) -> Optional[str]:
+        uri = self.base_uri
+        return urlparse(uri).hostname if uri else None
+
+    @property
+    def port(self) -> Optional[int]:
+        uri = self.base_uri
+        return urlparse(uri).port if uri else None
+
+    @property
+    def protocol(self) -> str:
+        return self._protocol
+
+    @property
+    def allow_redirect(self) -> bool:
+        """Whether the client moves to another endpoint when one fails (it always does)."""
+        return self._allow_redirect
+
+    @property
+    def version_prefix(self) -> str:
+        return self._version_prefix
+
+    @property
+    def key_endpoint(self) -> str:
+        """The keys API's path."""
+        return self._version_prefix + "/keys"
+
+    @property
+    def lock_prefix(self) -> str:
+        return self._lock_prefix
+
+    @property
+    def version(self) -> str:
+        """The etcd server version (GET /version), asked once."""
+        return self._version_info()[0]
+
+    @property
+    def cluster_version(self) -> str:
+        """The cluster version (GET /version), asked once."""
+        return self._version_info()[1]
+
+    def _version_info(self) -> Tuple[str, str]:
+        if self._versions is None:
+            self._versions = self._client.version()
+        return self._versions
 
     @property
     def machines(self) -> List[str]:
