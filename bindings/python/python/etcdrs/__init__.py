@@ -24,12 +24,14 @@ from .errors import (
     EtcdWatcherCleared,
     EtcdWatchTimedOut,
 )
+from .lock import Lock
 from .node import Node
 
 __all__ = [
     "__version__",
     "Client",
     "EtcdResult",
+    "Lock",
     "Node",
     "EtcdAlreadyExist",
     "EtcdClusterIdChanged",
