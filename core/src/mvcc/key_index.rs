@@ -1,0 +1,200 @@
+//! The history of one key (etcd's keyIndex): its generations, each from a creation to a
+//! deletion (the tombstone), each holding the revisions that changed the key. The index
+//! answers "which revision holds this key as of revision r" without touching the backend.
+
+use super::revision::Revision;
+use std::collections::HashSet;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Generation {
+    /// The key's version at the last revision of this generation.
+    version: i64,
+    created: Revision,
+    revs: Vec<Revision>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyIndex {
+    modified: Revision,
+    /// The last one is the live generation, empty while the key is deleted.
+    generations: Vec<Generation>,
+}
+
+/// What the index knows of a key at a revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyAt {
+    pub modified: Revision,
+    pub created: Revision,
+    pub version: i64,
+}
+
+impl KeyIndex {
+    pub fn put(&mut self, rev: Revision) {
+        if self.generations.is_empty() {
+            self.generations.push(Generation::default());
+        }
+        let g = self.generations.last_mut().expect("a generation");
+        if g.revs.is_empty() {
+            g.created = rev;
+        }
+        g.revs.push(rev);
+        g.version += 1;
+        self.modified = rev;
+    }
+
+    /// Delete the key at `rev`; false (nothing changed) when it is not live.
+    pub fn tombstone(&mut self, rev: Revision) -> bool {
+        if self.generations.last().is_none_or(|g| g.revs.is_empty()) {
+            return false;
+        }
+        self.put(rev);
+        self.generations.push(Generation::default());
+        true
+    }
+
+    /// Restore a tombstone read back from the backend (where it may start a key's record
+    /// after compaction removed the generation it ended).
+    pub fn restore_tombstone(&mut self, rev: Revision) {
+        if !self.tombstone(rev) {
+            self.modified = rev;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.generations.len() <= 1 && self.generations.first().is_none_or(|g| g.revs.is_empty())
+    }
+
+    /// The generation live at `at`: None when the key did not exist then.
+    fn generation_at(&self, at: i64) -> Option<&Generation> {
+        let last = self.generations.len().checked_sub(1)?;
+        for (i, g) in self.generations.iter().enumerate().rev() {
+            let Some(first) = g.revs.first() else {
+                continue;
+            };
+            if i != last {
+                // A closed generation ends with its tombstone: at or after it, no key.
+                let tomb = g.revs.last().expect("non-empty");
+                if tomb.main <= at {
+                    return None;
+                }
+            }
+            if first.main <= at {
+                return Some(g);
+            }
+        }
+        None
+    }
+
+    /// The key as of revision `at`.
+    pub fn get(&self, at: i64) -> Option<KeyAt> {
+        let g = self.generation_at(at)?;
+        let n = g.revs.iter().rposition(|r| r.main <= at)?;
+        Some(KeyAt {
+            modified: g.revs[n],
+            created: g.created,
+            version: g.version - (g.revs.len() - n - 1) as i64,
+        })
+    }
+
+    /// Drop the history before `at`, keeping the revision that holds the key as of `at`
+    /// (recorded in `keep`, with every later one untouched). Returns whether the key is
+    /// left without history at all (the index may forget it).
+    pub fn compact(&mut self, at: i64, keep: &mut HashSet<Revision>) -> bool {
+        let last = self.generations.len().saturating_sub(1);
+        // Closed generations whose tombstone is at or before `at` go whole.
+        let mut first_kept = 0;
+        while first_kept < last {
+            let tomb = self.generations[first_kept].revs.last().expect("closed");
+            if tomb.main > at {
+                break;
+            }
+            first_kept += 1;
+        }
+        let g = &mut self.generations[first_kept];
+        if let Some(n) = g.revs.iter().rposition(|r| r.main <= at) {
+            keep.insert(g.revs[n]);
+            g.revs.drain(..n);
+        }
+        // A closed generation left with only its tombstone: nothing to read there.
+        if first_kept != last && g.revs.len() == 1 {
+            keep.remove(&g.revs[0]);
+            first_kept += 1;
+        }
+        self.generations.drain(..first_kept);
+        self.is_empty()
+    }
+
+    /// Revisions after `since` (main), for a watcher catching up.
+    pub fn since(&self, since: i64) -> impl Iterator<Item = Revision> + '_ {
+        self.generations
+            .iter()
+            .flat_map(|g| g.revs.iter().copied())
+            .filter(move |r| r.main > since)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(main: i64) -> Revision {
+        Revision::new(main, 0)
+    }
+
+    /// put@2, put@4, del@6, put@8, put@10: what each revision sees.
+    fn history() -> KeyIndex {
+        let mut k = KeyIndex::default();
+        k.put(r(2));
+        k.put(r(4));
+        assert!(k.tombstone(r(6)));
+        k.put(r(8));
+        k.put(r(10));
+        k
+    }
+
+    #[test]
+    fn reads_at_every_revision() {
+        let k = history();
+        let at = |rev| {
+            k.get(rev)
+                .map(|a| (a.modified.main, a.created.main, a.version))
+        };
+        assert_eq!(at(1), None);
+        assert_eq!(at(2), Some((2, 2, 1)));
+        assert_eq!(at(3), Some((2, 2, 1)));
+        assert_eq!(at(5), Some((4, 2, 2)));
+        assert_eq!(at(6), None, "deleted at 6");
+        assert_eq!(at(7), None);
+        assert_eq!(
+            at(8),
+            Some((8, 8, 1)),
+            "a new generation starts at version 1"
+        );
+        assert_eq!(at(100), Some((10, 8, 2)));
+        let mut d = KeyIndex::default();
+        assert!(!d.tombstone(r(1)), "nothing to delete");
+    }
+
+    #[test]
+    fn compaction_keeps_what_later_reads_need() {
+        let mut k = history();
+        let mut keep = HashSet::new();
+        assert!(!k.compact(5, &mut keep));
+        assert_eq!(keep, HashSet::from([r(4)]));
+        assert_eq!(k.get(5).map(|a| a.modified.main), Some(4));
+        assert_eq!(k.get(9).map(|a| a.version), Some(1));
+        // Past the tombstone: the closed generation goes.
+        keep.clear();
+        assert!(!k.compact(7, &mut keep));
+        assert!(keep.is_empty(), "{keep:?}");
+        assert_eq!(k.get(7), None);
+        assert_eq!(k.get(10).map(|a| a.modified.main), Some(10));
+        // A deleted key compacted past its tombstone is forgotten.
+        let mut d = KeyIndex::default();
+        d.put(r(1));
+        d.tombstone(r(2));
+        let mut keep = HashSet::new();
+        assert!(d.compact(3, &mut keep));
+        assert!(keep.is_empty());
+    }
+}

@@ -1,0 +1,546 @@
+//! The v3 store (etcd's mvcc): every change is a record keyed by its revision in an
+//! embedded ordered store on disk (redb, as etcd uses bbolt), and an in-memory index of each
+//! key's revisions, rebuilt from the records at start. Reads at any revision not compacted.
+//!
+//! Writes come from applying raft entries, many entries to one backend transaction (a
+//! batch): the WAL already holds every entry durably, so a batch commits without fsync and
+//! records the raft index it reached (the consistent index) with the data. A crash loses at
+//! most the batches since the last durable commit, which the WAL replays; a durable commit
+//! comes before any snapshot lets the WAL go (`commit_durable`).
+
+mod key_index;
+mod revision;
+
+use crate::pb::mvccpb::{event::EventType, Event, KeyValue};
+use bytes::Bytes;
+use key_index::KeyIndex;
+use prost::Message as _;
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+pub use revision::Revision;
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+
+/// Every change, keyed by revision: the KeyValue as etcd encodes it.
+const KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("key");
+/// The consistent index and the compaction point.
+const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
+const CONSISTENT_INDEX: &str = "consistent_index";
+const COMPACTED: &str = "finished_compact_rev";
+
+/// What the store refuses, by etcd's mvcc errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MvccError {
+    /// The revision asked for was compacted away.
+    Compacted,
+    /// The revision asked for is newer than the store.
+    FutureRev,
+    /// The backend failed: the member can no longer trust its store.
+    Backend(String),
+}
+
+impl From<redb::Error> for MvccError {
+    fn from(e: redb::Error) -> MvccError {
+        MvccError::Backend(e.to_string())
+    }
+}
+
+macro_rules! backend_errors {
+    ($($t:ty),*) => {$(
+        impl From<$t> for MvccError {
+            fn from(e: $t) -> MvccError {
+                MvccError::from(redb::Error::from(e))
+            }
+        }
+    )*};
+}
+backend_errors!(
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError,
+    redb::DatabaseError,
+    redb::SetDurabilityError
+);
+
+pub type MvccResult<T> = std::result::Result<T, MvccError>;
+
+/// Which keys a request names (etcd's key and range_end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRange<'a> {
+    /// `key` alone (an empty range_end).
+    Key(&'a [u8]),
+    /// Every key from `key` on (range_end "\0").
+    From(&'a [u8]),
+    /// Keys in [key, end).
+    Between(&'a [u8], &'a [u8]),
+}
+
+impl<'a> KeyRange<'a> {
+    pub fn new(key: &'a [u8], range_end: &'a [u8]) -> KeyRange<'a> {
+        match range_end {
+            [] => KeyRange::Key(key),
+            [0] => KeyRange::From(key),
+            end => KeyRange::Between(key, end),
+        }
+    }
+
+    fn bounds(self) -> Option<(Bound<&'a [u8]>, Bound<&'a [u8]>)> {
+        Some(match self {
+            KeyRange::Key(k) => (Bound::Included(k), Bound::Included(k)),
+            KeyRange::From(k) => (Bound::Included(k), Bound::Unbounded),
+            KeyRange::Between(k, end) if k < end => (Bound::Included(k), Bound::Excluded(end)),
+            KeyRange::Between(..) => return None,
+        })
+    }
+
+    pub fn contains(self, key: &[u8]) -> bool {
+        match self {
+            KeyRange::Key(k) => k == key,
+            KeyRange::From(k) => key >= k,
+            KeyRange::Between(k, end) => key >= k && key < end,
+        }
+    }
+}
+
+/// What a range read found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RangeResult {
+    /// At most `limit` of them, in key order.
+    pub kvs: Vec<KeyValue>,
+    /// How many keys matched, the limit aside.
+    pub count: usize,
+    /// The store's revision at the read.
+    pub rev: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RangeOptions {
+    /// 0: no limit.
+    pub limit: usize,
+    /// <= 0: the newest revision.
+    pub rev: i64,
+    pub count_only: bool,
+}
+
+type Index = BTreeMap<Bytes, KeyIndex>;
+
+pub struct Mvcc {
+    index: Index,
+    db: redb::Database,
+    path: PathBuf,
+    /// The newest revision (1 for an empty store, as etcd).
+    current: i64,
+    /// Revisions before this are gone.
+    compacted: i64,
+    /// The last raft index whose changes are in the backend.
+    consistent_index: u64,
+    /// The backend transaction of the apply batch under way.
+    batch: Option<redb::WriteTransaction>,
+}
+
+impl Mvcc {
+    /// Open (or create) the store at `path` and rebuild the key index from its records.
+    pub fn open(path: &Path) -> MvccResult<Mvcc> {
+        let db = redb::Database::create(path)?;
+        let txn = db.begin_write()?;
+        txn.open_table(KEYS)?;
+        txn.open_table(META)?;
+        txn.commit()?;
+        let mut mvcc = Mvcc {
+            index: Index::new(),
+            db,
+            path: path.to_path_buf(),
+            current: 1,
+            compacted: 0,
+            consistent_index: 0,
+            batch: None,
+        };
+        mvcc.rebuild()?;
+        Ok(mvcc)
+    }
+
+    fn rebuild(&mut self) -> MvccResult<()> {
+        let txn = self.db.begin_read()?;
+        let keys = txn.open_table(KEYS)?;
+        let meta = txn.open_table(META)?;
+        let read_meta =
+            |name: &str| -> MvccResult<i64> { Ok(meta.get(name)?.map(|v| v.value()).unwrap_or(0)) };
+        self.consistent_index = read_meta(CONSISTENT_INDEX)? as u64;
+        self.compacted = read_meta(COMPACTED)?;
+        self.current = self.compacted.max(1);
+        self.index.clear();
+        for entry in keys.iter()? {
+            let (k, v) = entry?;
+            let (rev, tombstone) = Revision::from_key(k.value()).ok_or_else(|| {
+                MvccError::Backend(format!(
+                    "{}: a record key that is not a revision: {:?}",
+                    self.path.display(),
+                    k.value()
+                ))
+            })?;
+            let kv = KeyValue::decode(v.value()).map_err(|e| {
+                MvccError::Backend(format!(
+                    "{}: the record of revision {}_{} does not decode: {e}",
+                    self.path.display(),
+                    rev.main,
+                    rev.sub
+                ))
+            })?;
+            let ki = self.index.entry(kv.key).or_default();
+            if tombstone {
+                ki.restore_tombstone(rev);
+            } else {
+                ki.put(rev);
+            }
+            self.current = self.current.max(rev.main);
+        }
+        Ok(())
+    }
+
+    pub fn current_revision(&self) -> i64 {
+        self.current
+    }
+
+    pub fn compacted_revision(&self) -> i64 {
+        self.compacted
+    }
+
+    pub fn consistent_index(&self) -> u64 {
+        self.consistent_index
+    }
+
+    /// The backend file's size in bytes (etcd's dbSize).
+    pub fn db_size(&self) -> u64 {
+        std::fs::metadata(&self.path).map_or(0, |m| m.len())
+    }
+
+    /// Read at a revision, as of the last committed batch.
+    pub fn range(&self, keys: KeyRange<'_>, opts: RangeOptions) -> MvccResult<RangeResult> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(KEYS)?;
+        range(
+            &self.index,
+            &table,
+            self.current,
+            self.compacted,
+            keys,
+            opts,
+        )
+    }
+
+    /// Start the changes of one raft entry (etcd's write txn); the batch's backend
+    /// transaction opens with the first of them.
+    pub fn write(&mut self) -> MvccResult<WriteTxn<'_>> {
+        if self.batch.is_none() {
+            let mut txn = self.db.begin_write()?;
+            txn.set_durability(redb::Durability::None)?;
+            self.batch = Some(txn);
+        }
+        let begin = self.current;
+        Ok(WriteTxn {
+            mvcc: self,
+            begin,
+            changes: Vec::new(),
+        })
+    }
+
+    /// End the batch: its changes and the raft index they reach become one commit, durable
+    /// or not (the WAL holds the entries either way).
+    pub fn finish_batch(&mut self, consistent_index: u64, durable: bool) -> MvccResult<()> {
+        if self.batch.is_none() && !durable {
+            return Ok(());
+        }
+        let mut txn = match self.batch.take() {
+            Some(t) => t,
+            None => self.db.begin_write()?,
+        };
+        if durable {
+            txn.set_durability(redb::Durability::Immediate)?;
+        }
+        {
+            let mut meta = txn.open_table(META)?;
+            let index = consistent_index.max(self.consistent_index);
+            meta.insert(CONSISTENT_INDEX, index as i64)?;
+            meta.insert(COMPACTED, self.compacted)?;
+            self.consistent_index = index;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Make everything applied so far durable: before a snapshot lets the WAL before it go.
+    pub fn commit_durable(&mut self) -> MvccResult<()> {
+        self.finish_batch(self.consistent_index, true)
+    }
+
+    /// Every record and the store's meta, for a member catching up from a snapshot.
+    pub fn dump(&self) -> MvccResult<Vec<u8>> {
+        let txn = self.db.begin_read()?;
+        let keys = txn.open_table(KEYS)?;
+        let mut out = Vec::with_capacity(keys.len()? as usize * 64 + 24);
+        out.extend_from_slice(&self.consistent_index.to_le_bytes());
+        out.extend_from_slice(&self.compacted.to_le_bytes());
+        out.extend_from_slice(&self.current.to_le_bytes());
+        for entry in keys.iter()? {
+            let (k, v) = entry?;
+            for part in [k.value(), v.value()] {
+                out.extend_from_slice(&(part.len() as u32).to_le_bytes());
+                out.extend_from_slice(part);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Check that `dump` reads back as a store, without touching this one.
+    pub fn check_dump(dump: &[u8]) -> MvccResult<()> {
+        parse_dump(dump, |_, _| Ok(())).map(|_| ())
+    }
+
+    /// Become the store `dump` holds (the leader's, from a snapshot), durably.
+    pub fn restore(&mut self, dump: &[u8]) -> MvccResult<()> {
+        self.batch = None;
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(redb::Durability::Immediate)?;
+        txn.delete_table(KEYS)?;
+        txn.delete_table(META)?;
+        {
+            let mut keys = txn.open_table(KEYS)?;
+            let (consistent_index, compacted, _) = parse_dump(dump, |k, v| {
+                keys.insert(k, v)?;
+                Ok(())
+            })?;
+            let mut meta = txn.open_table(META)?;
+            meta.insert(CONSISTENT_INDEX, consistent_index as i64)?;
+            meta.insert(COMPACTED, compacted)?;
+        }
+        txn.commit()?;
+        self.rebuild()
+    }
+}
+
+fn parse_dump(
+    mut b: &[u8],
+    mut record: impl FnMut(&[u8], &[u8]) -> MvccResult<()>,
+) -> MvccResult<(u64, i64, i64)> {
+    let bad = |what: &str| MvccError::Backend(format!("v3 store image: {what}"));
+    let take = |n: usize, b: &mut &[u8]| -> MvccResult<Vec<u8>> {
+        if b.len() < n {
+            return Err(bad("truncated"));
+        }
+        let (head, rest) = b.split_at(n);
+        *b = rest;
+        Ok(head.to_vec())
+    };
+    let word = |v: Vec<u8>| u64::from_le_bytes(v.try_into().expect("8 bytes"));
+    let consistent_index = word(take(8, &mut b)?);
+    let compacted = word(take(8, &mut b)?) as i64;
+    let current = word(take(8, &mut b)?) as i64;
+    while !b.is_empty() {
+        let klen = u32::from_le_bytes(take(4, &mut b)?.try_into().expect("4 bytes")) as usize;
+        let k = take(klen, &mut b)?;
+        let vlen = u32::from_le_bytes(take(4, &mut b)?.try_into().expect("4 bytes")) as usize;
+        let v = take(vlen, &mut b)?;
+        if Revision::from_key(&k).is_none() || KeyValue::decode(&v[..]).is_err() {
+            return Err(bad("a record that is not a revision and a KeyValue"));
+        }
+        record(&k, &v)?;
+    }
+    Ok((consistent_index, compacted, current))
+}
+
+/// The one range read, over committed records or a batch's own.
+fn range<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    index: &Index,
+    table: &T,
+    current: i64,
+    compacted: i64,
+    keys: KeyRange<'_>,
+    opts: RangeOptions,
+) -> MvccResult<RangeResult> {
+    if opts.rev > current {
+        return Err(MvccError::FutureRev);
+    }
+    let at = if opts.rev <= 0 { current } else { opts.rev };
+    if at < compacted {
+        return Err(MvccError::Compacted);
+    }
+    let mut result = RangeResult {
+        rev: current,
+        ..Default::default()
+    };
+    let Some(bounds) = keys.bounds() else {
+        return Ok(result);
+    };
+    let limit = if opts.limit == 0 {
+        usize::MAX
+    } else {
+        opts.limit
+    };
+    for (_, ki) in index.range::<[u8], _>(bounds) {
+        let Some(found) = ki.get(at) else { continue };
+        result.count += 1;
+        if opts.count_only || result.kvs.len() >= limit {
+            continue;
+        }
+        result.kvs.push(read_record(table, found.modified)?);
+    }
+    Ok(result)
+}
+
+fn read_record<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    table: &T,
+    rev: Revision,
+) -> MvccResult<KeyValue> {
+    let key = rev.to_key(false);
+    let v = table.get(&key[..])?.ok_or_else(|| {
+        MvccError::Backend(format!(
+            "the index names revision {}_{} but the backend has no record of it",
+            rev.main, rev.sub
+        ))
+    })?;
+    KeyValue::decode(v.value()).map_err(|e| {
+        MvccError::Backend(format!(
+            "the record of revision {}_{} does not decode: {e}",
+            rev.main, rev.sub
+        ))
+    })
+}
+
+/// The changes of one raft entry: one main revision (if anything changes), a sub revision
+/// per change. Reads see the entry's own changes, as etcd's write txn does.
+pub struct WriteTxn<'a> {
+    mvcc: &'a mut Mvcc,
+    begin: i64,
+    changes: Vec<Event>,
+}
+
+impl WriteTxn<'_> {
+    fn batch(&self) -> &redb::WriteTransaction {
+        self.mvcc.batch.as_ref().expect("a batch is open")
+    }
+
+    /// The revision this entry's changes get.
+    fn rev(&self) -> i64 {
+        self.begin + 1
+    }
+
+    /// The store's revision as this entry sees it.
+    pub fn current_revision(&self) -> i64 {
+        if self.changes.is_empty() {
+            self.begin
+        } else {
+            self.begin + 1
+        }
+    }
+
+    pub fn range(&self, keys: KeyRange<'_>, opts: RangeOptions) -> MvccResult<RangeResult> {
+        let table = self.batch().open_table(KEYS)?;
+        let current = self.current_revision();
+        range(
+            &self.mvcc.index,
+            &table,
+            current,
+            self.mvcc.compacted,
+            keys,
+            opts,
+        )
+    }
+
+    pub fn put(&mut self, key: Bytes, value: Bytes, lease: i64) -> MvccResult<()> {
+        let rev = self.rev();
+        let at = Revision::new(rev, self.changes.len() as i64);
+        let (create_revision, version) =
+            match self.mvcc.index.get(&key[..]).and_then(|k| k.get(rev)) {
+                Some(found) => (found.created.main, found.version + 1),
+                None => (rev, 1),
+            };
+        let kv = KeyValue {
+            key,
+            create_revision,
+            mod_revision: rev,
+            version,
+            value,
+            lease,
+        };
+        self.batch()
+            .open_table(KEYS)?
+            .insert(&at.to_key(false)[..], &kv.encode_to_vec()[..])?;
+        self.mvcc.index.entry(kv.key.clone()).or_default().put(at);
+        self.changes.push(Event {
+            r#type: EventType::Put as i32,
+            kv: Some(kv),
+            prev_kv: None,
+        });
+        Ok(())
+    }
+
+    /// Delete the keys live in `keys`; how many there were.
+    pub fn delete_range(&mut self, keys: KeyRange<'_>) -> MvccResult<i64> {
+        let Some(bounds) = keys.bounds() else {
+            return Ok(0);
+        };
+        let rev = self.rev();
+        let live: Vec<Bytes> = self
+            .mvcc
+            .index
+            .range::<[u8], _>(bounds)
+            .filter(|(_, ki)| ki.get(rev).is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        let batch = self.mvcc.batch.as_ref().expect("a batch is open");
+        let mut table = batch.open_table(KEYS)?;
+        for key in &live {
+            let at = Revision::new(rev, self.changes.len() as i64);
+            let tomb = KeyValue {
+                key: key.clone(),
+                ..Default::default()
+            };
+            table.insert(&at.to_key(true)[..], &tomb.encode_to_vec()[..])?;
+            if let Some(ki) = self.mvcc.index.get_mut(&key[..]) {
+                ki.tombstone(at);
+            }
+            self.changes.push(Event {
+                r#type: EventType::Delete as i32,
+                kv: Some(KeyValue {
+                    mod_revision: rev,
+                    ..tomb
+                }),
+                prev_kv: None,
+            });
+        }
+        Ok(live.len() as i64)
+    }
+
+    /// Forget the history before `at` (the record holding each key as of `at` stays).
+    pub fn compact(&mut self, at: i64) -> MvccResult<()> {
+        if at <= self.mvcc.compacted {
+            return Err(MvccError::Compacted);
+        }
+        if at > self.current_revision() {
+            return Err(MvccError::FutureRev);
+        }
+        let mut keep = HashSet::new();
+        self.mvcc.index.retain(|_, ki| !ki.compact(at, &mut keep));
+        let end = Revision::new(at, i64::MAX).to_key(true);
+        self.batch()
+            .open_table(KEYS)?
+            .retain_in(..=&end[..], |k, _| {
+                Revision::from_key(k).is_some_and(|(rev, _)| keep.contains(&rev))
+            })?;
+        self.mvcc.compacted = at;
+        Ok(())
+    }
+
+    /// The entry is done: its changes move the store's revision on, and are handed out
+    /// (for watchers).
+    pub fn end(self) -> Vec<Event> {
+        if !self.changes.is_empty() {
+            self.mvcc.current = self.begin + 1;
+        }
+        self.changes
+    }
+}
+
+#[cfg(test)]
+mod tests;
