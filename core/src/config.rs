@@ -64,6 +64,10 @@ pub struct Config {
     /// How long an HTTP connection (client or peer) may take to send a request's headers,
     /// and may stay idle between requests. A long-poll watch in progress is not idle.
     pub header_read_timeout_ms: u64,
+    /// etcd's --max-request-bytes: the largest v3 request a client may send (1.5 MiB).
+    pub max_request_bytes: u64,
+    /// etcd's --max-txn-ops: the most operations in one v3 txn.
+    pub max_txn_ops: u64,
 }
 
 /// etcd 3.4's --snapshot-count: entries applied between snapshots of the whole store.
@@ -89,6 +93,8 @@ impl Default for Config {
             snapshot_count: DEFAULT_SNAPSHOT_COUNT,
             request_timeout_ms: 5_000,
             header_read_timeout_ms: 120_000,
+            max_request_bytes: 1536 * 1024,
+            max_txn_ops: 128,
         }
     }
 }
@@ -132,6 +138,8 @@ impl Config {
             "election-timeout" => self.election_timeout_ms = number(value)?,
             "snapshot-count" => self.snapshot_count = number(value)?,
             "request-timeout" => self.request_timeout_ms = number(value)?,
+            "max-request-bytes" => self.max_request_bytes = number(value)?,
+            "max-txn-ops" => self.max_txn_ops = number(value)?,
             "enable-v2" => {}
             other => {
                 return Err(Error::new(

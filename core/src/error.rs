@@ -180,6 +180,94 @@ impl std::error::Error for Error {}
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// gRPC status codes etcd's v3 errors travel with (google.golang.org/grpc/codes).
+pub mod grpc_code {
+    pub const INVALID_ARGUMENT: i32 = 3;
+    pub const NOT_FOUND: i32 = 5;
+    pub const RESOURCE_EXHAUSTED: i32 = 8;
+    pub const FAILED_PRECONDITION: i32 = 9;
+    pub const OUT_OF_RANGE: i32 = 11;
+    pub const INTERNAL: i32 = 13;
+    pub const UNAVAILABLE: i32 = 14;
+    pub const DATA_LOSS: i32 = 15;
+}
+
+macro_rules! v3_error_table {
+    ($( $(#[$doc:meta])* $name:ident = $grpc:ident, $message:literal; )*) => {
+        /// etcd's v3 errors (api/v3rpc/rpctypes): a gRPC status code and etcd's exact
+        /// message, which Go clients map back to their error values by text.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum V3Error {
+            $( $(#[$doc])* $name, )*
+            /// The member's v3 store failed (its backend); the member stops serving.
+            Backend(String),
+            /// Any other failure, with its text.
+            Internal(String),
+        }
+
+        impl V3Error {
+            pub fn grpc_code(&self) -> i32 {
+                match self {
+                    $(V3Error::$name => grpc_code::$grpc,)*
+                    V3Error::Backend(_) => grpc_code::DATA_LOSS,
+                    V3Error::Internal(_) => grpc_code::INTERNAL,
+                }
+            }
+
+            pub fn message(&self) -> std::borrow::Cow<'static, str> {
+                match self {
+                    $(V3Error::$name => $message.into(),)*
+                    V3Error::Backend(m) | V3Error::Internal(m) => m.clone().into(),
+                }
+            }
+        }
+    };
+}
+
+v3_error_table! {
+    EmptyKey = INVALID_ARGUMENT, "etcdserver: key is not provided";
+    KeyNotFound = INVALID_ARGUMENT, "etcdserver: key not found";
+    ValueProvided = INVALID_ARGUMENT, "etcdserver: value is provided";
+    LeaseProvided = INVALID_ARGUMENT, "etcdserver: lease is provided";
+    TooManyOps = INVALID_ARGUMENT, "etcdserver: too many operations in txn request";
+    DuplicateKey = INVALID_ARGUMENT, "etcdserver: duplicate key given in txn request";
+    Compacted = OUT_OF_RANGE, "etcdserver: mvcc: required revision has been compacted";
+    FutureRev = OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision";
+    NoSpace = RESOURCE_EXHAUSTED, "etcdserver: mvcc: database space exceeded";
+    LeaseNotFound = NOT_FOUND, "etcdserver: requested lease not found";
+    RequestTooLarge = INVALID_ARGUMENT, "etcdserver: request is too large";
+    NoLeader = UNAVAILABLE, "etcdserver: no leader";
+    Stopped = UNAVAILABLE, "etcdserver: server stopped";
+    Timeout = UNAVAILABLE, "etcdserver: request timed out";
+    MemberNotFound = NOT_FOUND, "etcdserver: member not found";
+    PeerUrlExist = FAILED_PRECONDITION, "etcdserver: Peer URLs already exists";
+    MemberBadUrls = INVALID_ARGUMENT, "etcdserver: given member URLs are invalid";
+}
+
+impl fmt::Display for V3Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for V3Error {}
+
+/// A member-level failure as a v3 client sees it.
+impl From<Error> for V3Error {
+    fn from(e: Error) -> V3Error {
+        match e.code {
+            ErrorCode::Stopped | ErrorCode::MemberRemoved => V3Error::Stopped,
+            ErrorCode::RaftInternal if e.cause == "etcdserver: request timed out" => {
+                V3Error::Timeout
+            }
+            ErrorCode::Corrupt => V3Error::Backend(e.cause),
+            ErrorCode::MemberNotFound => V3Error::MemberNotFound,
+            ErrorCode::ExistingPeerAddr => V3Error::PeerUrlExist,
+            _ => V3Error::Internal(format!("etcdserver: {}", e.cause)),
+        }
+    }
+}
+
 /// The text of a caught panic's payload.
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload

@@ -44,7 +44,7 @@ mod wait;
 
 pub use client::{within, Client, GetOptions, WatchCanceller, WatchOptions, WatchStream};
 pub use config::{split_urls, ClusterState, Config, DEFAULT_SNAPSHOT_COUNT};
-pub use error::{panic_message, Error, ErrorCode, Result};
+pub use error::{grpc_code, panic_message, Error, ErrorCode, Result, V3Error};
 pub use identity::{format_id, member_id, Member};
 pub use lock::{LockField, LockHolder};
 pub use node::Node;

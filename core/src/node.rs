@@ -8,12 +8,13 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::identity::{cluster_id, format_id, member_id, parse_initial_cluster, Member};
 use crate::membership;
 use crate::membership::PeerDirectory;
+use crate::mvcc::Mvcc;
 use crate::peer::{PeerService, PeerTransport};
 use crate::raft::{PeerStats, RaftDriver, RaftMsg, RaftStatus};
 use crate::request::Op;
-use crate::server::Server;
+use crate::server::{Server, V3Limits};
 use crate::status::MemberStatus;
-use crate::storage::{DataDir, MemberMeta, RaftStorage, Replay, Snapshotter, Wal};
+use crate::storage::{DataDir, MemberMeta, RaftStorage, Replay, SnapshotData, Snapshotter, Wal};
 use crate::v2store::Store;
 use crate::wait::Wait;
 use raft::eraftpb::{ConfState, Snapshot, SnapshotMetadata};
@@ -77,6 +78,8 @@ struct Origin {
     /// The state the log replays onto, and where it stands (index, term, voters).
     store: Store,
     snapshot: SnapshotMetadata,
+    /// The v3 store's image when the snapshot carries one (it came from the leader).
+    v3_image: Option<bytes::Bytes>,
     /// Where the other members are reached, for a joining member (its store is empty until
     /// the leader's snapshot arrives); otherwise the snapshot's records say it.
     joined_members: Option<Vec<Member>>,
@@ -107,7 +110,7 @@ fn log_gap(entries: &[raft::eraftpb::Entry], snapshot_index: u64) -> Option<u64>
 fn load_snapshot(
     snapshotter: &Snapshotter,
     replay: &Replay,
-) -> Result<Option<(Store, SnapshotMetadata)>> {
+) -> Result<Option<(Store, SnapshotMetadata, Option<bytes::Bytes>)>> {
     let files = snapshotter.newest_first()?;
     if files.is_empty() {
         return Ok(None);
@@ -128,7 +131,8 @@ fn load_snapshot(
                 ));
             }
             let mut store = Store::new();
-            store.recover(&snap.data).map_err(|e| {
+            let data = SnapshotData::split(&snap.data)?;
+            store.recover(data.v2).map_err(|e| {
                 Error::new(
                     ErrorCode::Corrupt,
                     format!(
@@ -139,14 +143,15 @@ fn load_snapshot(
                     0,
                 )
             })?;
-            Ok((store, meta))
+            let v3 = data.v3.map(|v3| snap.data.slice_ref(v3));
+            Ok((store, meta, v3))
         });
         match loaded {
-            Ok((store, meta)) => {
+            Ok((store, meta, v3)) => {
                 if !refused.is_empty() {
                     tracing::warn!(snapshot = %path.display(), index = meta.index, "started from an older snapshot; the write-ahead log replays everything after it");
                 }
-                return Ok(Some((store, meta)));
+                return Ok(Some((store, meta, v3)));
             }
             Err(e) => {
                 tracing::error!(error = %e.cause, "cannot use this snapshot; trying an older one");
@@ -159,6 +164,35 @@ fn load_snapshot(
         snapshotter.dir().display(),
         refused.join("; ")
     )))
+}
+
+/// Open the v3 store. It holds at least everything up to the snapshot (a durable commit
+/// comes before every local snapshot), unless the snapshot came from the leader and the
+/// member stopped before the v3 store became the leader's: the snapshot's image then says
+/// what it is.
+fn open_v3_store(
+    dd: &DataDir,
+    snap_index: u64,
+    v3_image: Option<&[u8]>,
+) -> Result<Arc<RwLock<Mvcc>>> {
+    let path = dd.v3_store_path();
+    let failed = |e: crate::mvcc::MvccError| {
+        corrupt(format!(
+            "the v3 store {} cannot be used: {e:?}",
+            path.display()
+        ))
+    };
+    let mut mvcc = Mvcc::open(&path).map_err(failed)?;
+    if let Some(image) = v3_image {
+        if mvcc.consistent_index() < snap_index {
+            tracing::info!(
+                index = snap_index,
+                "restoring the v3 store from the leader's snapshot"
+            );
+            mvcc.restore(image).map_err(failed)?;
+        }
+    }
+    Ok(Arc::new(RwLock::new(mvcc)))
 }
 
 /// A member joining a running cluster: ask the members named in --initial-cluster for the
@@ -229,7 +263,7 @@ fn find_origin(
     // A log with nothing in it: a new member, or one that never got past joining.
     let empty_log = replay.entries.is_empty() && replay.hard_state.is_none();
     match (dd.read_meta()?, load_snapshot(snapshotter, replay)?) {
-        (Some(meta), Some((store, snapshot))) => {
+        (Some(meta), Some((store, snapshot, v3_image))) => {
             // A restart: the flags no longer matter, the data dir says who we are.
             if replay.created {
                 return Err(corrupt(format!(
@@ -242,6 +276,7 @@ fn find_origin(
                 meta,
                 store,
                 snapshot,
+                v3_image,
                 joined_members: None,
             })
         }
@@ -291,6 +326,7 @@ fn find_origin(
                 meta,
                 store,
                 snapshot: snapshot.take_metadata(),
+                v3_image: None,
                 joined_members: None,
             })
         }
@@ -326,6 +362,7 @@ fn find_origin(
                 meta,
                 store: Store::new(),
                 snapshot: SnapshotMetadata::default(),
+                v3_image: None,
                 joined_members: Some(members),
             })
         }
@@ -393,9 +430,11 @@ impl Node {
             meta,
             store,
             snapshot,
+            v3_image,
             joined_members,
         } = find_origin(&config, &dd, &snapshotter, &replay, &runtime)?;
         let snap_index = snapshot.index;
+        let mvcc = open_v3_store(&dd, snap_index, v3_image.as_deref())?;
         let members = joined_members.unwrap_or_else(|| membership::read_members(&store));
         let storage = RaftStorage::restore(&snapshot, snapshotter.clone(), &replay)?;
         if replay.truncated_bytes > 0 {
@@ -454,6 +493,11 @@ impl Node {
         let (apply_tx, apply_rx) = tokio::sync::mpsc::unbounded_channel();
         let server = Arc::new(Server::new(
             store.clone(),
+            mvcc.clone(),
+            V3Limits {
+                max_request_bytes: usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX),
+                max_txn_ops: usize::try_from(config.max_txn_ops).unwrap_or(usize::MAX),
+            },
             raft_tx.clone(),
             wait.clone(),
             raft_status.clone(),
@@ -477,10 +521,20 @@ impl Node {
                 let status = status.clone();
                 move || status.set_removed()
             },
+            {
+                let mvcc = mvcc.clone();
+                move || {
+                    mvcc.read()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .dump()
+                        .map_err(|e| format!("{e:?}"))
+                }
+            },
             runtime.handle().clone(),
         );
         let applier = Applier {
             store,
+            mvcc: mvcc.clone(),
             wait,
             status: status.clone(),
             snapshotter: snapshotter.clone(),

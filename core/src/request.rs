@@ -293,6 +293,8 @@ pub enum Op {
     ClusterVersion {
         version: String,
     },
+    /// A v3 write: an `etcdrs.V3Request`, protobuf-encoded (etcd's InternalRaftRequest).
+    V3(Vec<u8>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,12 +5,13 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::identity::{format_id, Member};
 use crate::membership;
 use crate::membership::PeerDirectory;
+use crate::mvcc::Mvcc;
 use crate::raft::{PeerStats, RaftMsg, RaftRole, RaftSender, RaftStatus};
 use crate::request::{KeyRequest, MemberAttributes, Method, Op, RaftRequest, V2Request};
 use crate::status::MemberStatus;
 use crate::time::{format_go_duration, format_rfc3339_nano, now_nanos};
 use crate::v2store::{path, Event, Store, StoreStats, Watcher, STORE_KEYS_PREFIX};
-use crate::wait::Wait;
+use crate::wait::{Outcome, Wait};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -146,8 +147,15 @@ pub struct CountsJson {
     pub success: u64,
 }
 
+mod v3;
+
+pub use v3::V3Limits;
+
 pub struct Server {
     pub(crate) store: Arc<RwLock<Store>>,
+    /// The v3 store.
+    mvcc: Arc<RwLock<Mvcc>>,
+    v3_limits: V3Limits,
     raft_tx: RaftSender,
     wait: Arc<Wait>,
     /// Raft's term, leader and role.
@@ -199,6 +207,8 @@ impl Server {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         store: Arc<RwLock<Store>>,
+        mvcc: Arc<RwLock<Mvcc>>,
+        v3_limits: V3Limits,
         raft_tx: RaftSender,
         wait: Arc<Wait>,
         raft: Arc<RaftStatus>,
@@ -214,6 +224,8 @@ impl Server {
     ) -> Server {
         Server {
             store,
+            mvcc,
+            v3_limits,
             raft_tx,
             wait,
             raft,
@@ -325,10 +337,11 @@ impl Server {
     pub async fn propose(&self, op: Op) -> Result<Option<Event>> {
         self.replicate(|id| RaftMsg::Propose(RaftRequest { id, op }.encode()))
             .await
+            .and_then(Outcome::into_v2)
     }
 
     /// Send what `msg` builds (given its wait id) to raft; wait until applied here.
-    async fn replicate(&self, msg: impl FnOnce(u64) -> RaftMsg) -> Result<Option<Event>> {
+    async fn replicate(&self, msg: impl FnOnce(u64) -> RaftMsg) -> Result<Outcome> {
         self.check_serving()?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let rx = self.wait.register(id);
@@ -337,7 +350,7 @@ impl Server {
             return Err(e);
         }
         match tokio::time::timeout(self.request_timeout, rx).await {
-            Ok(Ok(result)) => result,
+            Ok(Ok(outcome)) => Ok(outcome),
             Ok(Err(_)) => Err(stopped()),
             Err(_) => {
                 self.wait.cancel(id);
@@ -545,13 +558,15 @@ impl Server {
             client_urls: Vec::new(),
         };
         self.replicate(|id| RaftMsg::ProposeConfChange(membership::add_change(id, &member)))
-            .await?;
+            .await?
+            .into_v2()?;
         Ok(member)
     }
 
     pub async fn remove_member(&self, id: u64) -> Result<()> {
         self.replicate(|wait| RaftMsg::ProposeConfChange(membership::remove_change(wait, id)))
-            .await
+            .await?
+            .into_v2()
             .map(|_| ())
     }
 

@@ -63,6 +63,12 @@ struct Flags {
     /// Number of committed transactions to trigger a snapshot to disk.
     #[arg(long, env = "ETCD_SNAPSHOT_COUNT", default_value_t = defaults().snapshot_count)]
     snapshot_count: u64,
+    /// Maximum client request size in bytes the server will accept.
+    #[arg(long, env = "ETCD_MAX_REQUEST_BYTES", default_value_t = defaults().max_request_bytes)]
+    max_request_bytes: u64,
+    /// Maximum number of operations permitted in a transaction.
+    #[arg(long, env = "ETCD_MAX_TXN_OPS", default_value_t = defaults().max_txn_ops)]
+    max_txn_ops: u64,
     /// Accepted for etcd compatibility: the v2 API is always served.
     #[arg(long, env = "ETCD_ENABLE_V2", default_value = "true", num_args = 0..=1, default_missing_value = "true")]
     enable_v2: String,
@@ -106,6 +112,8 @@ fn config(f: Flags) -> Result<Config, String> {
         heartbeat_interval_ms: f.heartbeat_interval,
         election_timeout_ms: f.election_timeout,
         snapshot_count: f.snapshot_count,
+        max_request_bytes: f.max_request_bytes,
+        max_txn_ops: f.max_txn_ops,
         ..Config::default()
     })
 }

@@ -123,14 +123,6 @@ impl KeyIndex {
         self.generations.drain(..first_kept);
         self.is_empty()
     }
-
-    /// Revisions after `since` (main), for a watcher catching up.
-    pub fn since(&self, since: i64) -> impl Iterator<Item = Revision> + '_ {
-        self.generations
-            .iter()
-            .flat_map(|g| g.revs.iter().copied())
-            .filter(move |r| r.main > since)
-    }
 }
 
 #[cfg(test)]

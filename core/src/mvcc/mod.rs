@@ -125,6 +125,38 @@ pub struct RangeOptions {
 
 type Index = BTreeMap<Bytes, KeyIndex>;
 
+/// What reads need of the store: its committed state (`Mvcc`) or, while an entry is
+/// applied, that entry's view including its own changes (`WriteTxn`).
+pub trait ReadView {
+    fn range(&self, keys: KeyRange<'_>, opts: RangeOptions) -> MvccResult<RangeResult>;
+    fn current_revision(&self) -> i64;
+    fn compacted_revision(&self) -> i64;
+}
+
+impl ReadView for Mvcc {
+    fn range(&self, keys: KeyRange<'_>, opts: RangeOptions) -> MvccResult<RangeResult> {
+        Mvcc::range(self, keys, opts)
+    }
+    fn current_revision(&self) -> i64 {
+        self.current
+    }
+    fn compacted_revision(&self) -> i64 {
+        self.compacted
+    }
+}
+
+impl ReadView for WriteTxn<'_> {
+    fn range(&self, keys: KeyRange<'_>, opts: RangeOptions) -> MvccResult<RangeResult> {
+        WriteTxn::range(self, keys, opts)
+    }
+    fn current_revision(&self) -> i64 {
+        WriteTxn::current_revision(self)
+    }
+    fn compacted_revision(&self) -> i64 {
+        self.mvcc.compacted
+    }
+}
+
 pub struct Mvcc {
     index: Index,
     db: redb::Database,
@@ -202,10 +234,6 @@ impl Mvcc {
         self.current
     }
 
-    pub fn compacted_revision(&self) -> i64 {
-        self.compacted
-    }
-
     pub fn consistent_index(&self) -> u64 {
         self.consistent_index
     }
@@ -269,9 +297,10 @@ impl Mvcc {
         Ok(())
     }
 
-    /// Make everything applied so far durable: before a snapshot lets the WAL before it go.
-    pub fn commit_durable(&mut self) -> MvccResult<()> {
-        self.finish_batch(self.consistent_index, true)
+    /// Make everything applied up to raft index `applied` durable: before a snapshot at
+    /// that index lets the WAL before it go.
+    pub fn commit_durable(&mut self, applied: u64) -> MvccResult<()> {
+        self.finish_batch(applied, true)
     }
 
     /// Every record and the store's meta, for a member catching up from a snapshot.

@@ -58,7 +58,7 @@ fn revisions_versions_and_reads_in_the_past() {
         assert_eq!(w.compact(2), Err(MvccError::Compacted));
         w.end();
     }
-    m.finish_batch(8, true).unwrap();
+    m.commit_durable(8).unwrap();
     assert_eq!(get(&m, "a", 2), Err(MvccError::Compacted));
     assert_eq!(get(&m, "a", 3).unwrap(), Some(("2".into(), 2, 3, 2)));
     // A restart rebuilds the same index from the records.
@@ -112,7 +112,7 @@ fn a_batch_not_committed_durably_is_lost_whole_and_the_index_says_so() {
     let path = dir.path().join("db");
     let mut m = Mvcc::open(&path).unwrap();
     put(&mut m, "a", "1");
-    m.finish_batch(3, true).unwrap();
+    m.commit_durable(3).unwrap();
     put(&mut m, "a", "2");
     m.finish_batch(4, false).unwrap();
     let dump = m.dump().unwrap();

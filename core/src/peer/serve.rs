@@ -263,9 +263,14 @@ fn check_snapshot(server: &Server, from: u64, m: &raft::eraftpb::Message) -> Res
             meta.index
         ));
     }
+    let data = crate::storage::SnapshotData::split(&snap.data).map_err(|e| e.cause)?;
     crate::v2store::Store::new()
-        .recover(&snap.data)
-        .map_err(|e| format!("snapshot data is not a store image: {}", e.cause))
+        .recover(data.v2)
+        .map_err(|e| format!("snapshot data is not a store image: {}", e.cause))?;
+    let v3 = data
+        .v3
+        .ok_or("the snapshot carries no v3 store image (a leader older than v3?)")?;
+    crate::mvcc::Mvcc::check_dump(v3).map_err(|e| format!("snapshot's v3 store image: {e:?}"))
 }
 
 /// What a member accepts from its peers at a time: one message stream per peer (a newer

@@ -12,6 +12,7 @@ use crate::http::X_ETCD_CLUSTER_ID;
 use crate::identity::{format_id, Member};
 use crate::membership::PeerDirectory;
 use crate::raft::{RaftMsg, RaftSender, Transport};
+use crate::storage::SnapshotData;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Frame;
@@ -42,6 +43,8 @@ struct Shared {
     raft_tx: RaftSender,
     /// Called when a peer says this member was removed from the cluster.
     on_removed: Box<dyn Fn() + Send + Sync>,
+    /// The v3 store's image as it stands, sent along with every snapshot.
+    v3_image: Box<dyn Fn() -> Result<Vec<u8>, String> + Send + Sync>,
 }
 
 impl Shared {
@@ -63,6 +66,7 @@ impl PeerTransport {
         peers: Arc<PeerDirectory>,
         raft_tx: RaftSender,
         on_removed: impl Fn() + Send + Sync + 'static,
+        v3_image: impl Fn() -> Result<Vec<u8>, String> + Send + Sync + 'static,
         runtime: tokio::runtime::Handle,
     ) -> PeerTransport {
         PeerTransport {
@@ -72,6 +76,7 @@ impl PeerTransport {
                 peers,
                 raft_tx,
                 on_removed: Box::new(on_removed),
+                v3_image: Box::new(v3_image),
             }),
             queues: HashMap::new(),
             runtime,
@@ -270,10 +275,37 @@ async fn stream_to_peer(shared: Arc<Shared>, to: u64, mut rx: mpsc::Receiver<Mes
     }
 }
 
+/// The snapshot raft sends carries the v2 store's image; the v3 store's goes with it, as it
+/// stands now (at or after the snapshot's index: the receiver skips the v3 entries its
+/// image already holds when the log after the snapshot replays).
+fn merge_v3(shared: &Shared, m: &mut Message) -> Result<(), String> {
+    let v3 = (shared.v3_image)()?;
+    let snap = m.mut_snapshot();
+    let merged = {
+        let data = SnapshotData::split(&snap.data).map_err(|e| e.cause)?;
+        SnapshotData::merge(data.v2, &v3)
+    };
+    snap.data = merged.into();
+    Ok(())
+}
+
 /// Send a snapshot in a request of its own and tell raft how it went.
-async fn send_snapshot(shared: Arc<Shared>, m: Message) {
+async fn send_snapshot(shared: Arc<Shared>, mut m: Message) {
     let to = m.to;
     let index = m.get_snapshot().get_metadata().index;
+    let merged = {
+        let shared = shared.clone();
+        tokio::task::spawn_blocking(move || merge_v3(&shared, &mut m).map(|()| m)).await
+    };
+    let m = match merged {
+        Ok(Ok(m)) => m,
+        Ok(Err(e)) => {
+            tracing::error!(peer = %format_id(to), error = %e, "could not read the v3 store for a snapshot");
+            shared.tell_raft(RaftMsg::SnapshotStatus { to, ok: false });
+            return;
+        }
+        Err(_) => return,
+    };
     let body = Bytes::from(m.write_to_bytes().expect("snapshot message encodes"));
     let size = body.len();
     let result = async {

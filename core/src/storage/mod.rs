@@ -4,7 +4,7 @@
 mod snap;
 mod wal;
 
-pub use snap::Snapshotter;
+pub use snap::{SnapshotData, Snapshotter};
 pub use wal::{Replay, Wal};
 
 use crate::error::{Error, ErrorCode, Result};
@@ -38,6 +38,10 @@ impl DataDir {
     }
     pub fn snap_dir(&self) -> PathBuf {
         self.root.join("member").join("snap")
+    }
+    /// The v3 store's file (where etcd keeps its bbolt db).
+    pub fn v3_store_path(&self) -> PathBuf {
+        self.snap_dir().join("db")
     }
     pub fn meta_path(&self) -> PathBuf {
         self.root.join("member").join("meta.json")

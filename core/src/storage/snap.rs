@@ -132,6 +132,47 @@ impl Snapshotter {
     }
 }
 
+/// A snapshot's data: the v2 store's image, and in a snapshot sent to a peer the v3 store's
+/// image too (etcd likewise sends its backend with the raft snapshot). Local snapshots
+/// carry the v2 image alone: the v3 store is durable in its own file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotData<'a> {
+    pub v2: &'a [u8],
+    pub v3: Option<&'a [u8]>,
+}
+
+/// Starts a merged image; never the start of a v2 image (whose first 8 bytes are its
+/// index, little-endian: this one would be index 9.7e14).
+const MERGED_MAGIC: &[u8; 8] = b"etcdrs\x03\x00";
+
+impl<'a> SnapshotData<'a> {
+    pub fn split(data: &'a [u8]) -> Result<SnapshotData<'a>> {
+        let Some(rest) = data.strip_prefix(MERGED_MAGIC) else {
+            return Ok(SnapshotData { v2: data, v3: None });
+        };
+        let bad = || Error::new(ErrorCode::Corrupt, "snapshot data: a truncated image", 0);
+        let len = rest.get(..8).ok_or_else(bad)?;
+        let len = u64::from_le_bytes(len.try_into().expect("8 bytes")) as usize;
+        let rest = &rest[8..];
+        if rest.len() < len {
+            return Err(bad());
+        }
+        Ok(SnapshotData {
+            v2: &rest[..len],
+            v3: Some(&rest[len..]),
+        })
+    }
+
+    pub fn merge(v2: &[u8], v3: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + v2.len() + v3.len());
+        out.extend_from_slice(MERGED_MAGIC);
+        out.extend_from_slice(&(v2.len() as u64).to_le_bytes());
+        out.extend_from_slice(v2);
+        out.extend_from_slice(v3);
+        out
+    }
+}
+
 fn file_name(meta: &SnapshotMetadata) -> String {
     format!("{:016x}-{:016x}.snap", meta.term, meta.index)
 }
@@ -146,6 +187,20 @@ mod tests {
         s.mut_metadata().index = index;
         s.data = data.as_bytes().to_vec().into();
         s
+    }
+
+    #[test]
+    fn merged_data_splits_back_and_plain_data_is_v2() {
+        let merged = SnapshotData::merge(b"v2 image", b"v3 image");
+        assert_eq!(
+            SnapshotData::split(&merged).unwrap(),
+            SnapshotData {
+                v2: b"v2 image",
+                v3: Some(b"v3 image")
+            }
+        );
+        assert_eq!(SnapshotData::split(b"plain").unwrap().v3, None);
+        assert!(SnapshotData::split(&merged[..12]).is_err());
     }
 
     #[test]

@@ -3,15 +3,18 @@
 //! clock: times come from the entries. It runs as a task on the member's runtime, so the
 //! proposers it wakes are woken from inside the runtime, not across threads.
 
-use crate::error::{Error, ErrorCode, Result};
+pub mod v3;
+
+use crate::error::{Error, ErrorCode, Result, V3Error};
 use crate::membership;
 use crate::membership::PeerDirectory;
+use crate::mvcc::Mvcc;
 use crate::raft::{RaftMsg, RaftSender, ToApply};
 use crate::request::{Method, Op, RaftRequest, V2Request};
 use crate::status::MemberStatus;
-use crate::storage::Snapshotter;
+use crate::storage::{SnapshotData, Snapshotter};
 use crate::v2store::{Event, Store, StoreImage};
-use crate::wait::{Applied, Wait};
+use crate::wait::{Applied, Outcome, Wait};
 use protobuf::Message as _;
 use raft::eraftpb::{
     ConfChange, ConfChangeType, ConfState, Entry, EntryType, Snapshot, SnapshotMetadata,
@@ -74,11 +77,31 @@ pub fn apply_op(store: &mut Store, op: &Op) -> Applied {
             peer_urls,
         } => membership::update_member(store, *member_id, peer_urls).map(|_| None),
         Op::ClusterVersion { version } => membership::set_version(store, version).map(|_| None),
+        // v3 writes go to the v3 store (`Applier::apply_v3`).
+        Op::V3(_) => Ok(None),
     }
+}
+
+/// Apply one v3 entry's request.
+fn apply_v3(mvcc: &mut Mvcc, data: &[u8]) -> std::result::Result<v3::V3Response, V3Error> {
+    use prost::Message as _;
+    let req = crate::pb::etcdrs::V3Request::decode(data)
+        .ok()
+        .and_then(|r| r.request)
+        .ok_or_else(|| V3Error::Internal("etcdserver: a v3 entry that does not decode".into()))?;
+    // The changes go to watchers once they exist; for now only the result matters.
+    v3::apply(mvcc, req).0
+}
+
+fn v3_failed(e: crate::mvcc::MvccError) -> Error {
+    Error::new(ErrorCode::Corrupt, format!("the v3 store failed: {e:?}"), 0)
 }
 
 pub struct Applier {
     pub store: Arc<RwLock<Store>>,
+    /// The v3 store: entries it already holds (up to its consistent index) are not
+    /// applied to it again when the log replays.
+    pub mvcc: Arc<RwLock<Mvcc>>,
     pub wait: Arc<Wait>,
     pub status: Arc<MemberStatus>,
     pub snapshotter: Arc<Snapshotter>,
@@ -141,24 +164,29 @@ impl Applier {
         while let Some(msg) = rx.recv().await {
             match msg {
                 ToApply::Entries(entries) => {
-                    self.apply_entries(entries);
-                    self.maybe_snapshot(&snap_tx, &busy, false);
+                    self.apply_entries(entries)?;
+                    self.maybe_snapshot(&snap_tx, &busy, false)?;
                 }
                 // Decoding a whole store takes a while: let the worker's other tasks move.
                 ToApply::Snapshot(snap) => tokio::task::block_in_place(|| self.restore(snap))?,
-                ToApply::SnapshotWanted => self.maybe_snapshot(&snap_tx, &busy, true),
+                ToApply::SnapshotWanted => self.maybe_snapshot(&snap_tx, &busy, true)?,
                 ToApply::Stop => break,
             }
         }
         Ok(())
     }
 
-    fn apply_entries(&mut self, entries: Vec<Entry>) {
-        let mut results: Vec<(u64, Applied)> = Vec::with_capacity(entries.len());
+    /// Apply a batch of committed entries. An error means the v3 store failed: the member
+    /// can no longer apply, and fails.
+    fn apply_entries(&mut self, entries: Vec<Entry>) -> Result<()> {
+        let mut results: Vec<(u64, Outcome)> = Vec::with_capacity(entries.len());
         let mut members_changed = false;
         {
             let store = self.store.clone();
             let mut store = store.write().unwrap_or_else(|p| p.into_inner());
+            let mvcc = self.mvcc.clone();
+            let mut mvcc = mvcc.write().unwrap_or_else(|p| p.into_inner());
+            let mut v3_applied = false;
             for e in entries {
                 if e.index <= self.applied {
                     // Already in the store; raft still waits to hear of a conf change.
@@ -181,7 +209,7 @@ impl Applier {
                         change,
                     });
                     if id != 0 {
-                        results.push((id, r));
+                        results.push((id, Outcome::V2(r)));
                     }
                     continue;
                 }
@@ -189,18 +217,41 @@ impl Applier {
                     continue;
                 }
                 match RaftRequest::decode(&e.data) {
+                    Ok(RaftRequest {
+                        id,
+                        op: Op::V3(data),
+                    }) => {
+                        if e.index <= mvcc.consistent_index() {
+                            continue; // the v3 store has it from before a restart
+                        }
+                        v3_applied = true;
+                        let r = apply_v3(&mut mvcc, &data);
+                        if let Err(V3Error::Backend(why)) = &r {
+                            return Err(Error::new(
+                                ErrorCode::Corrupt,
+                                format!("the v3 store failed at index {}: {why}", e.index),
+                                0,
+                            ));
+                        }
+                        if id != 0 {
+                            results.push((id, Outcome::V3(r)));
+                        }
+                    }
                     Ok(req) => {
                         members_changed |=
                             matches!(req.op, Op::Publish { .. } | Op::MemberUpdate { .. });
                         let r = apply_op(&mut store, &req.op);
                         if req.id != 0 {
-                            results.push((req.id, r));
+                            results.push((req.id, Outcome::V2(r)));
                         }
                     }
                     Err(err) => {
                         tracing::error!(index = e.index, error = %err, "skipping an entry that does not decode")
                     }
                 }
+            }
+            if v3_applied {
+                mvcc.finish_batch(self.applied, false).map_err(v3_failed)?;
             }
             self.status.set_has_ttl_keys(store.has_ttl_keys());
             if members_changed {
@@ -212,6 +263,7 @@ impl Applier {
         for (id, r) in results {
             self.wait.trigger(id, r);
         }
+        Ok(())
     }
 
     /// Validate and record a conf change: the proposer's wait id, its result, and the change
@@ -257,11 +309,17 @@ impl Applier {
         snap_tx: &Sender<(StoreImage, SnapshotMetadata)>,
         busy: &AtomicBool,
         now: bool,
-    ) {
+    ) -> Result<()> {
         let due = now || self.applied >= self.last_snapshot + self.snapshot_count;
         if !due || busy.load(Ordering::Acquire) {
-            return;
+            return Ok(());
         }
+        // The snapshot lets the log before it go: the v3 store must hold it durably first.
+        self.mvcc
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .commit_durable(self.applied)
+            .map_err(v3_failed)?;
         let image = self
             .store
             .read()
@@ -278,15 +336,27 @@ impl Applier {
         if snap_tx.send((image, meta)).is_err() {
             busy.store(false, Ordering::Release);
         }
+        Ok(())
     }
 
     /// The store becomes the leader's snapshot. The snapshot was checked when it arrived; a
     /// store that cannot take it no longer matches the log: an error, and the member fails.
     fn restore(&mut self, snap: Snapshot) -> Result<()> {
         let meta = snap.get_metadata();
+        let data = SnapshotData::split(&snap.data)?;
+        if let Some(v3) = data.v3 {
+            let mut mvcc = self.mvcc.write().unwrap_or_else(|p| p.into_inner());
+            mvcc.restore(v3).map_err(|e| {
+                Error::new(
+                    ErrorCode::Corrupt,
+                    format!("could not restore the v3 store from the leader's snapshot: {e:?}"),
+                    0,
+                )
+            })?;
+        }
         {
             let mut store = self.store.write().unwrap_or_else(|p| p.into_inner());
-            store.recover(&snap.data).map_err(|e| {
+            store.recover(data.v2).map_err(|e| {
                 Error::new(
                     ErrorCode::Corrupt,
                     format!(

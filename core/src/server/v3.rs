@@ -1,0 +1,277 @@
+//! What a member answers to the v3 KV API, for gRPC and in-process clients alike: requests
+//! checked as etcd's gRPC layer checks them, writes through raft, linearizable reads after
+//! a ReadIndex, serializable ones from the local store.
+
+use super::Server;
+use crate::apply::v3::{self as semantics, V3Response};
+use crate::error::V3Error;
+use crate::mvcc::KeyRange;
+use crate::pb::etcdrs::{v3_request::Request, V3Request};
+use crate::pb::etcdserverpb::{
+    request_op, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
+    PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, TxnRequest,
+    TxnResponse,
+};
+use crate::raft::RaftMsg;
+use crate::request::{Op, RaftRequest};
+use crate::wait::Outcome;
+use prost::Message as _;
+use std::collections::HashSet;
+
+/// etcd's --max-request-bytes and --max-txn-ops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct V3Limits {
+    pub max_request_bytes: usize,
+    pub max_txn_ops: usize,
+}
+
+impl Server {
+    /// A response header: this member, this cluster, raft's term, and the store's revision
+    /// unless the request's own result set one.
+    pub fn v3_header(&self, header: Option<ResponseHeader>) -> Option<ResponseHeader> {
+        let mut h = header.unwrap_or_default();
+        h.cluster_id = self.cluster_id;
+        h.member_id = self.member_id;
+        h.raft_term = self.raft_term();
+        if h.revision == 0 {
+            h.revision = self.read_mvcc().current_revision();
+        }
+        Some(h)
+    }
+
+    fn read_mvcc(&self) -> std::sync::RwLockReadGuard<'_, crate::mvcc::Mvcc> {
+        self.mvcc.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The v3 store's file size and revision.
+    pub fn v3_store_stats(&self) -> (u64, i64) {
+        let m = self.read_mvcc();
+        (m.db_size(), m.current_revision())
+    }
+
+    pub fn v3_limits(&self) -> V3Limits {
+        self.v3_limits
+    }
+
+    async fn v3_serving(&self, linearizable: bool) -> Result<(), V3Error> {
+        self.check_serving()?;
+        if !self.is_ready() {
+            tokio::time::timeout(self.request_timeout, self.ready())
+                .await
+                .map_err(|_| V3Error::Timeout)?;
+        }
+        if linearizable {
+            self.linearize().await?;
+        }
+        Ok(())
+    }
+
+    pub async fn range(&self, r: RangeRequest) -> Result<RangeResponse, V3Error> {
+        check_range(&r)?;
+        self.v3_serving(!r.serializable).await?;
+        let mut resp = semantics::range(&*self.read_mvcc(), &r)?;
+        resp.header = self.v3_header(resp.header);
+        Ok(resp)
+    }
+
+    pub async fn put(&self, r: PutRequest) -> Result<PutResponse, V3Error> {
+        check_put(&r)?;
+        match self.propose_v3(Request::Put(r)).await? {
+            V3Response::Put(mut resp) => {
+                resp.header = self.v3_header(resp.header);
+                Ok(resp)
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn delete_range(
+        &self,
+        r: DeleteRangeRequest,
+    ) -> Result<DeleteRangeResponse, V3Error> {
+        check_delete(&r)?;
+        match self.propose_v3(Request::DeleteRange(r)).await? {
+            V3Response::DeleteRange(mut resp) => {
+                resp.header = self.v3_header(resp.header);
+                Ok(resp)
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A txn: read-only ones are served here (linearizable unless every range in them is
+    /// serializable), the others go through raft.
+    pub async fn txn(&self, r: TxnRequest) -> Result<TxnResponse, V3Error> {
+        check_txn(&r, self.v3_limits.max_txn_ops)?;
+        check_intervals(&r.success)?;
+        check_intervals(&r.failure)?;
+        let mut resp = if semantics::txn_is_read_only(&r) {
+            self.v3_serving(!txn_is_serializable(&r)).await?;
+            semantics::read_txn(&*self.read_mvcc(), &r)?
+        } else {
+            match self.propose_v3(Request::Txn(r)).await? {
+                V3Response::Txn(resp) => resp,
+                other => return Err(unexpected(other)),
+            }
+        };
+        resp.header = self.v3_header(resp.header);
+        Ok(resp)
+    }
+
+    pub async fn compact(&self, r: CompactionRequest) -> Result<CompactionResponse, V3Error> {
+        match self.propose_v3(Request::Compaction(r)).await? {
+            V3Response::Compaction(mut resp) => {
+                resp.header = self.v3_header(resp.header);
+                Ok(resp)
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Put a v3 write through raft; its result as applied here.
+    async fn propose_v3(&self, req: Request) -> Result<V3Response, V3Error> {
+        let data = V3Request { request: Some(req) }.encode_to_vec();
+        if data.len() > self.v3_limits.max_request_bytes {
+            return Err(V3Error::RequestTooLarge);
+        }
+        self.v3_serving(false).await?;
+        let outcome = self
+            .replicate(|id| {
+                RaftMsg::Propose(
+                    RaftRequest {
+                        id,
+                        op: Op::V3(data),
+                    }
+                    .encode(),
+                )
+            })
+            .await?;
+        match outcome {
+            Outcome::V3(r) => r,
+            Outcome::V2(_) => Err(V3Error::Internal(
+                "etcdserver: a v2 result for a v3 request".into(),
+            )),
+        }
+    }
+}
+
+fn unexpected(r: V3Response) -> V3Error {
+    V3Error::Internal(format!("etcdserver: unexpected result {r:?}"))
+}
+
+fn txn_is_serializable(t: &TxnRequest) -> bool {
+    t.success
+        .iter()
+        .chain(&t.failure)
+        .all(|op| match &op.request {
+            Some(request_op::Request::RequestRange(r)) => r.serializable,
+            Some(request_op::Request::RequestTxn(t)) => txn_is_serializable(t),
+            _ => true,
+        })
+}
+
+// etcd's checks in its gRPC layer (v3rpc/key.go), before anything reaches raft.
+
+fn check_range(r: &RangeRequest) -> Result<(), V3Error> {
+    if r.key.is_empty() {
+        return Err(V3Error::EmptyKey);
+    }
+    Ok(())
+}
+
+fn check_put(r: &PutRequest) -> Result<(), V3Error> {
+    if r.key.is_empty() {
+        return Err(V3Error::EmptyKey);
+    }
+    if r.ignore_value && !r.value.is_empty() {
+        return Err(V3Error::ValueProvided);
+    }
+    if r.ignore_lease && r.lease != 0 {
+        return Err(V3Error::LeaseProvided);
+    }
+    Ok(())
+}
+
+fn check_delete(r: &DeleteRangeRequest) -> Result<(), V3Error> {
+    if r.key.is_empty() {
+        return Err(V3Error::EmptyKey);
+    }
+    Ok(())
+}
+
+fn check_txn(t: &TxnRequest, max_ops: usize) -> Result<(), V3Error> {
+    let ops = t.compare.len().max(t.success.len()).max(t.failure.len());
+    if ops > max_ops {
+        return Err(V3Error::TooManyOps);
+    }
+    if t.compare.iter().any(|c| c.key.is_empty()) {
+        return Err(V3Error::EmptyKey);
+    }
+    for op in t.success.iter().chain(&t.failure) {
+        match &op.request {
+            Some(request_op::Request::RequestRange(r)) => check_range(r)?,
+            Some(request_op::Request::RequestPut(r)) => check_put(r)?,
+            Some(request_op::Request::RequestDeleteRange(r)) => check_delete(r)?,
+            Some(request_op::Request::RequestTxn(t)) => check_txn(t, max_ops - ops)?,
+            // An empty operation.
+            None => return Err(V3Error::KeyNotFound),
+        }
+    }
+    Ok(())
+}
+
+/// No key is put twice, or put and deleted, on one path through a txn (etcd's
+/// checkIntervals): the puts of one branch, and the deletes they could collide with.
+fn check_intervals(ops: &[RequestOp]) -> Result<(HashSet<&[u8]>, Vec<KeyRange<'_>>), V3Error> {
+    let mut dels: Vec<KeyRange<'_>> = ops
+        .iter()
+        .filter_map(|op| match &op.request {
+            Some(request_op::Request::RequestDeleteRange(d)) => Some(deleted_keys(d)),
+            _ => None,
+        })
+        .collect();
+    let mut puts: HashSet<&[u8]> = HashSet::new();
+    let deleted = |dels: &[KeyRange<'_>], k: &[u8]| dels.iter().any(|d| d.contains(k));
+    for op in ops {
+        let Some(request_op::Request::RequestTxn(t)) = &op.request else {
+            continue;
+        };
+        let (then_puts, then_dels) = check_intervals(&t.success)?;
+        let (else_puts, else_dels) = check_intervals(&t.failure)?;
+        for k in &then_puts {
+            if puts.contains(k) || deleted(&dels, k) {
+                return Err(V3Error::DuplicateKey);
+            }
+            puts.insert(k);
+        }
+        for k in &else_puts {
+            // The two branches exclude each other: the same key in both is fine.
+            if puts.contains(k) && !then_puts.contains(k) || deleted(&dels, k) {
+                return Err(V3Error::DuplicateKey);
+            }
+            puts.insert(k);
+        }
+        dels.extend(then_dels);
+        dels.extend(else_dels);
+    }
+    for op in ops {
+        let Some(request_op::Request::RequestPut(p)) = &op.request else {
+            continue;
+        };
+        if puts.contains(&p.key[..]) || deleted(&dels, &p.key) {
+            return Err(V3Error::DuplicateKey);
+        }
+        puts.insert(&p.key);
+    }
+    Ok((puts, dels))
+}
+
+/// The keys a delete names, as etcd's interval check sees them: "\0" as range_end is the
+/// literal interval [key, "\0"), not "every key from key on".
+fn deleted_keys(d: &DeleteRangeRequest) -> KeyRange<'_> {
+    if d.range_end.is_empty() {
+        KeyRange::Key(&d.key)
+    } else {
+        KeyRange::Between(&d.key, &d.range_end)
+    }
+}
