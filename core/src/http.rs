@@ -5,7 +5,7 @@
 use crate::identity::format_id;
 use crate::server::Server;
 use bytes::Bytes;
-use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use http_body_util::{combinators::BoxBody, BodyExt, Either, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue, ALLOW, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use hyper::{Request, Response, StatusCode};
@@ -34,13 +34,17 @@ impl Served for Server {
     }
 }
 
-/// Accept HTTP/1 connections until shutdown (which a member's failure sends too), answering
-/// each request with `route`; open connections (watches, peer streams) end with the member.
+/// Accept connections until shutdown (which a member's failure sends too). HTTP/1.1 and
+/// HTTP/2 (h2c) are both heard, as etcd's cmux hears them on one port: a request whose
+/// content-type is `application/grpc...` goes to `grpc` (the v3 API) when there is one,
+/// never to `route`; every other request is answered by `route`. Open connections
+/// (watches, peer streams) end with the member.
 pub(crate) async fn accept<S, F, Fut>(
     listener: TcpListener,
     state: Arc<S>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
     route: F,
+    grpc: Option<Arc<crate::grpc::Routes>>,
 ) where
     S: Served,
     F: Fn(Request<Incoming>, Arc<S>) -> Fut + Copy + Send + Sync + 'static,
@@ -60,6 +64,7 @@ pub(crate) async fn accept<S, F, Fut>(
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
+        let grpc = grpc.clone();
         let mut shutdown = shutdown.clone();
         let idle_timeout = state.member().header_read_timeout;
         let activity = Arc::new(Activity::default());
@@ -68,25 +73,36 @@ pub(crate) async fn accept<S, F, Fut>(
             activity: activity.clone(),
         };
         let serving = activity.clone();
-        let svc = hyper::service::service_fn(move |req| {
+        let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
             let state = state.clone();
+            let grpc = grpc.clone();
             serving.requests.fetch_add(1, Ordering::Relaxed);
             let busy = Busy::new(&serving);
+            let serving = serving.clone();
             async move {
                 let _busy = busy;
-                if let Some(r) = malformed(&req) {
-                    return Ok::<_, Infallible>(r);
+                if let Some(grpc) = grpc.filter(|_| is_grpc(&req)) {
+                    // A gRPC client keeps its connection open between calls and streams
+                    // for long: the idle watchdog leaves it be.
+                    serving.grpc.store(true, Ordering::Relaxed);
+                    return Ok::<_, Infallible>(grpc.call(req).await.map(Either::Right));
                 }
-                Ok(route(req, state).await)
+                if let Some(r) = malformed(&req) {
+                    return Ok(r.map(Either::Left));
+                }
+                Ok(route(req, state).await.map(Either::Left))
             }
         });
         let connection = tokio::spawn(CONNECTION.scope(activity.clone(), async move {
+            let mut builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
             // hyper's header-read timer is off: the watchdog below covers slow headers and
             // idle connections at a fraction of the cost.
-            let conn = hyper::server::conn::http1::Builder::new()
+            builder
+                .http1()
                 .title_case_headers(true)
-                .header_read_timeout(None)
-                .serve_connection(counted, svc);
+                .header_read_timeout(None);
+            let conn = builder.serve_connection(counted, svc);
             tokio::select! {
                 r = conn => if let Err(e) = r {
                     tracing::debug!(error = %e, "connection ended");
@@ -96,6 +112,16 @@ pub(crate) async fn accept<S, F, Fut>(
         }));
         watch_idle(activity, connection.abort_handle(), idle_timeout);
     }
+}
+
+/// etcd's cmux rule: gRPC is an HTTP/2 request whose content-type starts with
+/// application/grpc.
+fn is_grpc(req: &Request<Incoming>) -> bool {
+    req.version() == hyper::Version::HTTP_2
+        && req
+            .headers()
+            .get(CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }
 
 tokio::task_local! {
@@ -115,6 +141,8 @@ struct Activity {
     busy: AtomicU64,
     /// Writes to the client.
     written: AtomicU64,
+    /// The connection carries gRPC: it is never cut as idle.
+    grpc: std::sync::atomic::AtomicBool,
 }
 
 /// Holds a connection busy while it lives.
@@ -151,6 +179,9 @@ fn watch_idle(activity: Arc<Activity>, connection: tokio::task::AbortHandle, tim
         let mut quiet = Duration::ZERO;
         while !connection.is_finished() {
             tokio::time::sleep(every).await;
+            if activity.grpc.load(Ordering::Relaxed) {
+                return;
+            }
             let now = (
                 activity.requests.load(Ordering::Relaxed),
                 activity.written.load(Ordering::Relaxed),
@@ -247,7 +278,8 @@ pub(crate) fn malformed(req: &Request<Incoming>) -> Option<Response<Body>> {
             plain_chunked &= value.as_bytes().eq_ignore_ascii_case(b"chunked");
         }
     }
-    if hosts == 0 && req.version() >= hyper::Version::HTTP_11 {
+    // HTTP/2 names the host in its :authority instead.
+    if hosts == 0 && req.version() == hyper::Version::HTTP_11 {
         let text = "400 Bad Request: missing required Host header";
         return refuse(400, &text[4..], text);
     }

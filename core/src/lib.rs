@@ -25,6 +25,7 @@ pub mod blocking;
 mod client;
 mod config;
 mod error;
+mod grpc;
 mod http;
 mod identity;
 mod lock;

@@ -189,6 +189,13 @@ pub fn apply_conf_change(store: &mut Store, cc: &ConfChange) -> Result<()> {
 }
 
 /// A member's new peer URLs.
+/// The first URL a member could not be reached at (etcd accepts these schemes only).
+pub fn invalid_peer_url(urls: &[String]) -> Option<&String> {
+    urls.iter().find(|u| {
+        !url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "http" | "https" | "unix" | "unixs"))
+    })
+}
+
 pub fn update_member(store: &mut Store, id: u64, peer_urls: &[String]) -> Result<()> {
     if is_removed(store, id) {
         return Err(removed(id));

@@ -287,6 +287,11 @@ impl Server {
         self.raft.commit()
     }
 
+    /// The last raft index this member applied.
+    pub fn applied_index(&self) -> u64 {
+        self.status.applied()
+    }
+
     pub fn leader_id(&self) -> u64 {
         self.raft.leader()
     }

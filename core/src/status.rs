@@ -118,6 +118,11 @@ impl MemberStatus {
     pub fn set_applied(&self, index: u64) {
         self.applied_tx.send_replace(index);
     }
+
+    /// The last raft index applied.
+    pub fn applied(&self) -> u64 {
+        *self.applied_tx.borrow()
+    }
     /// Wait until everything up to `index` is applied.
     pub async fn wait_applied(&self, index: u64) {
         let mut rx = self.applied_tx.subscribe();

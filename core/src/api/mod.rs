@@ -44,9 +44,14 @@ pub async fn serve(
         _ = server.ready() => {}
         _ = shutdown.changed() => return,
     }
-    accept(listener, server, shutdown, |req, server| async move {
-        route(req, &server).await
-    })
+    let grpc = Arc::new(crate::grpc::Routes::new(server.clone()));
+    accept(
+        listener,
+        server,
+        shutdown,
+        |req, server| async move { route(req, &server).await },
+        Some(grpc),
+    )
     .await
 }
 
@@ -201,15 +206,11 @@ async fn peer_urls_body(req: Request<Incoming>) -> Result<Vec<String>, Response<
     if parsed.peer_urls.is_empty() {
         return Err(http_error(400, "no valid URLs given"));
     }
-    for u in &parsed.peer_urls {
-        let ok = url::Url::parse(u)
-            .is_ok_and(|p| matches!(p.scheme(), "http" | "https" | "unix" | "unixs"));
-        if !ok {
-            return Err(http_error(
-                400,
-                &format!("URL scheme must be http, https, unix, or unixs: {u}"),
-            ));
-        }
+    if let Some(u) = crate::membership::invalid_peer_url(&parsed.peer_urls) {
+        return Err(http_error(
+            400,
+            &format!("URL scheme must be http, https, unix, or unixs: {u}"),
+        ));
     }
     Ok(parsed.peer_urls)
 }

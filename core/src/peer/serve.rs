@@ -53,9 +53,13 @@ pub(crate) async fn serve(
     service: Arc<PeerService>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    accept(listener, service, shutdown, |req, service| async move {
-        route(req, &service).await
-    })
+    accept(
+        listener,
+        service,
+        shutdown,
+        |req, service| async move { route(req, &service).await },
+        None,
+    )
     .await
 }
 

@@ -1,0 +1,70 @@
+//! etcd's v3 gRPC API: the services (tonic, generated from core/proto) over the member's
+//! `Server`, and the router that the client listener hands every gRPC request to (`http`
+//! tells them from HTTP/1 and JSON requests by content-type, as etcd's cmux does).
+
+mod cluster;
+mod kv;
+mod maintenance;
+
+use crate::error::V3Error;
+use crate::pb::etcdserverpb::{
+    cluster_server::ClusterServer, kv_server::KvServer, maintenance_server::MaintenanceServer,
+};
+use crate::server::Server;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use std::sync::Arc;
+use tower_service::Service as _;
+
+/// gRPC's allowance for framing on top of --max-request-bytes (etcd's grpcOverheadBytes).
+const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+
+/// The v3 services of one member, by gRPC service name.
+#[derive(Clone)]
+pub(crate) struct Routes {
+    kv: KvServer<kv::KvService>,
+    maintenance: MaintenanceServer<maintenance::MaintenanceService>,
+    cluster: ClusterServer<cluster::ClusterService>,
+}
+
+impl Routes {
+    pub fn new(server: Arc<Server>) -> Routes {
+        let max_recv = server
+            .v3_limits()
+            .max_request_bytes
+            .saturating_add(GRPC_OVERHEAD_BYTES);
+        Routes {
+            kv: KvServer::new(kv::KvService(server.clone())).max_decoding_message_size(max_recv),
+            maintenance: MaintenanceServer::new(maintenance::MaintenanceService(server.clone()))
+                .max_decoding_message_size(max_recv),
+            cluster: ClusterServer::new(cluster::ClusterService(server))
+                .max_decoding_message_size(max_recv),
+        }
+    }
+
+    /// Answer one gRPC request (`/package.Service/Method`).
+    pub async fn call(&self, req: Request<Incoming>) -> Response<tonic::body::Body> {
+        let service = req.uri().path().trim_start_matches('/');
+        let service = service.split('/').next().unwrap_or_default();
+        let answer = match service {
+            "etcdserverpb.KV" => self.kv.clone().call(req).await,
+            "etcdserverpb.Maintenance" => self.maintenance.clone().call(req).await,
+            "etcdserverpb.Cluster" => self.cluster.clone().call(req).await,
+            _ => Ok(tonic::Status::unimplemented(format!("unknown service {service}")).into_http()),
+        };
+        match answer {
+            Ok(r) => r,
+            Err(never) => match never {},
+        }
+    }
+}
+
+/// A v3 error as its gRPC status: etcd's code and exact message.
+pub(crate) fn status(e: V3Error) -> tonic::Status {
+    tonic::Status::new(tonic::Code::from(e.grpc_code()), e.message())
+}
+
+/// A member-level failure (stopped, timed out) as its gRPC status.
+pub(crate) fn member_status(e: crate::error::Error) -> tonic::Status {
+    status(V3Error::from(e))
+}
