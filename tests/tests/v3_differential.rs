@@ -1,0 +1,228 @@
+//! The v3 API against real etcd 3.4: the same etcdctl (ETCDCTL_API=3) commands to a fresh
+//! etcd and a fresh etcdrs, outputs compared after leaving out what names the member (ids,
+//! raft term). Both stores start empty at revision 1, so revisions compare exactly.
+
+use etcdrs_tests::{etcdctl3, Etcd, Member, Ran};
+use serde_json::Value;
+
+/// Drop the fields that name the cluster, the member and the raft term.
+fn normalize(text: &str) -> String {
+    let Ok(mut v) = serde_json::from_str::<Value>(text) else {
+        return text.to_string();
+    };
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                for k in ["cluster_id", "member_id", "raft_term"] {
+                    m.remove(k);
+                }
+                m.values_mut().for_each(walk);
+            }
+            Value::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut v);
+    v.to_string()
+}
+
+/// One step: etcdctl arguments and what goes to its stdin.
+struct Step(&'static [&'static str], &'static str);
+
+fn run(endpoint: &str, step: &Step) -> Ran {
+    let mut ran = etcdctl3(endpoint, step.0, step.1);
+    ran.stdout = normalize(&ran.stdout);
+    ran.stderr = client_log(&ran.stderr);
+    ran
+}
+
+/// etcdctl's stderr without times and connection names: its log lines reduced to the gRPC
+/// error they report (code and message), other lines as they are.
+fn client_log(stderr: &str) -> String {
+    stderr
+        .lines()
+        .map(|line| match serde_json::from_str::<Value>(line) {
+            Ok(v) => v["error"].as_str().unwrap_or_default().to_string(),
+            Err(_) => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+const TXN_CAS: &str = "mod(\"foo\") > \"0\"\nvalue(\"foo\") = \"baz\"\n\nput foo txn1\nget foo\nget a --prefix\n\nput bar fail\n\n";
+const TXN_FAILS: &str =
+    "version(\"foo\") = \"99\"\n\nput foo never\n\nget foo\ndel zz\nput failed yes\n\n";
+const TXN_NO_KEY: &str = "create(\"missing\") = \"0\"\n\nput created 1\n\n\n";
+const TXN_VALUE_MISSING: &str = "value(\"missing\") = \"\"\n\nput never 1\n\nget missing\n\n";
+const TXN_DUPLICATE: &str = "\nput dup 1\nput dup 2\n\n\n";
+const TXN_PUT_IN_DELETE: &str = "\ndel d0 d9\nput d5 x\n\n\n";
+const TXN_BAD_LEASE: &str = "\nput leased 1 --lease=1234\n\n\n";
+
+/// The etcdctl commands of the v3 KV API, each flag of get, and the errors etcd gives.
+const STEPS: &[Step] = &[
+    Step(&["put", "foo", "bar"], ""),
+    Step(&["-w", "json", "put", "foo", "baz", "--prev-kv"], ""),
+    Step(&["put", "foo", "baz", "--prev-kv"], ""),
+    Step(&["put", "a", "1"], ""),
+    Step(&["put", "b", "22"], ""),
+    Step(&["put", "c", "333"], ""),
+    Step(&["put", "a", "0"], ""),
+    Step(&["put", "d", "4444"], ""),
+    Step(&["-w", "json", "get", "foo"], ""),
+    Step(&["get", "foo"], ""),
+    Step(&["-w", "json", "get", "a", "d"], ""),
+    Step(&["-w", "json", "get", "", "--from-key"], ""),
+    Step(
+        &["-w", "json", "get", "b", "--from-key", "--limit", "2"],
+        "",
+    ),
+    Step(&["-w", "json", "get", "", "--prefix", "--count-only"], ""),
+    Step(&["-w", "json", "get", "", "--prefix", "--keys-only"], ""),
+    Step(&["get", "", "--prefix", "--keys-only"], ""),
+    Step(
+        &["-w", "json", "get", "a", "--prefix", "--print-value-only"],
+        "",
+    ),
+    Step(
+        &["-w", "json", "get", "", "--prefix", "--order", "DESCEND"],
+        "",
+    ),
+    Step(
+        &["-w", "json", "get", "", "--prefix", "--sort-by", "MODIFY"],
+        "",
+    ),
+    Step(
+        &[
+            "-w",
+            "json",
+            "get",
+            "",
+            "--prefix",
+            "--sort-by",
+            "CREATE",
+            "--order",
+            "DESCEND",
+            "--limit",
+            "3",
+        ],
+        "",
+    ),
+    Step(
+        &[
+            "-w",
+            "json",
+            "get",
+            "",
+            "--prefix",
+            "--sort-by",
+            "VALUE",
+            "--order",
+            "ASCEND",
+        ],
+        "",
+    ),
+    Step(
+        &[
+            "-w",
+            "json",
+            "get",
+            "",
+            "--prefix",
+            "--sort-by",
+            "KEY",
+            "--order",
+            "DESCEND",
+            "--limit",
+            "2",
+        ],
+        "",
+    ),
+    Step(
+        &[
+            "-w",
+            "json",
+            "get",
+            "",
+            "--prefix",
+            "--min-mod-rev",
+            "4",
+            "--max-mod-rev",
+            "6",
+        ],
+        "",
+    ),
+    Step(
+        &[
+            "-w",
+            "json",
+            "get",
+            "",
+            "--prefix",
+            "--min-create-rev",
+            "5",
+            "--max-create-rev",
+            "6",
+        ],
+        "",
+    ),
+    Step(&["-w", "json", "get", "foo", "--rev", "2"], ""),
+    Step(&["-w", "json", "get", "foo", "--rev", "100"], ""),
+    Step(&["-w", "json", "get", "foo", "--consistency", "s"], ""),
+    Step(&["-w", "json", "get", "nothing"], ""),
+    Step(&["get", ""], ""),
+    Step(&["put", "", "x"], ""),
+    Step(&["-w", "json", "put", "foo", "--ignore-value"], ""),
+    Step(&["put", "nokey", "--ignore-value"], ""),
+    Step(&["put", "foo", "v", "--ignore-lease"], ""),
+    Step(&["put", "foo", "x", "--lease", "1234"], ""),
+    Step(&["put", "foo", "x", "--ignore-value"], ""),
+    Step(&["-w", "json", "txn"], TXN_CAS),
+    Step(&["txn"], TXN_CAS),
+    Step(&["-w", "json", "txn"], TXN_FAILS),
+    Step(&["-w", "json", "txn"], TXN_NO_KEY),
+    Step(&["-w", "json", "txn"], TXN_VALUE_MISSING),
+    Step(&["-w", "json", "txn"], TXN_DUPLICATE),
+    Step(&["-w", "json", "txn"], TXN_PUT_IN_DELETE),
+    Step(&["-w", "json", "txn"], TXN_BAD_LEASE),
+    Step(&["-w", "json", "del", "a", "--prev-kv"], ""),
+    Step(&["del", "b", "d", "--prev-kv"], ""),
+    Step(&["-w", "json", "del", "nothing"], ""),
+    Step(&["del", ""], ""),
+    Step(&["-w", "json", "get", "a", "--rev", "7"], ""),
+    Step(&["put", "a", "again"], ""),
+    Step(&["-w", "json", "get", "a"], ""),
+    Step(&["compaction", "100"], ""),
+    Step(&["compaction", "5"], ""),
+    Step(&["-w", "json", "get", "foo", "--rev", "4"], ""),
+    Step(&["-w", "json", "get", "", "--prefix", "--rev", "5"], ""),
+    Step(&["compaction", "5"], ""),
+    Step(&["compaction", "3"], ""),
+    Step(&["compaction", "--physical", "8"], ""),
+    Step(&["-w", "json", "get", "", "--prefix", "--rev", "8"], ""),
+    Step(&["-w", "json", "txn"], "\n\nget foo --rev=2\n\n\n"),
+    Step(&["-w", "json", "del", "", "--from-key", "--prev-kv"], ""),
+    Step(&["-w", "json", "get", "", "--from-key"], ""),
+];
+
+#[test]
+fn etcdctl_v3_kv_answers_as_etcd() {
+    let etcd = Etcd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = Member::start(dir.path(), &[]);
+    let mut differ = Vec::new();
+    for step in STEPS {
+        let (a, b) = (run(&etcd.url, step), run(&ours.url, step));
+        if a != b {
+            differ.push(format!(
+                "etcdctl {:?} <<< {:?}\n  etcd:   {a:?}\n  etcdrs: {b:?}",
+                step.0, step.1
+            ));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{} differences:\n{}",
+        differ.len(),
+        differ.join("\n")
+    );
+}
