@@ -706,6 +706,7 @@ impl Node {
         } else {
             runtime.shutdown_timeout(Duration::from_secs(1));
         }
+        self.server.close_v3_store();
         self.data_dir_lock = None;
         tracing::info!(name = %self.server.name, "member stopped");
     }

@@ -69,6 +69,8 @@ fn snap_files(data_dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(data_dir.join("member/snap"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        // The v3 store's file lives there too; it is not a snapshot.
+        .filter(|n| n != "db")
         .collect();
     v.sort();
     v

@@ -159,7 +159,9 @@ impl ReadView for WriteTxn<'_> {
 
 pub struct Mvcc {
     index: Index,
-    db: redb::Database,
+    /// None once closed (the member stopped; an embedded member may start again on the
+    /// same file in the same process).
+    db: Option<redb::Database>,
     path: PathBuf,
     /// The newest revision (1 for an empty store, as etcd).
     current: i64,
@@ -181,7 +183,7 @@ impl Mvcc {
         txn.commit()?;
         let mut mvcc = Mvcc {
             index: Index::new(),
-            db,
+            db: Some(db),
             path: path.to_path_buf(),
             current: 1,
             compacted: 0,
@@ -193,7 +195,7 @@ impl Mvcc {
     }
 
     fn rebuild(&mut self) -> MvccResult<()> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let keys = txn.open_table(KEYS)?;
         let meta = txn.open_table(META)?;
         let read_meta =
@@ -230,6 +232,22 @@ impl Mvcc {
         Ok(())
     }
 
+    fn db(&self) -> MvccResult<&redb::Database> {
+        self.db
+            .as_ref()
+            .ok_or_else(|| MvccError::Backend(format!("{} is closed", self.path.display())))
+    }
+
+    /// Commit what is applied durably and close the file.
+    pub fn close(&mut self) -> MvccResult<()> {
+        if self.db.is_none() {
+            return Ok(());
+        }
+        let r = self.finish_batch(self.consistent_index, true);
+        self.db = None;
+        r
+    }
+
     pub fn current_revision(&self) -> i64 {
         self.current
     }
@@ -245,7 +263,7 @@ impl Mvcc {
 
     /// Read at a revision, as of the last committed batch.
     pub fn range(&self, keys: KeyRange<'_>, opts: RangeOptions) -> MvccResult<RangeResult> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(KEYS)?;
         range(
             &self.index,
@@ -261,7 +279,7 @@ impl Mvcc {
     /// transaction opens with the first of them.
     pub fn write(&mut self) -> MvccResult<WriteTxn<'_>> {
         if self.batch.is_none() {
-            let mut txn = self.db.begin_write()?;
+            let mut txn = self.db()?.begin_write()?;
             txn.set_durability(redb::Durability::None)?;
             self.batch = Some(txn);
         }
@@ -281,7 +299,7 @@ impl Mvcc {
         }
         let mut txn = match self.batch.take() {
             Some(t) => t,
-            None => self.db.begin_write()?,
+            None => self.db()?.begin_write()?,
         };
         if durable {
             txn.set_durability(redb::Durability::Immediate)?;
@@ -305,7 +323,7 @@ impl Mvcc {
 
     /// Every record and the store's meta, for a member catching up from a snapshot.
     pub fn dump(&self) -> MvccResult<Vec<u8>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let keys = txn.open_table(KEYS)?;
         let mut out = Vec::with_capacity(keys.len()? as usize * 64 + 24);
         out.extend_from_slice(&self.consistent_index.to_le_bytes());
@@ -329,7 +347,7 @@ impl Mvcc {
     /// Become the store `dump` holds (the leader's, from a snapshot), durably.
     pub fn restore(&mut self, dump: &[u8]) -> MvccResult<()> {
         self.batch = None;
-        let mut txn = self.db.begin_write()?;
+        let mut txn = self.db()?.begin_write()?;
         txn.set_durability(redb::Durability::Immediate)?;
         txn.delete_table(KEYS)?;
         txn.delete_table(META)?;

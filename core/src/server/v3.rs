@@ -49,6 +49,14 @@ impl Server {
         (m.db_size(), m.current_revision())
     }
 
+    /// Close the v3 store's file once the member has stopped applying.
+    pub(crate) fn close_v3_store(&self) {
+        let mut m = self.mvcc.write().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = m.close() {
+            tracing::error!(error = ?e, "could not close the v3 store cleanly; the log replays what it lacks");
+        }
+    }
+
     pub fn v3_limits(&self) -> V3Limits {
         self.v3_limits
     }
