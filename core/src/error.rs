@@ -235,8 +235,11 @@ v3_error_table! {
     FutureRev = OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision";
     NoSpace = RESOURCE_EXHAUSTED, "etcdserver: mvcc: database space exceeded";
     LeaseNotFound = NOT_FOUND, "etcdserver: requested lease not found";
+    LeaseExist = FAILED_PRECONDITION, "etcdserver: lease already exists";
+    LeaseTtlTooLarge = OUT_OF_RANGE, "etcdserver: too large lease TTL";
     RequestTooLarge = INVALID_ARGUMENT, "etcdserver: request is too large";
     NoLeader = UNAVAILABLE, "etcdserver: no leader";
+    NotLeader = FAILED_PRECONDITION, "etcdserver: not leader";
     Stopped = UNAVAILABLE, "etcdserver: server stopped";
     Timeout = UNAVAILABLE, "etcdserver: request timed out";
     MemberNotFound = NOT_FOUND, "etcdserver: member not found";

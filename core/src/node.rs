@@ -12,7 +12,7 @@ use crate::mvcc::Mvcc;
 use crate::peer::{PeerService, PeerTransport};
 use crate::raft::{PeerStats, RaftDriver, RaftMsg, RaftStatus};
 use crate::request::Op;
-use crate::server::{Server, V3Limits};
+use crate::server::{Lessor, Server, V3Limits};
 use crate::status::MemberStatus;
 use crate::storage::{DataDir, MemberMeta, RaftStorage, Replay, SnapshotData, Snapshotter, Wal};
 use crate::v2store::Store;
@@ -498,6 +498,10 @@ impl Node {
                 max_request_bytes: usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX),
                 max_txn_ops: usize::try_from(config.max_txn_ops).unwrap_or(usize::MAX),
             },
+            Lessor::new(
+                Duration::from_millis(config.heartbeat_interval_ms),
+                Duration::from_millis(config.election_timeout_ms),
+            ),
             raft_tx.clone(),
             wait.clone(),
             raft_status.clone(),
@@ -532,6 +536,7 @@ impl Node {
             },
             runtime.handle().clone(),
         );
+        server.set_leader_leases(Arc::new(transport.lease_questions()));
         let applier = Applier {
             store,
             mvcc: mvcc.clone(),
@@ -616,6 +621,7 @@ impl Node {
         };
         server.set_client_urls(advertised);
         runtime.spawn(sync_ttl(server.clone(), shutdown_rx.clone()));
+        runtime.spawn(expire_leases(server.clone(), shutdown_rx.clone()));
         runtime.spawn(publish(server.clone(), shutdown_rx));
 
         let node = Node {
@@ -726,6 +732,19 @@ async fn sync_ttl(server: Arc<Server>, mut shutdown: tokio::sync::watch::Receive
     loop {
         tokio::select! {
             _ = ticker.tick() => server.sync_ttl(),
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// The leader's lease clock, every half second (etcd checks as often), until the member
+/// stops.
+async fn expire_leases(server: Arc<Server>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => server.expire_leases(),
             _ = shutdown.changed() => return,
         }
     }

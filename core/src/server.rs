@@ -147,8 +147,11 @@ pub struct CountsJson {
     pub success: u64,
 }
 
+mod lease;
 mod v3;
 
+pub(crate) use lease::Lessor;
+pub use lease::{LeaderLeases, LEASE_RENEW_PATH, LEASE_TTL_PATH};
 pub use v3::V3Limits;
 
 pub struct Server {
@@ -156,6 +159,7 @@ pub struct Server {
     /// The v3 store.
     mvcc: Arc<RwLock<Mvcc>>,
     v3_limits: V3Limits,
+    lessor: Lessor,
     raft_tx: RaftSender,
     wait: Arc<Wait>,
     /// Raft's term, leader and role.
@@ -209,6 +213,7 @@ impl Server {
         store: Arc<RwLock<Store>>,
         mvcc: Arc<RwLock<Mvcc>>,
         v3_limits: V3Limits,
+        lessor: Lessor,
         raft_tx: RaftSender,
         wait: Arc<Wait>,
         raft: Arc<RaftStatus>,
@@ -226,6 +231,7 @@ impl Server {
             store,
             mvcc,
             v3_limits,
+            lessor,
             raft_tx,
             wait,
             raft,

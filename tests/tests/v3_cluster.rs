@@ -144,3 +144,39 @@ fn a_member_added_later_gets_the_v3_store_with_its_snapshot() {
     let kvs = v3_converged(&c);
     assert!(kvs.iter().any(|kv| kv.0 == "late"), "{kvs:?}");
 }
+
+#[test]
+fn a_lease_outlives_a_leader_change_and_expires_once_nobody_keeps_it() {
+    let mut c = Cluster::start(3, &[]);
+    let l = c.wait_leader(Duration::from_secs(10));
+    let f = (l + 1) % 3;
+    // Granted and kept alive through a follower (which asks the leader).
+    let granted = v3_json(&c.url(f), &["lease", "grant", "4"]).expect("grant");
+    let id = granted["ID"].as_i64().unwrap();
+    let hex = format!("{id:x}");
+    v3_json(&c.url(f), &["put", "held", "v", "--lease", &hex]).expect("put with the lease");
+    let kept = etcdctl3(&c.url(f), &["lease", "keep-alive", "--once", &hex], "");
+    assert!(kept.stdout.contains("keepalived with TTL(4)"), "{kept:?}");
+    c.kill9(l);
+    let l2 = c.wait_leader(Duration::from_secs(20));
+    // The new leader extends every lease before it expires any: still there.
+    let ttl = v3_json(&c.url(l2), &["lease", "timetolive", &hex]).expect("timetolive");
+    assert!(ttl["ttl"].as_i64().unwrap() > 0, "{ttl}");
+    for i in c.live() {
+        let v = v3_json(&c.url(i), &["get", "held"]).expect("get");
+        assert_eq!(v["count"].as_i64(), Some(1), "m{i}: {v}");
+    }
+    // Nobody keeps it alive: it expires (TTL + election timeout + checks), on every member.
+    let gone = eventually(Duration::from_secs(15), || {
+        c.live()
+            .iter()
+            .all(|i| {
+                v3_json(&c.url(*i), &["get", "held", "--consistency", "s"])
+                    .is_some_and(|v| v.get("kvs").is_none())
+            })
+            .then_some(())
+    });
+    assert!(gone.is_some(), "the lease never expired:\n{}", c.logs());
+    let ttl = v3_json(&c.url(l2), &["lease", "timetolive", &hex]).expect("timetolive");
+    assert_eq!(ttl["ttl"].as_i64(), Some(-1), "{ttl}");
+}

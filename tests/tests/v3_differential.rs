@@ -29,8 +29,8 @@ fn normalize(text: &str) -> String {
 /// One step: etcdctl arguments and what goes to its stdin.
 struct Step(&'static [&'static str], &'static str);
 
-fn run(endpoint: &str, step: &Step) -> Ran {
-    let mut ran = etcdctl3(endpoint, step.0, step.1);
+fn run(endpoint: &str, args: &[&str], stdin: &str) -> Ran {
+    let mut ran = etcdctl3(endpoint, args, stdin);
     ran.stdout = normalize(&ran.stdout);
     ran.stderr = client_log(&ran.stderr);
     ran
@@ -211,7 +211,10 @@ fn etcdctl_v3_kv_answers_as_etcd() {
     let ours = Member::start(dir.path(), &[]);
     let mut differ = Vec::new();
     for step in STEPS {
-        let (a, b) = (run(&etcd.url, step), run(&ours.url, step));
+        let (a, b) = (
+            run(&etcd.url, step.0, step.1),
+            run(&ours.url, step.0, step.1),
+        );
         if a != b {
             differ.push(format!(
                 "etcdctl {:?} <<< {:?}\n  etcd:   {a:?}\n  etcdrs: {b:?}",
@@ -225,4 +228,88 @@ fn etcdctl_v3_kv_answers_as_etcd() {
         differ.len(),
         differ.join("\n")
     );
+}
+
+/// Leases: each server picks its own lease ids, so the steps name "{id}" and each server's
+/// answers have its id replaced by "{id}"; remaining TTLs tick, so they are left out.
+#[test]
+fn etcdctl_v3_leases_answer_as_etcd() {
+    let etcd = Etcd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = Member::start(dir.path(), &[]);
+    let lease_steps: &[&[&str]] = &[
+        &["lease", "timetolive", "{id}"],
+        &["-w", "json", "lease", "timetolive", "{id}", "--keys"],
+        &["put", "leased", "v", "--lease", "{id}"],
+        &["put", "leased2", "v", "--lease", "{id}"],
+        &["-w", "json", "get", "leased"],
+        &["-w", "json", "lease", "timetolive", "{id}", "--keys"],
+        &["lease", "list"],
+        &["lease", "keep-alive", "--once", "{id}"],
+        &["put", "leased", "moved"],
+        &["-w", "json", "lease", "timetolive", "{id}", "--keys"],
+        &["lease", "revoke", "{id}"],
+        &["-w", "json", "get", "leased", "--from-key"],
+        &["lease", "revoke", "{id}"],
+        &["lease", "timetolive", "{id}"],
+        &["lease", "keep-alive", "--once", "{id}"],
+        &["put", "x", "v", "--lease", "{id}"],
+        &["lease", "grant", "9000000001"],
+        &["lease", "list"],
+    ];
+    let session = |url: &str| -> Vec<Ran> {
+        let granted = etcdctl3(url, &["-w", "json", "lease", "grant", "1"], "");
+        let v: Value = serde_json::from_str(&granted.stdout).expect("lease grant json");
+        let id = v["ID"].as_i64().expect("an ID");
+        let hex = format!("{id:x}");
+        let mut seen = vec![Ran {
+            stdout: format!("TTL {}", v["TTL"]),
+            ..granted
+        }];
+        for step in lease_steps {
+            let args: Vec<String> = step.iter().map(|a| a.replace("{id}", &hex)).collect();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut ran = run(url, &args, "");
+            for text in [&mut ran.stdout, &mut ran.stderr] {
+                *text = text
+                    .replace(&format!("{id:016x}"), "{id}")
+                    .replace(&hex, "{id}")
+                    .replace(&id.to_string(), "{id}");
+                *text = without_remaining_ttl(text);
+            }
+            seen.push(ran);
+        }
+        seen
+    };
+    let (a, b) = (session(&etcd.url), session(&ours.url));
+    let differ: Vec<String> = a
+        .iter()
+        .zip(&b)
+        .enumerate()
+        .filter(|(_, (x, y))| x != y)
+        .map(|(i, (x, y))| format!("step {i}\n  etcd:   {x:?}\n  etcdrs: {y:?}"))
+        .collect();
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
+/// "remaining(12s)" and "ttl":12 tick down; the granted TTL stays.
+fn without_remaining_ttl(text: &str) -> String {
+    let mut v = match serde_json::from_str::<Value>(text) {
+        Ok(v) => v,
+        Err(_) => {
+            let Some(start) = text.find("remaining(") else {
+                return text.to_string();
+            };
+            let end = text[start..]
+                .find(')')
+                .map_or(text.len(), |e| start + e + 1);
+            return format!("{}remaining(..){}", &text[..start], &text[end..]);
+        }
+    };
+    if let Some(m) = v.as_object_mut() {
+        if m.contains_key("ttl") && m.contains_key("granted-ttl") {
+            m.insert("ttl".into(), Value::String("..".into()));
+        }
+    }
+    v.to_string()
 }

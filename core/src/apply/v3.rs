@@ -1,5 +1,5 @@
 //! What v3 requests mean (etcd's applierV3backend): Range, Put, DeleteRange, Txn and
-//! Compaction over the mvcc store. Writes run here as raft entries are applied; reads (and
+//! Compaction, LeaseGrant and LeaseRevoke over the mvcc store. Writes run here as raft entries are applied; reads (and
 //! read-only txns) run on the committed store, the same code either way.
 
 use crate::error::V3Error;
@@ -7,8 +7,9 @@ use crate::mvcc::{KeyRange, Mvcc, MvccError, RangeOptions, ReadView, WriteTxn};
 use crate::pb::etcdrs::v3_request::Request;
 use crate::pb::etcdserverpb::{
     compare, range_request, request_op, response_op, CompactionResponse, Compare,
-    DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse, RangeRequest, RangeResponse,
-    RequestOp, ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
+    DeleteRangeRequest, DeleteRangeResponse, LeaseGrantResponse, LeaseRevokeResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp, TxnRequest,
+    TxnResponse,
 };
 use crate::pb::mvccpb::{Event, KeyValue};
 
@@ -19,6 +20,8 @@ pub enum V3Response {
     DeleteRange(DeleteRangeResponse),
     Txn(TxnResponse),
     Compaction(CompactionResponse),
+    LeaseGrant(LeaseGrantResponse),
+    LeaseRevoke(LeaseRevokeResponse),
 }
 
 impl From<MvccError> for V3Error {
@@ -161,14 +164,31 @@ fn apply_in(txn: &mut WriteTxn<'_>, req: Request) -> Result<V3Response, V3Error>
                 header: header(txn.current_revision()),
             })
         }
+        Request::LeaseGrant(g) => {
+            if !txn.grant_lease(g.id, g.ttl)? {
+                return Err(V3Error::LeaseExist);
+            }
+            V3Response::LeaseGrant(LeaseGrantResponse {
+                header: header(txn.current_revision()),
+                id: g.id,
+                ttl: g.ttl,
+                error: String::new(),
+            })
+        }
+        Request::LeaseRevoke(r) => {
+            if !txn.revoke_lease(r.id)? {
+                return Err(V3Error::LeaseNotFound);
+            }
+            V3Response::LeaseRevoke(LeaseRevokeResponse {
+                header: header(txn.current_revision()),
+            })
+        }
     })
 }
 
 /// The put's preconditions: what ignore_value and ignore_lease need, and the lease.
 fn check_put(view: &impl ReadView, p: &PutRequest) -> Result<(), V3Error> {
-    if p.lease != 0 {
-        // Leases are granted by the Lease service, which this store does not serve yet:
-        // no lease exists, as a client asking for one would find.
+    if p.lease != 0 && !view.has_lease(p.lease) {
         return Err(V3Error::LeaseNotFound);
     }
     if (p.ignore_value || p.ignore_lease) && current(view, &p.key)?.is_none() {

@@ -4,11 +4,13 @@
 
 mod cluster;
 mod kv;
+mod lease;
 mod maintenance;
 
 use crate::error::V3Error;
 use crate::pb::etcdserverpb::{
-    cluster_server::ClusterServer, kv_server::KvServer, maintenance_server::MaintenanceServer,
+    cluster_server::ClusterServer, kv_server::KvServer, lease_server::LeaseServer,
+    maintenance_server::MaintenanceServer,
 };
 use crate::server::Server;
 use hyper::body::Incoming;
@@ -25,6 +27,7 @@ pub(crate) struct Routes {
     kv: KvServer<kv::KvService>,
     maintenance: MaintenanceServer<maintenance::MaintenanceService>,
     cluster: ClusterServer<cluster::ClusterService>,
+    lease: LeaseServer<lease::LeaseService>,
 }
 
 impl Routes {
@@ -37,7 +40,9 @@ impl Routes {
             kv: KvServer::new(kv::KvService(server.clone())).max_decoding_message_size(max_recv),
             maintenance: MaintenanceServer::new(maintenance::MaintenanceService(server.clone()))
                 .max_decoding_message_size(max_recv),
-            cluster: ClusterServer::new(cluster::ClusterService(server))
+            cluster: ClusterServer::new(cluster::ClusterService(server.clone()))
+                .max_decoding_message_size(max_recv),
+            lease: LeaseServer::new(lease::LeaseService(server))
                 .max_decoding_message_size(max_recv),
         }
     }
@@ -50,6 +55,7 @@ impl Routes {
             "etcdserverpb.KV" => self.kv.clone().call(req).await,
             "etcdserverpb.Maintenance" => self.maintenance.clone().call(req).await,
             "etcdserverpb.Cluster" => self.cluster.clone().call(req).await,
+            "etcdserverpb.Lease" => self.lease.clone().call(req).await,
             _ => Ok(tonic::Status::unimplemented(format!("unknown service {service}")).into_http()),
         };
         match answer {

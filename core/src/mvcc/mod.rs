@@ -17,12 +17,14 @@ use key_index::KeyIndex;
 use prost::Message as _;
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 pub use revision::Revision;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 /// Every change, keyed by revision: the KeyValue as etcd encodes it.
 const KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("key");
+/// Leases granted and not revoked: id -> granted TTL in seconds.
+const LEASES: TableDefinition<i64, i64> = TableDefinition::new("lease");
 /// The consistent index and the compaction point.
 const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 const CONSISTENT_INDEX: &str = "consistent_index";
@@ -131,6 +133,7 @@ pub trait ReadView {
     fn range(&self, keys: KeyRange<'_>, opts: RangeOptions) -> MvccResult<RangeResult>;
     fn current_revision(&self) -> i64;
     fn compacted_revision(&self) -> i64;
+    fn has_lease(&self, id: i64) -> bool;
 }
 
 impl ReadView for Mvcc {
@@ -143,6 +146,9 @@ impl ReadView for Mvcc {
     fn compacted_revision(&self) -> i64 {
         self.compacted
     }
+    fn has_lease(&self, id: i64) -> bool {
+        self.leases.contains_key(&id)
+    }
 }
 
 impl ReadView for WriteTxn<'_> {
@@ -154,6 +160,9 @@ impl ReadView for WriteTxn<'_> {
     }
     fn compacted_revision(&self) -> i64 {
         self.mvcc.compacted
+    }
+    fn has_lease(&self, id: i64) -> bool {
+        self.mvcc.leases.contains_key(&id)
     }
 }
 
@@ -171,6 +180,18 @@ pub struct Mvcc {
     consistent_index: u64,
     /// The backend transaction of the apply batch under way.
     batch: Option<redb::WriteTransaction>,
+    /// Leases granted and not revoked, with the keys attached to each.
+    leases: BTreeMap<i64, Lease>,
+    /// The lease each leased key is attached to.
+    key_leases: HashMap<Bytes, i64>,
+}
+
+/// A lease as every member holds it (its expiry is the leader's business: `server`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lease {
+    /// Granted TTL, seconds.
+    pub ttl: i64,
+    pub keys: BTreeSet<Bytes>,
 }
 
 impl Mvcc {
@@ -179,6 +200,7 @@ impl Mvcc {
         let db = redb::Database::create(path)?;
         let txn = db.begin_write()?;
         txn.open_table(KEYS)?;
+        txn.open_table(LEASES)?;
         txn.open_table(META)?;
         txn.commit()?;
         let mut mvcc = Mvcc {
@@ -189,6 +211,8 @@ impl Mvcc {
             compacted: 0,
             consistent_index: 0,
             batch: None,
+            leases: BTreeMap::new(),
+            key_leases: HashMap::new(),
         };
         mvcc.rebuild()?;
         Ok(mvcc)
@@ -204,6 +228,18 @@ impl Mvcc {
         self.compacted = read_meta(COMPACTED)?;
         self.current = self.compacted.max(1);
         self.index.clear();
+        self.leases.clear();
+        self.key_leases.clear();
+        for entry in txn.open_table(LEASES)?.iter()? {
+            let (id, ttl) = entry?;
+            self.leases.insert(
+                id.value(),
+                Lease {
+                    ttl: ttl.value(),
+                    keys: BTreeSet::new(),
+                },
+            );
+        }
         for entry in keys.iter()? {
             let (k, v) = entry?;
             let (rev, tombstone) = Revision::from_key(k.value()).ok_or_else(|| {
@@ -221,15 +257,40 @@ impl Mvcc {
                     rev.sub
                 ))
             })?;
+            self.current = self.current.max(rev.main);
+            // Records come in revision order: the last one of a key says its lease.
+            if tombstone || kv.lease == 0 {
+                self.key_leases.remove(&kv.key);
+            } else {
+                self.key_leases.insert(kv.key.clone(), kv.lease);
+            }
             let ki = self.index.entry(kv.key).or_default();
             if tombstone {
                 ki.restore_tombstone(rev);
             } else {
                 ki.put(rev);
             }
-            self.current = self.current.max(rev.main);
+        }
+        for (key, id) in &self.key_leases {
+            match self.leases.get_mut(id) {
+                Some(lease) => {
+                    lease.keys.insert(key.clone());
+                }
+                None => {
+                    return Err(MvccError::Backend(format!(
+                        "{}: key {:?} is attached to lease {id:x}, which the store does not hold",
+                        self.path.display(),
+                        String::from_utf8_lossy(key)
+                    )))
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Leases granted and not revoked.
+    pub fn leases(&self) -> &BTreeMap<i64, Lease> {
+        &self.leases
     }
 
     fn db(&self) -> MvccResult<&redb::Database> {
@@ -329,19 +390,31 @@ impl Mvcc {
         out.extend_from_slice(&self.consistent_index.to_le_bytes());
         out.extend_from_slice(&self.compacted.to_le_bytes());
         out.extend_from_slice(&self.current.to_le_bytes());
-        for entry in keys.iter()? {
-            let (k, v) = entry?;
-            for part in [k.value(), v.value()] {
+        let mut record = |table: u8, k: &[u8], v: &[u8]| {
+            out.push(table);
+            for part in [k, v] {
                 out.extend_from_slice(&(part.len() as u32).to_le_bytes());
                 out.extend_from_slice(part);
             }
+        };
+        for entry in txn.open_table(LEASES)?.iter()? {
+            let (id, ttl) = entry?;
+            record(
+                DUMP_LEASE,
+                &id.value().to_le_bytes(),
+                &ttl.value().to_le_bytes(),
+            );
+        }
+        for entry in keys.iter()? {
+            let (k, v) = entry?;
+            record(DUMP_KEY, k.value(), v.value());
         }
         Ok(out)
     }
 
     /// Check that `dump` reads back as a store, without touching this one.
     pub fn check_dump(dump: &[u8]) -> MvccResult<()> {
-        parse_dump(dump, |_, _| Ok(())).map(|_| ())
+        parse_dump(dump, |_| Ok(())).map(|_| ())
     }
 
     /// Become the store `dump` holds (the leader's, from a snapshot), durably.
@@ -350,11 +423,16 @@ impl Mvcc {
         let mut txn = self.db()?.begin_write()?;
         txn.set_durability(redb::Durability::Immediate)?;
         txn.delete_table(KEYS)?;
+        txn.delete_table(LEASES)?;
         txn.delete_table(META)?;
         {
             let mut keys = txn.open_table(KEYS)?;
-            let (consistent_index, compacted, _) = parse_dump(dump, |k, v| {
-                keys.insert(k, v)?;
+            let mut leases = txn.open_table(LEASES)?;
+            let (consistent_index, compacted, _) = parse_dump(dump, |record| {
+                match record {
+                    DumpRecord::Key(k, v) => keys.insert(k, v).map(|_| ()),
+                    DumpRecord::Lease(id, ttl) => leases.insert(id, ttl).map(|_| ()),
+                }?;
                 Ok(())
             })?;
             let mut meta = txn.open_table(META)?;
@@ -366,9 +444,17 @@ impl Mvcc {
     }
 }
 
+const DUMP_KEY: u8 = b'k';
+const DUMP_LEASE: u8 = b'l';
+
+enum DumpRecord<'a> {
+    Key(&'a [u8], &'a [u8]),
+    Lease(i64, i64),
+}
+
 fn parse_dump(
     mut b: &[u8],
-    mut record: impl FnMut(&[u8], &[u8]) -> MvccResult<()>,
+    mut record: impl FnMut(DumpRecord<'_>) -> MvccResult<()>,
 ) -> MvccResult<(u64, i64, i64)> {
     let bad = |what: &str| MvccError::Backend(format!("v3 store image: {what}"));
     let take = |n: usize, b: &mut &[u8]| -> MvccResult<Vec<u8>> {
@@ -384,14 +470,30 @@ fn parse_dump(
     let compacted = word(take(8, &mut b)?) as i64;
     let current = word(take(8, &mut b)?) as i64;
     while !b.is_empty() {
+        let table = take(1, &mut b)?[0];
         let klen = u32::from_le_bytes(take(4, &mut b)?.try_into().expect("4 bytes")) as usize;
         let k = take(klen, &mut b)?;
         let vlen = u32::from_le_bytes(take(4, &mut b)?.try_into().expect("4 bytes")) as usize;
         let v = take(vlen, &mut b)?;
-        if Revision::from_key(&k).is_none() || KeyValue::decode(&v[..]).is_err() {
-            return Err(bad("a record that is not a revision and a KeyValue"));
+        match table {
+            DUMP_KEY => {
+                if Revision::from_key(&k).is_none() || KeyValue::decode(&v[..]).is_err() {
+                    return Err(bad("a record that is not a revision and a KeyValue"));
+                }
+                record(DumpRecord::Key(&k, &v))?;
+            }
+            DUMP_LEASE => {
+                let (Ok(id), Ok(ttl)) = (<[u8; 8]>::try_from(&k[..]), <[u8; 8]>::try_from(&v[..]))
+                else {
+                    return Err(bad("a lease record that is not an id and a TTL"));
+                };
+                record(DumpRecord::Lease(
+                    i64::from_le_bytes(id),
+                    i64::from_le_bytes(ttl),
+                ))?;
+            }
+            _ => return Err(bad("a record of an unknown table")),
         }
-        record(&k, &v)?;
     }
     Ok((consistent_index, compacted, current))
 }
@@ -454,6 +556,14 @@ fn read_record<T: ReadableTable<&'static [u8], &'static [u8]>>(
     })
 }
 
+fn detach(leases: &mut BTreeMap<i64, Lease>, key_leases: &mut HashMap<Bytes, i64>, key: &Bytes) {
+    if let Some(old) = key_leases.remove(key) {
+        if let Some(l) = leases.get_mut(&old) {
+            l.keys.remove(key);
+        }
+    }
+}
+
 /// The changes of one raft entry: one main revision (if anything changes), a sub revision
 /// per change. Reads see the entry's own changes, as etcd's write txn does.
 pub struct WriteTxn<'a> {
@@ -514,6 +624,7 @@ impl WriteTxn<'_> {
             .open_table(KEYS)?
             .insert(&at.to_key(false)[..], &kv.encode_to_vec()[..])?;
         self.mvcc.index.entry(kv.key.clone()).or_default().put(at);
+        self.attach(&kv.key, kv.lease);
         self.changes.push(Event {
             r#type: EventType::Put as i32,
             kv: Some(kv),
@@ -547,6 +658,7 @@ impl WriteTxn<'_> {
             if let Some(ki) = self.mvcc.index.get_mut(&key[..]) {
                 ki.tombstone(at);
             }
+            detach(&mut self.mvcc.leases, &mut self.mvcc.key_leases, key);
             self.changes.push(Event {
                 r#type: EventType::Delete as i32,
                 kv: Some(KeyValue {
@@ -557,6 +669,49 @@ impl WriteTxn<'_> {
             });
         }
         Ok(live.len() as i64)
+    }
+
+    /// Attach `key` to `lease` (0: none), leaving the lease it had.
+    fn attach(&mut self, key: &Bytes, lease: i64) {
+        let m = &mut *self.mvcc;
+        if m.key_leases.get(key) == Some(&lease) {
+            return;
+        }
+        detach(&mut m.leases, &mut m.key_leases, key);
+        if let Some(l) = m.leases.get_mut(&lease) {
+            l.keys.insert(key.clone());
+            m.key_leases.insert(key.clone(), lease);
+        }
+    }
+
+    /// Grant a lease; false when one with this id exists.
+    pub fn grant_lease(&mut self, id: i64, ttl: i64) -> MvccResult<bool> {
+        if self.mvcc.leases.contains_key(&id) {
+            return Ok(false);
+        }
+        self.batch().open_table(LEASES)?.insert(id, ttl)?;
+        self.mvcc.leases.insert(
+            id,
+            Lease {
+                ttl,
+                keys: BTreeSet::new(),
+            },
+        );
+        Ok(true)
+    }
+
+    /// Revoke a lease, deleting its keys; false when there is no such lease.
+    pub fn revoke_lease(&mut self, id: i64) -> MvccResult<bool> {
+        let Some(lease) = self.mvcc.leases.get(&id) else {
+            return Ok(false);
+        };
+        let keys: Vec<Bytes> = lease.keys.iter().cloned().collect();
+        for key in &keys {
+            self.delete_range(KeyRange::Key(key))?;
+        }
+        self.batch().open_table(LEASES)?.remove(id)?;
+        self.mvcc.leases.remove(&id);
+        Ok(true)
     }
 
     /// Forget the history before `at` (the record holding each key as of `at` stays).

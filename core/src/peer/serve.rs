@@ -9,7 +9,7 @@ use crate::http::{
     X_ETCD_CLUSTER_ID,
 };
 use crate::identity::format_id;
-use crate::server::Server;
+use crate::server::{Server, LEASE_RENEW_PATH, LEASE_TTL_PATH};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -124,12 +124,62 @@ async fn route(req: Request<Incoming>, service: &PeerService) -> Response<Body> 
             Ok(from) => snapshot(req, server, inbound, from).await,
             Err((status, why)) => text(status, why),
         },
+        (hyper::Method::POST, LEASE_RENEW_PATH) | (hyper::Method::POST, LEASE_TTL_PATH) => {
+            match check_peer(&req, server) {
+                Ok(_) => lease(req, server, &path).await,
+                Err((status, why)) => text(status, why),
+            }
+        }
         (hyper::Method::GET, "/members") => {
             let mut r = json(200, &server.members(), false);
             cluster_id_header(&mut r, server.cluster_id);
             r
         }
         _ => not_found(),
+    }
+}
+
+/// A follower asks the leader (this member) to renew a lease or say what is left of it:
+/// a protobuf request, the protobuf answer; 404 for a lease that does not exist, 503 when
+/// this member is not the leader (any more).
+async fn lease(req: Request<Incoming>, server: &Server, path: &str) -> Response<Body> {
+    use crate::error::V3Error;
+    use crate::pb::etcdserverpb::{
+        LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest,
+    };
+    use prost::Message as _;
+    let body = match http_body_util::Limited::new(req.into_body(), 64 * 1024)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return http_error(400, &e.to_string()),
+    };
+    let answer = if path == LEASE_RENEW_PATH {
+        match LeaseKeepAliveRequest::decode(body) {
+            Ok(r) => server.renew_here(r.id).await.map(|ttl| {
+                LeaseKeepAliveResponse {
+                    header: None,
+                    id: r.id,
+                    ttl,
+                }
+                .encode_to_vec()
+            }),
+            Err(e) => return http_error(400, &e.to_string()),
+        }
+    } else {
+        match LeaseTimeToLiveRequest::decode(body) {
+            Ok(r) => server
+                .time_to_live_here(&r)
+                .await
+                .map(|resp| resp.encode_to_vec()),
+            Err(e) => return http_error(400, &e.to_string()),
+        }
+    };
+    match answer {
+        Ok(bytes) => response(200, "application/protobuf", bytes),
+        Err(V3Error::LeaseNotFound) => http_error(404, "lease not found"),
+        Err(e) => http_error(503, &e.message()),
     }
 }
 

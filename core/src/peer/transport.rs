@@ -289,6 +289,52 @@ fn merge_v3(shared: &Shared, m: &mut Message) -> Result<(), String> {
     Ok(())
 }
 
+/// A follower's way to the leader for lease questions (etcd's /leases peer endpoints).
+pub struct LeaseQuestions(Arc<Shared>);
+
+impl PeerTransport {
+    pub fn lease_questions(&self) -> LeaseQuestions {
+        LeaseQuestions(self.shared.clone())
+    }
+}
+
+impl crate::server::LeaderLeases for LeaseQuestions {
+    fn ask(
+        &self,
+        leader: u64,
+        path: &'static str,
+        body: Vec<u8>,
+    ) -> Pin<Box<dyn std::future::Future<Output = Result<Vec<u8>, String>> + Send>> {
+        let shared = self.0.clone();
+        Box::pin(async move {
+            let urls = shared
+                .peers
+                .get(leader)
+                .ok_or("the leader is not a member")?;
+            let (mut sender, host) = connect(&urls).await?;
+            let req = request(
+                &shared,
+                &host,
+                path,
+                leader,
+                http_body_util::Either::Right(Full::new(Bytes::from(body))),
+            );
+            let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+            let status = resp.status().as_u16();
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            match status {
+                200 => Ok(bytes.to_vec()),
+                _ => Err(String::from_utf8_lossy(&bytes).into_owned()),
+            }
+        })
+    }
+}
+
 /// Send a snapshot in a request of its own and tell raft how it went.
 async fn send_snapshot(shared: Arc<Shared>, mut m: Message) {
     let to = m.to;

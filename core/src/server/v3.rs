@@ -39,7 +39,7 @@ impl Server {
         Some(h)
     }
 
-    fn read_mvcc(&self) -> std::sync::RwLockReadGuard<'_, crate::mvcc::Mvcc> {
+    pub(super) fn read_mvcc(&self) -> std::sync::RwLockReadGuard<'_, crate::mvcc::Mvcc> {
         self.mvcc.read().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -137,7 +137,7 @@ impl Server {
     }
 
     /// Put a v3 write through raft; its result as applied here.
-    async fn propose_v3(&self, req: Request) -> Result<V3Response, V3Error> {
+    pub(super) async fn propose_v3(&self, req: Request) -> Result<V3Response, V3Error> {
         let data = V3Request { request: Some(req) }.encode_to_vec();
         if data.len() > self.v3_limits.max_request_bytes {
             return Err(V3Error::RequestTooLarge);
@@ -163,7 +163,7 @@ impl Server {
     }
 }
 
-fn unexpected(r: V3Response) -> V3Error {
+pub(super) fn unexpected(r: V3Response) -> V3Error {
     V3Error::Internal(format!("etcdserver: unexpected result {r:?}"))
 }
 

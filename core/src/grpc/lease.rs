@@ -1,0 +1,90 @@
+//! etcdserverpb.Lease.
+
+use super::status;
+use crate::pb::etcdserverpb::{
+    lease_server::Lease, LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest,
+    LeaseKeepAliveResponse, LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest,
+    LeaseRevokeResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+};
+use crate::server::Server;
+use std::sync::Arc;
+use tonic::codegen::BoxStream;
+use tonic::{Request, Response, Status, Streaming};
+
+pub(crate) struct LeaseService(pub Arc<Server>);
+
+#[tonic::async_trait]
+impl Lease for LeaseService {
+    async fn lease_grant(
+        &self,
+        r: Request<LeaseGrantRequest>,
+    ) -> Result<Response<LeaseGrantResponse>, Status> {
+        self.0
+            .lease_grant(r.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
+    }
+
+    async fn lease_revoke(
+        &self,
+        r: Request<LeaseRevokeRequest>,
+    ) -> Result<Response<LeaseRevokeResponse>, Status> {
+        self.0
+            .lease_revoke(r.into_inner().id)
+            .await
+            .map(Response::new)
+            .map_err(status)
+    }
+
+    /// One answer per request, in order; a lease that is gone answers TTL 0 (as etcd) and
+    /// the stream goes on. The stream ends when the client closes its side.
+    async fn lease_keep_alive(
+        &self,
+        r: Request<Streaming<LeaseKeepAliveRequest>>,
+    ) -> Result<Response<BoxStream<LeaseKeepAliveResponse>>, Status> {
+        let server = self.0.clone();
+        let requests = r.into_inner();
+        let answers =
+            futures_util::stream::unfold((server, requests), |(server, mut requests)| async move {
+                let req = match requests.message().await {
+                    Ok(Some(req)) => req,
+                    Ok(None) => return None,
+                    Err(e) => return Some((Err(e), (server, requests))),
+                };
+                let answer = match server.lease_keep_alive(req.id).await {
+                    Ok(resp) => Ok(resp),
+                    Err(crate::error::V3Error::LeaseNotFound) => Ok(LeaseKeepAliveResponse {
+                        header: server.v3_header(None),
+                        id: req.id,
+                        ttl: 0,
+                    }),
+                    Err(e) => Err(status(e)),
+                };
+                Some((answer, (server, requests)))
+            });
+        Ok(Response::new(Box::pin(answers)))
+    }
+
+    async fn lease_time_to_live(
+        &self,
+        r: Request<LeaseTimeToLiveRequest>,
+    ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
+        self.0
+            .lease_time_to_live(r.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
+    }
+
+    async fn lease_leases(
+        &self,
+        _: Request<LeaseLeasesRequest>,
+    ) -> Result<Response<LeaseLeasesResponse>, Status> {
+        self.0
+            .lease_leases()
+            .await
+            .map(Response::new)
+            .map_err(status)
+    }
+}
