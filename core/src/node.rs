@@ -8,7 +8,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::identity::{cluster_id, format_id, member_id, parse_initial_cluster, Member};
 use crate::membership;
 use crate::membership::PeerDirectory;
-use crate::mvcc::Mvcc;
+use crate::mvcc::{Mvcc, WatchHub};
 use crate::peer::{PeerService, PeerTransport};
 use crate::raft::{PeerStats, RaftDriver, RaftMsg, RaftStatus};
 use crate::request::Op;
@@ -435,6 +435,7 @@ impl Node {
         } = find_origin(&config, &dd, &snapshotter, &replay, &runtime)?;
         let snap_index = snapshot.index;
         let mvcc = open_v3_store(&dd, snap_index, v3_image.as_deref())?;
+        let watchers = Arc::new(WatchHub::default());
         let members = joined_members.unwrap_or_else(|| membership::read_members(&store));
         let storage = RaftStorage::restore(&snapshot, snapshotter.clone(), &replay)?;
         if replay.truncated_bytes > 0 {
@@ -502,6 +503,7 @@ impl Node {
                 Duration::from_millis(config.heartbeat_interval_ms),
                 Duration::from_millis(config.election_timeout_ms),
             ),
+            watchers.clone(),
             raft_tx.clone(),
             wait.clone(),
             raft_status.clone(),
@@ -540,6 +542,7 @@ impl Node {
         let applier = Applier {
             store,
             mvcc: mvcc.clone(),
+            watchers,
             wait,
             status: status.clone(),
             snapshotter: snapshotter.clone(),
@@ -620,8 +623,27 @@ impl Node {
             config.advertise_client_urls.clone()
         };
         server.set_client_urls(advertised);
-        runtime.spawn(sync_ttl(server.clone(), shutdown_rx.clone()));
-        runtime.spawn(expire_leases(server.clone(), shutdown_rx.clone()));
+        let rx = &shutdown_rx;
+        runtime.spawn(every(
+            SYNC_INTERVAL,
+            server.clone(),
+            rx.clone(),
+            Server::sync_ttl,
+        ));
+        let lease_clock = Duration::from_millis(500);
+        runtime.spawn(every(
+            lease_clock,
+            server.clone(),
+            rx.clone(),
+            Server::expire_leases,
+        ));
+        let catch_up = Duration::from_millis(100);
+        runtime.spawn(every(
+            catch_up,
+            server.clone(),
+            rx.clone(),
+            Server::sync_watchers,
+        ));
         runtime.spawn(publish(server.clone(), shutdown_rx));
 
         let node = Node {
@@ -724,27 +746,20 @@ impl Drop for Node {
     }
 }
 
-/// Propose the leader's clock every SYNC_INTERVAL while there are TTL keys, until the
-/// member stops (etcd's EtcdServer.sync ticker).
-async fn sync_ttl(server: Arc<Server>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(SYNC_INTERVAL);
+/// Run `tick` on the member every `period` until it stops: the leader's TTL clock
+/// (etcd's EtcdServer.sync), its lease clock (revokeExpiredLeases, every half second) and
+/// the catch-up of lagging watchers (syncWatchersLoop, every 100 ms).
+async fn every(
+    period: Duration,
+    server: Arc<Server>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    tick: fn(&Server),
+) {
+    let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticker.tick() => server.sync_ttl(),
-            _ = shutdown.changed() => return,
-        }
-    }
-}
-
-/// The leader's lease clock, every half second (etcd checks as often), until the member
-/// stops.
-async fn expire_leases(server: Arc<Server>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(Duration::from_millis(500));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => server.expire_leases(),
+            _ = ticker.tick() => tick(&server),
             _ = shutdown.changed() => return,
         }
     }

@@ -149,6 +149,7 @@ pub struct CountsJson {
 
 mod lease;
 mod v3;
+mod watch;
 
 pub(crate) use lease::Lessor;
 pub use lease::{LeaderLeases, LEASE_RENEW_PATH, LEASE_TTL_PATH};
@@ -160,6 +161,7 @@ pub struct Server {
     mvcc: Arc<RwLock<Mvcc>>,
     v3_limits: V3Limits,
     lessor: Lessor,
+    watchers: Arc<crate::mvcc::WatchHub>,
     raft_tx: RaftSender,
     wait: Arc<Wait>,
     /// Raft's term, leader and role.
@@ -214,6 +216,7 @@ impl Server {
         mvcc: Arc<RwLock<Mvcc>>,
         v3_limits: V3Limits,
         lessor: Lessor,
+        watchers: Arc<crate::mvcc::WatchHub>,
         raft_tx: RaftSender,
         wait: Arc<Wait>,
         raft: Arc<RaftStatus>,
@@ -232,6 +235,7 @@ impl Server {
             mvcc,
             v3_limits,
             lessor,
+            watchers,
             raft_tx,
             wait,
             raft,

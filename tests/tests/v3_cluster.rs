@@ -17,9 +17,12 @@ fn v3_json(url: &str, args: &[&str]) -> Option<Value> {
         .flatten()
 }
 
+/// A key as a member holds it: key, value, create and mod revision, version.
+type Held = (String, String, i64, i64, i64);
+
 /// Every key with its value and revisions as member `url` holds it locally (serializable),
 /// and the member's revision.
-fn local_state(url: &str) -> Option<(Vec<(String, String, i64, i64, i64)>, i64)> {
+fn local_state(url: &str) -> Option<(Vec<Held>, i64)> {
     let v = v3_json(url, &["get", "", "--from-key", "--consistency", "s"])?;
     // etcdctl prints keys and values in base64.
     let text = |x: &Value| {
@@ -49,7 +52,7 @@ fn local_state(url: &str) -> Option<(Vec<(String, String, i64, i64, i64)>, i64)>
 }
 
 /// Wait (bounded) until every running member serves the same v3 store; returns it.
-fn v3_converged(c: &Cluster) -> Vec<(String, String, i64, i64, i64)> {
+fn v3_converged(c: &Cluster) -> Vec<Held> {
     let mut last = Vec::new();
     let same = eventually(Duration::from_secs(30), || {
         let all: Vec<_> = c.live().iter().map(|i| local_state(&c.url(*i))).collect();

@@ -313,3 +313,103 @@ fn without_remaining_ttl(text: &str) -> String {
     }
     v.to_string()
 }
+
+/// Run `etcdctl watch ...` until it has printed `events` events (bounded), then stop it.
+fn watch_events(url: &str, args: &[&str], events: usize) -> String {
+    use std::io::Read;
+    let mut child = std::process::Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg("--endpoints")
+        .arg(url)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("etcdctl");
+    let mut out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut text = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let count = |t: &str| {
+        t.lines().filter(|l| *l == "PUT" || *l == "DELETE").count() + t.matches("\"kv\":").count()
+    };
+    while count(&text) < events && std::time::Instant::now() < deadline {
+        if let Ok(chunk) = rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+    // The rest of the last event's lines, and anything that should not have come.
+    while let Ok(chunk) = rx.recv_timeout(std::time::Duration::from_millis(300)) {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    text
+}
+
+/// The events of `etcdctl -w json watch` output, one JSON array, whatever the grouping
+/// into responses (which follows batching, not the API).
+fn watch_json_events(text: &str) -> Value {
+    Value::Array(
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .flat_map(|v| v["Events"].as_array().cloned().unwrap_or_default())
+            .collect(),
+    )
+}
+
+#[test]
+fn etcdctl_v3_watch_answers_as_etcd() {
+    let etcd = Etcd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = Member::start(dir.path(), &[]);
+    let session = |url: &str| -> Vec<String> {
+        etcdctl3(url, &["put", "a", "1"], "");
+        etcdctl3(url, &["put", "a", "2"], "");
+        // Watchers from a revision, so when they start does not matter.
+        let watchers: Vec<(Vec<&str>, usize)> = vec![
+            (vec!["watch", "a", "--prefix", "--prev-kv", "--rev", "2"], 6),
+            (vec!["watch", "a", "--rev", "3"], 3),
+            (vec!["watch", "a", "c", "--rev", "4"], 5),
+            (
+                vec!["-w", "json", "watch", "a", "--rev", "1", "--prev-kv"],
+                5,
+            ),
+        ];
+        let url2 = url.to_string();
+        let running: Vec<_> = watchers
+            .into_iter()
+            .map(|(args, n)| {
+                let url = url2.clone();
+                let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+                std::thread::spawn(move || {
+                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                    watch_events(&url, &args, n)
+                })
+            })
+            .collect();
+        etcdctl3(url, &["put", "a", "3"], "");
+        etcdctl3(url, &["put", "ab", "x"], "");
+        etcdctl3(url, &["del", "a"], "");
+        etcdctl3(url, &["put", "b", "y"], "");
+        etcdctl3(url, &["txn"], "\nput a 5\nput c z\n\n\n");
+        let mut seen: Vec<String> = running.into_iter().map(|h| h.join().unwrap()).collect();
+        let last = seen.len() - 1;
+        seen[last] = watch_json_events(&seen[last]).to_string();
+        // A watch from a compacted revision is refused with the compaction point.
+        etcdctl3(url, &["compaction", "5"], "");
+        let compacted = etcdctl3(url, &["watch", "a", "--rev", "2"], "");
+        seen.push(format!("{:?} {}", compacted.code, compacted.stdout));
+        seen
+    };
+    let (a, b) = (session(&etcd.url), session(&ours.url));
+    assert_eq!(a, b);
+}

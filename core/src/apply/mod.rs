@@ -8,7 +8,7 @@ pub mod v3;
 use crate::error::{Error, ErrorCode, Result, V3Error};
 use crate::membership;
 use crate::membership::PeerDirectory;
-use crate::mvcc::Mvcc;
+use crate::mvcc::{Mvcc, WatchHub};
 use crate::raft::{RaftMsg, RaftSender, ToApply};
 use crate::request::{Method, Op, RaftRequest, V2Request};
 use crate::status::MemberStatus;
@@ -82,15 +82,20 @@ pub fn apply_op(store: &mut Store, op: &Op) -> Applied {
     }
 }
 
-/// Apply one v3 entry's request.
-fn apply_v3(mvcc: &mut Mvcc, data: &[u8]) -> std::result::Result<v3::V3Response, V3Error> {
+/// Apply one v3 entry's request; its changes join `events`.
+fn apply_v3(
+    mvcc: &mut Mvcc,
+    data: &[u8],
+    events: &mut Vec<crate::pb::mvccpb::Event>,
+) -> std::result::Result<v3::V3Response, V3Error> {
     use prost::Message as _;
     let req = crate::pb::etcdrs::V3Request::decode(data)
         .ok()
         .and_then(|r| r.request)
         .ok_or_else(|| V3Error::Internal("etcdserver: a v3 entry that does not decode".into()))?;
-    // The changes go to watchers once they exist; for now only the result matters.
-    v3::apply(mvcc, req).0
+    let (result, changes) = v3::apply(mvcc, req);
+    events.extend(changes);
+    result
 }
 
 fn v3_failed(e: crate::mvcc::MvccError) -> Error {
@@ -102,6 +107,8 @@ pub struct Applier {
     /// The v3 store: entries it already holds (up to its consistent index) are not
     /// applied to it again when the log replays.
     pub mvcc: Arc<RwLock<Mvcc>>,
+    /// v3 watchers, told of each batch's changes once they commit.
+    pub watchers: Arc<WatchHub>,
     pub wait: Arc<Wait>,
     pub status: Arc<MemberStatus>,
     pub snapshotter: Arc<Snapshotter>,
@@ -187,6 +194,7 @@ impl Applier {
             let mvcc = self.mvcc.clone();
             let mut mvcc = mvcc.write().unwrap_or_else(|p| p.into_inner());
             let mut v3_applied = false;
+            let mut v3_events = Vec::new();
             for e in entries {
                 if e.index <= self.applied {
                     // Already in the store; raft still waits to hear of a conf change.
@@ -225,7 +233,7 @@ impl Applier {
                             continue; // the v3 store has it from before a restart
                         }
                         v3_applied = true;
-                        let r = apply_v3(&mut mvcc, &data);
+                        let r = apply_v3(&mut mvcc, &data, &mut v3_events);
                         if let Err(V3Error::Backend(why)) = &r {
                             return Err(Error::new(
                                 ErrorCode::Corrupt,
@@ -252,6 +260,10 @@ impl Applier {
             }
             if v3_applied {
                 mvcc.finish_batch(self.applied, false).map_err(v3_failed)?;
+                // Still under the store's write lock: no catch-up pass sees half of it.
+                if !v3_events.is_empty() {
+                    self.watchers.notify(&v3_events, mvcc.current_revision());
+                }
             }
             self.status.set_has_ttl_keys(store.has_ttl_keys());
             if members_changed {
@@ -346,6 +358,7 @@ impl Applier {
         let data = SnapshotData::split(&snap.data)?;
         if let Some(v3) = data.v3 {
             let mut mvcc = self.mvcc.write().unwrap_or_else(|p| p.into_inner());
+            self.watchers.unsync_all();
             mvcc.restore(v3).map_err(|e| {
                 Error::new(
                     ErrorCode::Corrupt,

@@ -36,7 +36,7 @@ pub struct WatchOptions {
 /// How a client reaches its member: directly in this process, or over HTTP.
 enum Via {
     Local(Arc<Server>),
-    Http(HttpClient),
+    Http(Box<HttpClient>),
 }
 
 /// A client of an etcd cluster (or of an in-process member). Cheap to clone; usable from
@@ -57,7 +57,7 @@ impl Client {
     /// one cannot be reached. `timeout` bounds every call except watches.
     pub fn http<S: AsRef<str>>(endpoints: &[S], timeout: Option<Duration>) -> Result<Client> {
         Ok(Client {
-            via: Arc::new(Via::Http(HttpClient::new(endpoints, timeout)?)),
+            via: Arc::new(Via::Http(Box::new(HttpClient::new(endpoints, timeout)?))),
         })
     }
 

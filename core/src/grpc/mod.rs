@@ -6,11 +6,12 @@ mod cluster;
 mod kv;
 mod lease;
 mod maintenance;
+mod watch;
 
 use crate::error::V3Error;
 use crate::pb::etcdserverpb::{
     cluster_server::ClusterServer, kv_server::KvServer, lease_server::LeaseServer,
-    maintenance_server::MaintenanceServer,
+    maintenance_server::MaintenanceServer, watch_server::WatchServer,
 };
 use crate::server::Server;
 use hyper::body::Incoming;
@@ -28,6 +29,7 @@ pub(crate) struct Routes {
     maintenance: MaintenanceServer<maintenance::MaintenanceService>,
     cluster: ClusterServer<cluster::ClusterService>,
     lease: LeaseServer<lease::LeaseService>,
+    watch: WatchServer<watch::WatchService>,
 }
 
 impl Routes {
@@ -42,7 +44,9 @@ impl Routes {
                 .max_decoding_message_size(max_recv),
             cluster: ClusterServer::new(cluster::ClusterService(server.clone()))
                 .max_decoding_message_size(max_recv),
-            lease: LeaseServer::new(lease::LeaseService(server))
+            lease: LeaseServer::new(lease::LeaseService(server.clone()))
+                .max_decoding_message_size(max_recv),
+            watch: WatchServer::new(watch::WatchService(server))
                 .max_decoding_message_size(max_recv),
         }
     }
@@ -56,6 +60,7 @@ impl Routes {
             "etcdserverpb.Maintenance" => self.maintenance.clone().call(req).await,
             "etcdserverpb.Cluster" => self.cluster.clone().call(req).await,
             "etcdserverpb.Lease" => self.lease.clone().call(req).await,
+            "etcdserverpb.Watch" => self.watch.clone().call(req).await,
             _ => Ok(tonic::Status::unimplemented(format!("unknown service {service}")).into_http()),
         };
         match answer {

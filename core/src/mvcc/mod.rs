@@ -10,6 +10,7 @@
 
 mod key_index;
 mod revision;
+mod watch;
 
 use crate::pb::mvccpb::{event::EventType, Event, KeyValue};
 use bytes::Bytes;
@@ -20,6 +21,7 @@ pub use revision::Revision;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+pub use watch::{Delivery, WatchHub, WatchSpec};
 
 /// Every change, keyed by revision: the KeyValue as etcd encodes it.
 const KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("key");
@@ -78,6 +80,9 @@ pub enum KeyRange<'a> {
     Between(&'a [u8], &'a [u8]),
 }
 
+/// A key range as `BTreeMap::range` takes it.
+type KeyBounds<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
+
 impl<'a> KeyRange<'a> {
     pub fn new(key: &'a [u8], range_end: &'a [u8]) -> KeyRange<'a> {
         match range_end {
@@ -87,7 +92,7 @@ impl<'a> KeyRange<'a> {
         }
     }
 
-    fn bounds(self) -> Option<(Bound<&'a [u8]>, Bound<&'a [u8]>)> {
+    fn bounds(self) -> Option<KeyBounds<'a>> {
         Some(match self {
             KeyRange::Key(k) => (Bound::Included(k), Bound::Included(k)),
             KeyRange::From(k) => (Bound::Included(k), Bound::Unbounded),
@@ -293,7 +298,7 @@ impl Mvcc {
         &self.leases
     }
 
-    fn db(&self) -> MvccResult<&redb::Database> {
+    pub(crate) fn db(&self) -> MvccResult<&redb::Database> {
         self.db
             .as_ref()
             .ok_or_else(|| MvccError::Backend(format!("{} is closed", self.path.display())))
