@@ -220,6 +220,18 @@ macro_rules! v3_error_table {
                     V3Error::Backend(m) | V3Error::Internal(m) => m.clone().into(),
                 }
             }
+
+            /// The error a gRPC status stands for, by etcd's message (as etcd's Go client
+            /// maps them back); any other text stays as it is.
+            pub fn from_status(code: i32, message: &str) -> V3Error {
+                $(if code == grpc_code::$grpc && message == $message {
+                    return V3Error::$name;
+                })*
+                if code == grpc_code::DATA_LOSS {
+                    return V3Error::Backend(message.to_string());
+                }
+                V3Error::Internal(message.to_string())
+            }
         }
     };
 }

@@ -43,7 +43,9 @@ mod time;
 mod v2store;
 mod wait;
 
-pub use client::{within, Client, GetOptions, WatchCanceller, WatchOptions, WatchStream};
+pub use client::{
+    within, Client, GetOptions, V3Watch, WatchCanceller, WatchOptions, WatchStream, V3,
+};
 pub use config::{split_urls, ClusterState, Config, DEFAULT_SNAPSHOT_COUNT};
 pub use error::{grpc_code, panic_message, Error, ErrorCode, Result, V3Error};
 pub use identity::{format_id, member_id, Member};

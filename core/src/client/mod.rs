@@ -2,7 +2,11 @@
 //! directly against a `Node` in this process. Both give the same results: the in-process
 //! path calls the very code that serves HTTP.
 
+mod grpc;
 mod http;
+mod v3;
+
+pub use v3::{V3Watch, V3};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::identity::Member;
@@ -36,7 +40,20 @@ pub struct WatchOptions {
 /// How a client reaches its member: directly in this process, or over HTTP.
 enum Via {
     Local(Arc<Server>),
-    Http(Box<HttpClient>),
+    Http(Box<Remote>),
+}
+
+/// A cluster reached over the network: v2 over HTTP/1.1, v3 over gRPC.
+struct Remote {
+    http: HttpClient,
+    grpc: grpc::GrpcClient,
+}
+
+impl std::ops::Deref for Remote {
+    type Target = HttpClient;
+    fn deref(&self) -> &HttpClient {
+        &self.http
+    }
 }
 
 /// A client of an etcd cluster (or of an in-process member). Cheap to clone; usable from
@@ -57,7 +74,17 @@ impl Client {
     /// one cannot be reached. `timeout` bounds every call except watches.
     pub fn http<S: AsRef<str>>(endpoints: &[S], timeout: Option<Duration>) -> Result<Client> {
         Ok(Client {
-            via: Arc::new(Via::Http(Box::new(HttpClient::new(endpoints, timeout)?))),
+            via: Arc::new(Via::Http(Box::new(Remote {
+                http: HttpClient::new(endpoints, timeout)?,
+                grpc: grpc::GrpcClient::new(
+                    &endpoints
+                        .iter()
+                        .map(|e| e.as_ref().to_string())
+                        .collect::<Vec<_>>(),
+                    timeout,
+                )
+                .map_err(|e| Error::new(ErrorCode::InvalidConfig, e, 0))?,
+            }))),
         })
     }
 
@@ -86,7 +113,7 @@ impl Client {
         }
     }
 
-    fn put(key: &str) -> KeyRequest {
+    fn put_request(key: &str) -> KeyRequest {
         KeyRequest {
             method: Method::Put,
             key: key.to_string(),
@@ -99,7 +126,7 @@ impl Client {
         self.request(KeyRequest {
             value: Some(value.into()),
             ttl,
-            ..Self::put(key)
+            ..Self::put_request(key)
         })
         .await
     }
@@ -109,7 +136,7 @@ impl Client {
         self.request(KeyRequest {
             dir: true,
             ttl,
-            ..Self::put(key)
+            ..Self::put_request(key)
         })
         .await
     }
@@ -135,7 +162,7 @@ impl Client {
             value: Some(value.into()),
             ttl,
             prev_exist: Some(false),
-            ..Self::put(key)
+            ..Self::put_request(key)
         })
         .await
     }
@@ -145,7 +172,7 @@ impl Client {
             dir: true,
             ttl,
             prev_exist: Some(false),
-            ..Self::put(key)
+            ..Self::put_request(key)
         })
         .await
     }
@@ -161,7 +188,7 @@ impl Client {
             method: Method::Post,
             value: Some(value.into()),
             ttl,
-            ..Self::put(dir)
+            ..Self::put_request(dir)
         })
         .await
     }
@@ -172,7 +199,7 @@ impl Client {
             value: Some(value.into()),
             ttl,
             prev_exist: Some(true),
-            ..Self::put(key)
+            ..Self::put_request(key)
         })
         .await
     }
@@ -182,7 +209,7 @@ impl Client {
             dir: true,
             ttl,
             prev_exist: Some(true),
-            ..Self::put(key)
+            ..Self::put_request(key)
         })
         .await
     }
@@ -193,7 +220,7 @@ impl Client {
             ttl: Some(ttl),
             refresh: Some(true),
             prev_exist: Some(true),
-            ..Self::put(key)
+            ..Self::put_request(key)
         })
         .await
     }
@@ -220,7 +247,7 @@ impl Client {
             ttl,
             prev_value: prev_value.map(String::from),
             prev_index: prev_index.unwrap_or(0),
-            ..Self::put(key)
+            ..Self::put_request(key)
         })
         .await
     }

@@ -4,8 +4,7 @@
 
 use crate::mvcc::{Delivery, WatchSpec};
 use crate::pb::etcdserverpb::{
-    watch_create_request::FilterType, watch_request::RequestUnion, watch_server::Watch,
-    ResponseHeader, WatchRequest, WatchResponse,
+    watch_request::RequestUnion, watch_server::Watch, WatchRequest, WatchResponse,
 };
 use crate::server::Server;
 use std::collections::hash_map::Entry;
@@ -31,7 +30,7 @@ impl Watch for WatchService {
         tokio::spawn(serve_requests(server.clone(), r.into_inner(), tx));
         let answers = futures_util::stream::unfold((server, rx), |(server, mut rx)| async move {
             let d = rx.recv().await?;
-            Some((Ok(answer(&server, d)), (server, rx)))
+            Some((Ok(server.watch_response(d)), (server, rx)))
         });
         Ok(Response::new(Box::pin(answers)))
     }
@@ -78,15 +77,7 @@ async fn serve_requests(
                     // etcd: a watch id already in use on this stream is refused.
                     Entry::Occupied(_) => tx.send(Delivery::Canceled { watch_id, revision }).await,
                     Entry::Vacant(slot) => {
-                        let spec = WatchSpec {
-                            watch_id,
-                            key: c.key,
-                            range_end: c.range_end,
-                            start_revision: c.start_revision,
-                            no_put: c.filters.contains(&(FilterType::Noput as i32)),
-                            no_delete: c.filters.contains(&(FilterType::Nodelete as i32)),
-                            prev_kv: c.prev_kv,
-                        };
+                        let spec = WatchSpec::from_request(watch_id, c);
                         let Ok((key, revision)) = server.watch_create(spec, tx.clone()) else {
                             break;
                         };
@@ -119,64 +110,5 @@ async fn serve_requests(
         if sent.is_err() {
             break;
         }
-    }
-}
-
-fn answer(server: &Server, d: Delivery) -> WatchResponse {
-    let header = |revision| {
-        server.v3_header(Some(ResponseHeader {
-            revision,
-            ..Default::default()
-        }))
-    };
-    match d {
-        Delivery::Created { watch_id, revision } => WatchResponse {
-            header: header(revision),
-            watch_id,
-            created: true,
-            ..Default::default()
-        },
-        Delivery::Canceled { watch_id, revision } => WatchResponse {
-            header: header(revision),
-            watch_id,
-            canceled: true,
-            ..Default::default()
-        },
-        Delivery::Events {
-            watch_id,
-            mut events,
-            revision,
-            prev_kv,
-        } => {
-            if prev_kv {
-                for e in &mut events {
-                    if let Some(kv) = &e.kv {
-                        e.prev_kv = server.value_before(&kv.key, kv.mod_revision);
-                    }
-                }
-            }
-            WatchResponse {
-                header: header(revision),
-                watch_id,
-                events,
-                ..Default::default()
-            }
-        }
-        Delivery::Compacted {
-            watch_id,
-            compact_revision,
-            revision,
-        } => WatchResponse {
-            header: header(revision),
-            watch_id,
-            compact_revision,
-            canceled: true,
-            ..Default::default()
-        },
-        Delivery::Progress { revision } => WatchResponse {
-            header: header(revision),
-            watch_id: -1,
-            ..Default::default()
-        },
     }
 }

@@ -4,6 +4,9 @@
 use super::Server;
 use crate::error::V3Error;
 use crate::mvcc::{Delivery, WatchSpec};
+use crate::pb::etcdserverpb::{
+    watch_create_request::FilterType, ResponseHeader, WatchCreateRequest, WatchResponse,
+};
 use tokio::sync::mpsc;
 
 impl Server {
@@ -57,6 +60,82 @@ impl Server {
         let mvcc = self.read_mvcc();
         if let Err(e) = self.watchers.sync(&mvcc) {
             tracing::error!(error = ?e, "watchers could not catch up from the v3 store");
+        }
+    }
+
+    /// A watcher's delivery as the WatchResponse a client gets.
+    pub fn watch_response(&self, d: Delivery) -> WatchResponse {
+        let server = self;
+        let header = |revision| {
+            server.v3_header(Some(ResponseHeader {
+                revision,
+                ..Default::default()
+            }))
+        };
+        match d {
+            Delivery::Created { watch_id, revision } => WatchResponse {
+                header: header(revision),
+                watch_id,
+                created: true,
+                ..Default::default()
+            },
+            Delivery::Canceled { watch_id, revision } => WatchResponse {
+                header: header(revision),
+                watch_id,
+                canceled: true,
+                ..Default::default()
+            },
+            Delivery::Events {
+                watch_id,
+                mut events,
+                revision,
+                prev_kv,
+            } => {
+                if prev_kv {
+                    for e in &mut events {
+                        if let Some(kv) = &e.kv {
+                            e.prev_kv = server.value_before(&kv.key, kv.mod_revision);
+                        }
+                    }
+                }
+                WatchResponse {
+                    header: header(revision),
+                    watch_id,
+                    events,
+                    ..Default::default()
+                }
+            }
+            Delivery::Compacted {
+                watch_id,
+                compact_revision,
+                revision,
+            } => WatchResponse {
+                header: header(revision),
+                watch_id,
+                compact_revision,
+                canceled: true,
+                ..Default::default()
+            },
+            Delivery::Progress { revision } => WatchResponse {
+                header: header(revision),
+                watch_id: -1,
+                ..Default::default()
+            },
+        }
+    }
+}
+
+impl WatchSpec {
+    /// What a create request asks for, under the watch id the stream gave it.
+    pub fn from_request(watch_id: i64, c: WatchCreateRequest) -> WatchSpec {
+        WatchSpec {
+            watch_id,
+            key: c.key,
+            range_end: c.range_end,
+            start_revision: c.start_revision,
+            no_put: c.filters.contains(&(FilterType::Noput as i32)),
+            no_delete: c.filters.contains(&(FilterType::Nodelete as i32)),
+            prev_kv: c.prev_kv,
         }
     }
 }

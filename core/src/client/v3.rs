@@ -1,0 +1,210 @@
+//! The client's v3 API: KV, txn, compaction, leases and watches, answered by the member in
+//! this process or over gRPC, with the same results either way (both are etcdserverpb
+//! messages: bytes in, bytes out).
+
+use super::{Client, Via};
+use crate::error::V3Error;
+use crate::mvcc::{Delivery, WatchSpec};
+use crate::pb::etcdserverpb::{
+    watch_request::RequestUnion, CompactionRequest, CompactionResponse, DeleteRangeRequest,
+    DeleteRangeResponse, LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest,
+    LeaseKeepAliveResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest,
+    LeaseTimeToLiveResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, TxnRequest,
+    TxnResponse, WatchCreateRequest, WatchRequest, WatchResponse,
+};
+use crate::server::Server;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// One v3 call: the local member's method, or the gRPC service's.
+macro_rules! v3_call {
+    ($self:ident, $req:ident, $service:ident, $method:ident) => {
+        match &*$self.0.via {
+            Via::Local(s) => s.$method($req).await,
+            Via::Http(h) => {
+                h.grpc
+                    .$service(move |mut c| {
+                        let r = $req.clone();
+                        async move { c.$method(r).await }
+                    })
+                    .await
+            }
+        }
+    };
+}
+
+impl Client {
+    /// The v3 API of this client (etcd's KV, Lease and Watch services).
+    pub fn v3(&self) -> V3<'_> {
+        V3(self)
+    }
+}
+
+/// The v3 calls of a `Client`.
+pub struct V3<'a>(&'a Client);
+
+impl V3<'_> {
+    pub async fn range(&self, r: RangeRequest) -> Result<RangeResponse, V3Error> {
+        v3_call!(self, r, kv, range)
+    }
+
+    pub async fn put(&self, r: PutRequest) -> Result<PutResponse, V3Error> {
+        v3_call!(self, r, kv, put)
+    }
+
+    pub async fn delete_range(
+        &self,
+        r: DeleteRangeRequest,
+    ) -> Result<DeleteRangeResponse, V3Error> {
+        v3_call!(self, r, kv, delete_range)
+    }
+
+    pub async fn txn(&self, r: TxnRequest) -> Result<TxnResponse, V3Error> {
+        v3_call!(self, r, kv, txn)
+    }
+
+    pub async fn compact(&self, r: CompactionRequest) -> Result<CompactionResponse, V3Error> {
+        v3_call!(self, r, kv, compact)
+    }
+
+    pub async fn lease_grant(&self, r: LeaseGrantRequest) -> Result<LeaseGrantResponse, V3Error> {
+        v3_call!(self, r, lease, lease_grant)
+    }
+
+    pub async fn lease_revoke(&self, id: i64) -> Result<LeaseRevokeResponse, V3Error> {
+        match &*self.0.via {
+            Via::Local(s) => s.lease_revoke(id).await,
+            Via::Http(h) => {
+                h.grpc
+                    .lease(
+                        move |mut c| async move { c.lease_revoke(LeaseRevokeRequest { id }).await },
+                    )
+                    .await
+            }
+        }
+    }
+
+    pub async fn lease_time_to_live(
+        &self,
+        r: LeaseTimeToLiveRequest,
+    ) -> Result<LeaseTimeToLiveResponse, V3Error> {
+        v3_call!(self, r, lease, lease_time_to_live)
+    }
+
+    /// Renew a lease once; TTL 0 when it is gone (as etcd's keep-alive stream answers).
+    pub async fn lease_keep_alive(&self, id: i64) -> Result<LeaseKeepAliveResponse, V3Error> {
+        match &*self.0.via {
+            Via::Local(s) => match s.lease_keep_alive(id).await {
+                Err(V3Error::LeaseNotFound) => Ok(LeaseKeepAliveResponse {
+                    header: s.v3_header(None),
+                    id,
+                    ttl: 0,
+                }),
+                r => r,
+            },
+            Via::Http(h) => {
+                let mut answers = h
+                    .grpc
+                    .lease(move |mut c| async move {
+                        let one = futures_util::stream::iter([LeaseKeepAliveRequest { id }]);
+                        c.lease_keep_alive(one).await
+                    })
+                    .await?;
+                answers
+                    .message()
+                    .await
+                    .map_err(super::grpc::v3_error)?
+                    .ok_or(V3Error::Stopped)
+            }
+        }
+    }
+
+    /// Watch: the first answer says the watcher was created, then events come as they
+    /// happen (from `start_revision` when given).
+    pub async fn watch(&self, create: WatchCreateRequest) -> Result<V3Watch, V3Error> {
+        match &*self.0.via {
+            Via::Local(s) => {
+                let (tx, rx) = mpsc::channel(128);
+                let spec = WatchSpec::from_request(0, create);
+                let (key, revision) = s.watch_create(spec, tx.clone())?;
+                tx.send(Delivery::Created {
+                    watch_id: 0,
+                    revision,
+                })
+                .await
+                .map_err(|_| V3Error::Stopped)?;
+                s.watch_ready(key);
+                Ok(V3Watch(Watching::Local {
+                    server: s.clone(),
+                    key,
+                    rx,
+                }))
+            }
+            Via::Http(h) => {
+                let (tx, rx) = mpsc::channel::<WatchRequest>(4);
+                tx.send(WatchRequest {
+                    request_union: Some(RequestUnion::CreateRequest(create)),
+                })
+                .await
+                .map_err(|_| V3Error::Stopped)?;
+                let rx = std::sync::Mutex::new(Some(rx));
+                let answers = h
+                    .grpc
+                    .watch(|mut c| {
+                        let rx = rx.lock().unwrap_or_else(|p| p.into_inner()).take();
+                        async move {
+                            let Some(rx) = rx else {
+                                return Err(tonic::Status::unavailable("watch already opened"));
+                            };
+                            let requests = futures_util::stream::unfold(rx, |mut rx| async {
+                                rx.recv().await.map(|r| (r, rx))
+                            });
+                            c.watch(requests).await
+                        }
+                    })
+                    .await?;
+                Ok(V3Watch(Watching::Remote {
+                    answers,
+                    _requests: tx,
+                }))
+            }
+        }
+    }
+}
+
+/// An open v3 watch; the watcher goes when this is dropped.
+pub struct V3Watch(Watching);
+
+enum Watching {
+    Local {
+        server: Arc<Server>,
+        key: u64,
+        rx: mpsc::Receiver<Delivery>,
+    },
+    Remote {
+        answers: tonic::Streaming<WatchResponse>,
+        _requests: mpsc::Sender<WatchRequest>,
+    },
+}
+
+impl V3Watch {
+    /// The next answer; None once the watch has ended.
+    pub async fn next(&mut self) -> Result<Option<WatchResponse>, V3Error> {
+        match &mut self.0 {
+            Watching::Local { server, rx, .. } => {
+                Ok(rx.recv().await.map(|d| server.watch_response(d)))
+            }
+            Watching::Remote { answers, .. } => {
+                answers.message().await.map_err(super::grpc::v3_error)
+            }
+        }
+    }
+}
+
+impl Drop for V3Watch {
+    fn drop(&mut self) {
+        if let Watching::Local { server, key, .. } = &self.0 {
+            server.watch_cancel(*key);
+        }
+    }
+}
