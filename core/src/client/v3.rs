@@ -164,7 +164,7 @@ impl V3<'_> {
                     })
                     .await?;
                 Ok(V3Watch(Watching::Remote {
-                    answers,
+                    answers: Box::new(answers),
                     _requests: tx,
                 }))
             }
@@ -182,7 +182,7 @@ enum Watching {
         rx: mpsc::Receiver<Delivery>,
     },
     Remote {
-        answers: tonic::Streaming<WatchResponse>,
+        answers: Box<tonic::Streaming<WatchResponse>>,
         _requests: mpsc::Sender<WatchRequest>,
     },
 }
