@@ -8,6 +8,10 @@
 //! Workloads: `put` (distinct keys), `get` (existing keys; `--quorum`), `mixed` (90% get,
 //! 10% put), `cas` (compare-and-swap contention on one key), `watch` (long-poll watchers on
 //! one prefix; delivery latency from a write's acknowledgment to each watcher's event).
+//!
+//! v3 workloads speak etcd's gRPC API (through etcdrs-core's client, one HTTP/2 connection
+//! per `--conns`): `v3-put` (distinct keys), `v3-range` (existing keys; linearizable, or
+//! `--serializable`), `v3-txn` (a compare on a key's mod revision, then a put of it).
 
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
@@ -28,6 +32,15 @@ enum Workload {
     Mixed,
     Cas,
     Watch,
+    V3Put,
+    V3Range,
+    V3Txn,
+}
+
+impl Workload {
+    fn is_v3(self) -> bool {
+        matches!(self, Workload::V3Put | Workload::V3Range | Workload::V3Txn)
+    }
 }
 
 #[derive(Parser, Debug)]
@@ -63,6 +76,9 @@ struct Args {
     /// Linearizable reads (quorum=true) for get and mixed.
     #[arg(long)]
     quorum: bool,
+    /// v3-range: serializable reads (the member's own store) instead of linearizable ones.
+    #[arg(long)]
+    serializable: bool,
     /// watch: writes to make while the watchers wait.
     #[arg(long, default_value_t = 100)]
     writes: u64,
@@ -307,8 +323,89 @@ impl Tally {
     }
 }
 
-/// One operation of a client of the put/get/mixed/cas workloads.
+/// How a client reaches the server: v2 over its own HTTP/1 loop, v3 over gRPC.
+enum Link {
+    Http(Arc<Conn>),
+    Grpc(etcdrs_core::Client),
+}
+
+/// One operation of a client of the put/get/mixed/cas and v3 workloads.
 async fn operation(
+    args: &Args,
+    link: &Link,
+    client: usize,
+    seq: u64,
+    value: &str,
+    tally: &Tally,
+    counted: bool,
+) {
+    match link {
+        Link::Http(conn) => v2_operation(args, conn, client, seq, value, tally, counted).await,
+        Link::Grpc(c) => {
+            let started = Instant::now();
+            match v3_operation(args, c, client, seq, value).await {
+                Ok(()) => tally.record(started.elapsed(), counted),
+                Err(_) => tally.error(counted),
+            }
+        }
+    }
+}
+
+async fn v3_operation(
+    args: &Args,
+    c: &etcdrs_core::Client,
+    client: usize,
+    seq: u64,
+    value: &str,
+) -> Result<(), etcdrs_core::V3Error> {
+    use etcdrs_core::pb::etcdserverpb::{
+        compare, request_op, Compare, PutRequest, RangeRequest, RequestOp, TxnRequest,
+    };
+    let p = &args.prefix;
+    let bytes = |s: String| bytes::Bytes::from(s.into_bytes());
+    let put = |key: String| PutRequest {
+        key: bytes(key),
+        value: bytes(value.to_string()),
+        ..Default::default()
+    };
+    let v3 = c.v3();
+    match args.workload {
+        Workload::V3Put => v3
+            .put(put(format!("{p}/c{client}-{seq}")))
+            .await
+            .map(|_| ()),
+        Workload::V3Range => {
+            let k = rand::thread_rng().gen_range(0..args.keys);
+            let r = RangeRequest {
+                key: bytes(format!("{p}/k{k}")),
+                serializable: args.serializable,
+                ..Default::default()
+            };
+            v3.range(r).await.map(|_| ())
+        }
+        Workload::V3Txn => {
+            let key = format!("{p}/k{}", rand::thread_rng().gen_range(0..args.keys));
+            let t = TxnRequest {
+                compare: vec![Compare {
+                    key: bytes(key.clone()),
+                    target: compare::CompareTarget::Mod as i32,
+                    result: compare::CompareResult::Greater as i32,
+                    target_union: Some(compare::TargetUnion::ModRevision(0)),
+                    ..Default::default()
+                }],
+                success: vec![RequestOp {
+                    request: Some(request_op::Request::RequestPut(put(key))),
+                }],
+                failure: vec![],
+            };
+            v3.txn(t).await.map(|_| ())
+        }
+        other => unreachable!("{other:?} is not a v3 workload"),
+    }
+}
+
+/// One operation of a client of the v2 put/get/mixed/cas workloads.
+async fn v2_operation(
     args: &Args,
     conn: &Conn,
     client: usize,
@@ -355,6 +452,7 @@ async fn operation(
             }
         }
         Workload::Watch => unreachable!("watch has its own driver"),
+        v3 => unreachable!("{v3:?} goes over gRPC"),
     };
     match result {
         Ok(a) if is_success(a.status) => tally.record(started.elapsed(), counted),
@@ -382,13 +480,13 @@ async fn open_conns(endpoints: &[String], n: usize) -> Vec<Arc<Conn>> {
     conns
 }
 
-/// Load the keys that get and mixed read.
-async fn preload(args: &Args, conns: &[Arc<Conn>], value: &str) {
+/// Load the keys that get, mixed, v3-range and v3-txn read.
+async fn preload(args: &Args, conns: &[Arc<Link>], value: &str) {
     let next = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = conns
         .iter()
-        .map(|c| {
-            let (c, next, value) = (c.clone(), next.clone(), value.to_string());
+        .map(|link| {
+            let (link, next, value) = (link.clone(), next.clone(), value.to_string());
             let (keys, prefix) = (args.keys, args.prefix.clone());
             tokio::spawn(async move {
                 loop {
@@ -397,10 +495,20 @@ async fn preload(args: &Args, conns: &[Arc<Conn>], value: &str) {
                         return;
                     }
                     let path = format!("/v2/keys{prefix}/k{k}");
-                    let ok = c
-                        .call("PUT", &path, Some(value_form(&value)))
-                        .await
-                        .is_ok_and(|a| is_success(a.status));
+                    let ok = match &*link {
+                        Link::Http(c) => c
+                            .call("PUT", &path, Some(value_form(&value)))
+                            .await
+                            .is_ok_and(|a| is_success(a.status)),
+                        Link::Grpc(c) => {
+                            let put = etcdrs_core::pb::etcdserverpb::PutRequest {
+                                key: format!("{prefix}/k{k}").into_bytes().into(),
+                                value: value.clone().into_bytes().into(),
+                                ..Default::default()
+                            };
+                            c.v3().put(put).await.is_ok()
+                        }
+                    };
                     if !ok {
                         eprintln!("etcdrs-bench: preload of {path} failed");
                         std::process::exit(1);
@@ -414,14 +522,20 @@ async fn preload(args: &Args, conns: &[Arc<Conn>], value: &str) {
     }
 }
 
-async fn run_requests(args: Arc<Args>, conns: Vec<Arc<Conn>>) -> (Tally, f64) {
+async fn run_requests(args: Arc<Args>, conns: Vec<Link>) -> (Tally, f64) {
+    let conns: Vec<Arc<Link>> = conns.into_iter().map(Arc::new).collect();
     let value = "x".repeat(args.value_size);
-    if matches!(args.workload, Workload::Get | Workload::Mixed) {
+    if matches!(
+        args.workload,
+        Workload::Get | Workload::Mixed | Workload::V3Range | Workload::V3Txn
+    ) {
         preload(&args, &conns, &value).await;
     }
     if args.workload == Workload::Cas {
         let key = format!("/v2/keys{}/cas", args.prefix);
-        let _ = conns[0].call("PUT", &key, Some(value_form("0"))).await;
+        if let Link::Http(c) = &*conns[0] {
+            let _ = c.call("PUT", &key, Some(value_form("0"))).await;
+        }
     }
     let tally = Arc::new(Tally::new());
     let stop = Arc::new(AtomicBool::new(false));
@@ -599,9 +713,25 @@ fn main() {
         if args.workload == Workload::Watch {
             let (t, s, e, d) = run_watch(args.clone(), &endpoints).await;
             (t, s, Some(e), Some(d))
+        } else if args.workload.is_v3() {
+            let links = (0..args.conns.max(1))
+                .map(|i| {
+                    let ep = &endpoints[i % endpoints.len()];
+                    match etcdrs_core::Client::http(&[ep], Some(Duration::from_secs(30))) {
+                        Ok(c) => Link::Grpc(c),
+                        Err(e) => {
+                            eprintln!("etcdrs-bench: {ep}: {e}");
+                            std::process::exit(1);
+                        }
+                    }
+                })
+                .collect();
+            let (t, s) = run_requests(args.clone(), links).await;
+            (t, s, None, None)
         } else {
             let conns = open_conns(&endpoints, args.conns.max(1)).await;
-            let (t, s) = run_requests(args.clone(), conns).await;
+            let links = conns.into_iter().map(Link::Http).collect();
+            let (t, s) = run_requests(args.clone(), links).await;
             (t, s, None, None)
         }
     });

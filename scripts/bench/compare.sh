@@ -9,6 +9,7 @@
 #   DURATION=10 KEYS_RSS=1000000 scripts/bench/compare.sh
 #   ROUNDS=3 scripts/bench/compare.sh   (each workload 3 times, alternating; medians reported)
 #   QUICK=1 scripts/bench/compare.sh    (short runs, small counts: to check that it works)
+#   ONLY='^v3' scripts/bench/compare.sh   (only the v3 workloads over gRPC)
 #   ONLY='^cluster' scripts/bench/compare.sh   (only the workloads whose names match;
 #                                               'memory' names the 1M-key rows)
 # A measurement, not a test: numbers depend on the machine.
@@ -147,6 +148,12 @@ workload cluster-put-leader 3 leader -- --workload put --conns 32
 workload cluster-put-all 3 all -- --workload put --conns 32
 workload cluster-get-leader 3 leader -- --workload get --conns 32
 workload cluster-get-all 3 all -- --workload get --conns 32
+# v3 over gRPC: the same generator (etcdrs-core's gRPC client) against both.
+workload v3-put 1 all -- --workload v3-put --conns 32
+workload v3-range 1 all -- --workload v3-range --conns 32
+workload v3-range-serializable 1 all -- --workload v3-range --conns 32 --serializable
+workload v3-txn 1 all -- --workload v3-txn --conns 32
+workload cluster-v3-put-all 3 all -- --workload v3-put --conns 32
 
 # Memory and restart with KEYS_RSS keys (v2, 64-byte values), and an empty start.
 [[ "memory" =~ ${ONLY:-.} ]] && for server in etcdrs etcd; do

@@ -199,3 +199,33 @@ fn v3_in_process_and_over_grpc_answer_alike() {
         a.last().unwrap()
     );
 }
+
+/// The README's v3 example, as written there.
+#[test]
+fn the_readme_v3_example_runs() {
+    async fn example() -> Result<(), Box<dyn std::error::Error>> {
+        use etcdrs_core::pb::etcdserverpb::{PutRequest, RangeRequest};
+        use etcdrs_core::{Client, Config, Node};
+        let dir = tempfile::tempdir()?;
+        let node = Node::start(Config::ephemeral("v3", dir.path().join("v3.etcd")))?;
+        let local = node.client(); // in-process
+        let put = PutRequest {
+            key: "k".into(),
+            value: "v".into(),
+            ..Default::default()
+        };
+        let rev = local.v3().put(put).await?.header.unwrap().revision;
+        let remote = Client::http(node.client_urls(), None)?; // the same over gRPC
+        let got = remote
+            .v3()
+            .range(RangeRequest {
+                key: "k".into(),
+                ..Default::default()
+            })
+            .await?;
+        assert_eq!(got.kvs[0].mod_revision, rev);
+        Ok(())
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(example()).expect("the example runs");
+}

@@ -413,3 +413,22 @@ fn etcdctl_v3_watch_answers_as_etcd() {
     let (a, b) = (session(&etcd.url), session(&ours.url));
     assert_eq!(a, b);
 }
+
+/// examples/etcdctl-v3.sh (the README's walkthrough) runs through against a member.
+#[test]
+fn the_etcdctl_v3_walkthrough_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = Member::start(dir.path(), &[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/etcdctl-v3.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .arg(ours.url.trim_start_matches("http://"))
+        .output()
+        .expect("bash");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    for expected in ["Hello txn", "is healthy", "compacted revision"] {
+        assert!(text.contains(expected), "no {expected:?} in:\n{text}");
+    }
+}
