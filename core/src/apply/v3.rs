@@ -125,7 +125,7 @@ pub fn txn_is_read_only(t: &TxnRequest) -> bool {
 /// A read-only txn on the committed store.
 pub fn read_txn(view: &impl ReadView, t: &TxnRequest) -> Result<TxnResponse, V3Error> {
     let path = txn_path(view, t);
-    check_ranges(view, t, &path, &mut 0)?;
+    check_ranges(view, t, &path)?;
     let mut resp = TxnResponse::default();
     run_txn(&mut ReadOnly(view), t, &path, &mut 0, &mut resp)?;
     resp.header = header(view.current_revision());
@@ -151,8 +151,8 @@ fn apply_in(txn: &mut WriteTxn<'_>, req: Request) -> Result<V3Response, V3Error>
         Request::DeleteRange(d) => V3Response::DeleteRange(delete_range(txn, &d)?),
         Request::Txn(t) => {
             let path = txn_path(&*txn, &t);
-            check_puts(txn, &t, &path, &mut 0)?;
-            check_ranges(&*txn, &t, &path, &mut 0)?;
+            check_puts(txn, &t, &path)?;
+            check_ranges(&*txn, &t, &path)?;
             let mut resp = TxnResponse::default();
             run_txn(&mut Writable(txn), &t, &path, &mut 0, &mut resp)?;
             resp.header = header(txn.current_revision());
@@ -313,53 +313,47 @@ fn branch(t: &TxnRequest, ok: bool) -> &[RequestOp] {
     }
 }
 
-/// Every put on the taken path meets its preconditions (nothing is written otherwise).
-fn check_puts(
-    view: &impl ReadView,
+/// Visit every operation on the taken path, nested txns' included, in order.
+fn on_path(
     t: &TxnRequest,
     path: &[bool],
     at: &mut usize,
+    visit: &mut impl FnMut(&request_op::Request) -> Result<(), V3Error>,
 ) -> Result<(), V3Error> {
-    let ok = path[*at];
-    for op in branch(t, ok) {
+    for op in branch(t, path[*at]) {
         match &op.request {
-            Some(request_op::Request::RequestPut(p)) => check_put(view, p)?,
             Some(request_op::Request::RequestTxn(nested)) => {
                 *at += 1;
-                check_puts(view, nested, path, at)?;
+                on_path(nested, path, at, visit)?;
             }
-            _ => {}
+            Some(other) => visit(other)?,
+            None => {}
         }
     }
     Ok(())
 }
 
+/// Every put on the taken path meets its preconditions (nothing is written otherwise).
+fn check_puts(view: &impl ReadView, t: &TxnRequest, path: &[bool]) -> Result<(), V3Error> {
+    on_path(t, path, &mut 0, &mut |op| match op {
+        request_op::Request::RequestPut(p) => check_put(view, p),
+        _ => Ok(()),
+    })
+}
+
 /// Every range on the taken path reads a revision the store has.
-fn check_ranges(
-    view: &impl ReadView,
-    t: &TxnRequest,
-    path: &[bool],
-    at: &mut usize,
-) -> Result<(), V3Error> {
-    let ok = path[*at];
-    for op in branch(t, ok) {
-        match &op.request {
-            Some(request_op::Request::RequestRange(r)) => {
-                if r.revision > view.current_revision() {
-                    return Err(V3Error::FutureRev);
-                }
-                if r.revision > 0 && r.revision < view.compacted_revision() {
-                    return Err(V3Error::Compacted);
-                }
-            }
-            Some(request_op::Request::RequestTxn(nested)) => {
-                *at += 1;
-                check_ranges(view, nested, path, at)?;
-            }
-            _ => {}
+fn check_ranges(view: &impl ReadView, t: &TxnRequest, path: &[bool]) -> Result<(), V3Error> {
+    on_path(t, path, &mut 0, &mut |op| match op {
+        request_op::Request::RequestRange(r) if r.revision > view.current_revision() => {
+            Err(V3Error::FutureRev)
         }
-    }
-    Ok(())
+        request_op::Request::RequestRange(r)
+            if r.revision > 0 && r.revision < view.compacted_revision() =>
+        {
+            Err(V3Error::Compacted)
+        }
+        _ => Ok(()),
+    })
 }
 
 /// What a txn's operations run on: a write txn, or the committed store for read-only ones.
