@@ -27,6 +27,14 @@ run get session
 run del greeting --prev-kv
 REV=$(etcdctl --endpoints "$E" -w json get x | sed 's/.*"revision":\([0-9]*\).*/\1/')
 run compaction "$REV"
+run defrag
+run endpoint hashkv -w table
+SNAP=$(mktemp -d)/snapshot.db
+run snapshot save "$SNAP"
+run lock mylock echo "holding mylock"
+# A candidate that wins at once prints its key and proposal, then holds on until stopped.
+echo "\$ etcdctl elect myelection leader-1"
+timeout 3 etcdctl --endpoints "$E" elect myelection leader-1 || [ $? = 124 ]
 run member list -w table
 run endpoint status -w table
 run endpoint health

@@ -114,6 +114,17 @@ fn v3_writes_through_a_follower_survive_killing_the_leader() {
     // Revisions: one per write, in order, the same everywhere.
     let max = kvs.iter().map(|kv| kv.3).max().unwrap();
     assert_eq!(max, *revisions.last().unwrap());
+    // And every member's store hashes alike (etcd's HashKV consistency check).
+    let hashes: Vec<Value> = c
+        .live()
+        .iter()
+        .map(|i| {
+            let v = v3_json(&c.url(*i), &["endpoint", "hashkv"]).expect("hashkv");
+            v[0]["HashKV"]["hash"].clone()
+        })
+        .collect();
+    assert!(hashes[0].is_u64(), "{hashes:?}");
+    assert!(hashes.windows(2).all(|w| w[0] == w[1]), "{hashes:?}");
 }
 
 #[test]

@@ -428,7 +428,16 @@ fn the_etcdctl_v3_walkthrough_runs() {
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
-    for expected in ["Hello txn", "is healthy", "compacted revision"] {
+    let expected = [
+        "Hello txn",
+        "is healthy",
+        "compacted revision",
+        "Finished defragmenting",
+        "Snapshot saved at",
+        "holding mylock",
+        "myelection/",
+    ];
+    for expected in expected {
         assert!(text.contains(expected), "no {expected:?} in:\n{text}");
     }
 }

@@ -2,8 +2,14 @@
 
 use super::status;
 use crate::pb::etcdserverpb::{
-    maintenance_server::Maintenance, AlarmRequest, AlarmResponse, StatusRequest, StatusResponse,
+    maintenance_server::Maintenance, AlarmRequest, AlarmResponse, DefragmentRequest,
+    DefragmentResponse, HashKvRequest, HashKvResponse, HashRequest, HashResponse,
+    SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
 };
+use tonic::codegen::BoxStream;
+
+/// Snapshot chunks, as etcd sends them.
+const SNAPSHOT_CHUNK: usize = 32 * 1024;
 use crate::server::Server;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -49,5 +55,64 @@ impl Maintenance for MaintenanceService {
             header: server.v3_header(None),
             alarms: Vec::new(),
         }))
+    }
+
+    async fn defragment(
+        &self,
+        _: Request<DefragmentRequest>,
+    ) -> Result<Response<DefragmentResponse>, Status> {
+        let server = self.0.clone();
+        tokio::task::spawn_blocking(move || server.defragment())
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(status)?;
+        Ok(Response::new(DefragmentResponse {
+            header: self.0.v3_header(None),
+        }))
+    }
+
+    async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        let (hash, _) = self.0.hash_kv(0).map_err(status)?;
+        Ok(Response::new(HashResponse {
+            header: self.0.v3_header(None),
+            hash,
+        }))
+    }
+
+    async fn hash_kv(&self, r: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+        let (hash, compact_revision) = self.0.hash_kv(r.into_inner().revision).map_err(status)?;
+        Ok(Response::new(HashKvResponse {
+            header: self.0.v3_header(None),
+            hash,
+            compact_revision,
+        }))
+    }
+
+    /// The v3 store's image (etcdrs's format, not a bbolt file) followed by its SHA-256,
+    /// in chunks that say how much is left.
+    async fn snapshot(
+        &self,
+        _: Request<SnapshotRequest>,
+    ) -> Result<Response<BoxStream<SnapshotResponse>>, Status> {
+        let server = self.0.clone();
+        let image = tokio::task::spawn_blocking(move || server.v3_snapshot())
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(status)?;
+        let image = bytes::Bytes::from(image);
+        let header = self.0.v3_header(None);
+        let total = image.len();
+        let chunks: Vec<Result<SnapshotResponse, Status>> = (0..total)
+            .step_by(SNAPSHOT_CHUNK)
+            .map(|at| {
+                let end = (at + SNAPSHOT_CHUNK).min(total);
+                Ok(SnapshotResponse {
+                    header: header.clone(),
+                    remaining_bytes: (total - end) as u64,
+                    blob: image.slice(at..end),
+                })
+            })
+            .collect();
+        Ok(Response::new(Box::pin(futures_util::stream::iter(chunks))))
     }
 }

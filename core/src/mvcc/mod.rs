@@ -387,6 +387,44 @@ impl Mvcc {
         self.finish_batch(applied, true)
     }
 
+    /// Give the backend's free pages back to the file system (etcd's defragment), after
+    /// making what is applied durable.
+    pub fn defragment(&mut self) -> MvccResult<()> {
+        self.finish_batch(self.consistent_index, true)?;
+        let path = self.path.display().to_string();
+        let db = self
+            .db
+            .as_mut()
+            .ok_or_else(|| MvccError::Backend(format!("{path} is closed")))?;
+        db.compact(redb::CompactionMode::Balanced)
+            .map_err(|e| MvccError::Backend(format!("{path}: defragment: {e}")))?;
+        Ok(())
+    }
+
+    /// A checksum of every record up to revision `upto` (0: all), and the compaction point:
+    /// members holding the same store give the same hash (etcd's HashKV).
+    pub fn hash(&self, upto: i64) -> MvccResult<(u32, i64)> {
+        if upto > self.current {
+            return Err(MvccError::FutureRev);
+        }
+        if upto > 0 && upto < self.compacted {
+            return Err(MvccError::Compacted);
+        }
+        let txn = self.db()?.begin_read()?;
+        let keys = txn.open_table(KEYS)?;
+        let mut h = crc32fast::Hasher::new();
+        for entry in keys.iter()? {
+            let (k, v) = entry?;
+            let within = Revision::from_key(k.value())
+                .is_some_and(|(rev, _)| upto <= 0 || rev.main <= upto);
+            if within {
+                h.update(k.value());
+                h.update(v.value());
+            }
+        }
+        Ok((h.finalize(), self.compacted))
+    }
+
     /// Every record and the store's meta, for a member catching up from a snapshot.
     pub fn dump(&self) -> MvccResult<Vec<u8>> {
         let txn = self.db()?.begin_read()?;
@@ -475,6 +513,9 @@ fn parse_dump(
     let compacted = word(take(8, &mut b)?) as i64;
     let current = word(take(8, &mut b)?) as i64;
     while !b.is_empty() {
+        if b.iter().all(|x| *x == 0) {
+            break; // padding (a snapshot saved by etcdctl is padded to 512-byte pages)
+        }
         let table = take(1, &mut b)?[0];
         let klen = u32::from_le_bytes(take(4, &mut b)?.try_into().expect("4 bytes")) as usize;
         let k = take(klen, &mut b)?;

@@ -57,6 +57,31 @@ impl Server {
         }
     }
 
+    /// Defragment the v3 store's file (this member only, as etcd's).
+    pub fn defragment(&self) -> Result<(), V3Error> {
+        self.check_serving()?;
+        let mut m = self.mvcc.write().unwrap_or_else(|p| p.into_inner());
+        Ok(m.defragment()?)
+    }
+
+    /// The v3 store's checksum up to `revision` (0: all) and its compaction point.
+    pub fn hash_kv(&self, revision: i64) -> Result<(u32, i64), V3Error> {
+        self.check_serving()?;
+        Ok(self.read_mvcc().hash(revision)?)
+    }
+
+    /// A consistent copy of the v3 store (its image), zero-padded to 512-byte pages and
+    /// followed by its SHA-256, the layout etcdctl checks in a snapshot it saves.
+    pub fn v3_snapshot(&self) -> Result<Vec<u8>, V3Error> {
+        use sha2::Digest as _;
+        self.check_serving()?;
+        let mut image = self.read_mvcc().dump()?;
+        image.resize(image.len().div_ceil(512) * 512, 0);
+        let sum = sha2::Sha256::digest(&image);
+        image.extend_from_slice(&sum);
+        Ok(image)
+    }
+
     pub fn v3_limits(&self) -> V3Limits {
         self.v3_limits
     }
