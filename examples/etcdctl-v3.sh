@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The v3 API with etcd's own etcdctl, against a running member (default 127.0.0.1:2379).
+# The v3 API with etcd's own etcdctl, against a running member (default
+# http://127.0.0.1:2379; host:port works too).
 # Stops at the first command that fails.
 set -euo pipefail
 export ETCDCTL_API=3
-E=${1:-127.0.0.1:2379}
+E=${1:-http://127.0.0.1:2379}
 run() { echo "\$ etcdctl $*"; etcdctl --endpoints "$E" "$@"; }
 run put greeting "Hello v3"
 run get greeting

@@ -3,8 +3,8 @@
 use super::status;
 use crate::pb::etcdserverpb::{
     maintenance_server::Maintenance, AlarmRequest, AlarmResponse, DefragmentRequest,
-    DefragmentResponse, HashKvRequest, HashKvResponse, HashRequest, HashResponse,
-    SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
+    DefragmentResponse, HashKvRequest, HashKvResponse, HashRequest, HashResponse, SnapshotRequest,
+    SnapshotResponse, StatusRequest, StatusResponse,
 };
 use tonic::codegen::BoxStream;
 
@@ -80,11 +80,12 @@ impl Maintenance for MaintenanceService {
     }
 
     async fn hash_kv(&self, r: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
-        let (hash, compact_revision) = self.0.hash_kv(r.into_inner().revision).map_err(status)?;
+        let (hash, compacted) = self.0.hash_kv(r.into_inner().revision).map_err(status)?;
         Ok(Response::new(HashKvResponse {
             header: self.0.v3_header(None),
             hash,
-            compact_revision,
+            // etcd says -1 before the first compaction.
+            compact_revision: if compacted == 0 { -1 } else { compacted },
         }))
     }
 

@@ -415,8 +415,8 @@ impl Mvcc {
         let mut h = crc32fast::Hasher::new();
         for entry in keys.iter()? {
             let (k, v) = entry?;
-            let within = Revision::from_key(k.value())
-                .is_some_and(|(rev, _)| upto <= 0 || rev.main <= upto);
+            let within =
+                Revision::from_key(k.value()).is_some_and(|(rev, _)| upto <= 0 || rev.main <= upto);
             if within {
                 h.update(k.value());
                 h.update(v.value());
