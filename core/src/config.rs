@@ -68,6 +68,69 @@ pub struct Config {
     pub max_request_bytes: u64,
     /// etcd's --max-txn-ops: the most operations in one v3 txn.
     pub max_txn_ops: u64,
+    /// etcd's --auto-compaction-mode: `periodic` (keep a span of time) or `revision` (keep
+    /// a number of revisions).
+    pub auto_compaction_mode: AutoCompactionMode,
+    /// etcd's --auto-compaction-retention: "0" is off; periodic takes a duration ("30m",
+    /// "1h", or a number of hours), revision a number of revisions.
+    pub auto_compaction_retention: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AutoCompactionMode {
+    #[default]
+    Periodic,
+    Revision,
+}
+
+impl AutoCompactionMode {
+    pub fn parse(s: &str) -> Result<AutoCompactionMode> {
+        match s {
+            "periodic" => Ok(AutoCompactionMode::Periodic),
+            "revision" => Ok(AutoCompactionMode::Revision),
+            other => Err(Error::new(
+                ErrorCode::InvalidConfig,
+                format!("unknown auto-compaction mode {other:?} (periodic or revision)"),
+                0,
+            )),
+        }
+    }
+}
+
+/// What --auto-compaction-mode and --auto-compaction-retention ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoCompaction {
+    Off,
+    /// Keep this much history.
+    Periodic(std::time::Duration),
+    /// Keep this many revisions.
+    Revision(i64),
+}
+
+impl Config {
+    pub fn auto_compaction(&self) -> Result<AutoCompaction> {
+        let r = self.auto_compaction_retention.trim();
+        let bad = || {
+            Error::new(
+                ErrorCode::InvalidConfig,
+                format!("--auto-compaction-retention {r:?} is not a retention"),
+                0,
+            )
+        };
+        if r.is_empty() || r == "0" {
+            return Ok(AutoCompaction::Off);
+        }
+        Ok(match self.auto_compaction_mode {
+            AutoCompactionMode::Revision => {
+                AutoCompaction::Revision(r.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(bad)?)
+            }
+            // A bare number is hours, as etcd reads it.
+            AutoCompactionMode::Periodic => AutoCompaction::Periodic(match r.parse::<u64>() {
+                Ok(hours) => std::time::Duration::from_secs(hours * 3600),
+                Err(_) => humantime::parse_duration(r).map_err(|_| bad())?,
+            }),
+        })
+    }
 }
 
 /// etcd 3.4's --snapshot-count: entries applied between snapshots of the whole store.
@@ -95,6 +158,8 @@ impl Default for Config {
             header_read_timeout_ms: 120_000,
             max_request_bytes: 1536 * 1024,
             max_txn_ops: 128,
+            auto_compaction_mode: AutoCompactionMode::Periodic,
+            auto_compaction_retention: "0".into(),
         }
     }
 }
@@ -140,6 +205,8 @@ impl Config {
             "request-timeout" => self.request_timeout_ms = number(value)?,
             "max-request-bytes" => self.max_request_bytes = number(value)?,
             "max-txn-ops" => self.max_txn_ops = number(value)?,
+            "auto-compaction-mode" => self.auto_compaction_mode = AutoCompactionMode::parse(value)?,
+            "auto-compaction-retention" => self.auto_compaction_retention = value.to_string(),
             "enable-v2" => {}
             other => {
                 return Err(Error::new(
@@ -172,6 +239,7 @@ impl Config {
         if self.listen_client_urls.is_empty() {
             return bad("--listen-client-urls must name at least one URL".into());
         }
+        self.auto_compaction()?;
         for u in self.listen_client_urls.iter().chain(&self.listen_peer_urls) {
             let url = url::Url::parse(u)
                 .map_err(|e| Error::new(ErrorCode::InvalidConfig, format!("URL {u:?}: {e}"), 0))?;

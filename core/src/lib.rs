@@ -46,7 +46,9 @@ mod wait;
 pub use client::{
     within, Client, GetOptions, V3Watch, WatchCanceller, WatchOptions, WatchStream, V3,
 };
-pub use config::{split_urls, ClusterState, Config, DEFAULT_SNAPSHOT_COUNT};
+pub use config::{
+    split_urls, AutoCompaction, AutoCompactionMode, ClusterState, Config, DEFAULT_SNAPSHOT_COUNT,
+};
 pub use error::{grpc_code, panic_message, Error, ErrorCode, Result, V3Error};
 pub use identity::{format_id, member_id, Member};
 pub use lock::{LockField, LockHolder};

@@ -12,7 +12,7 @@ use crate::mvcc::{Mvcc, WatchHub};
 use crate::peer::{PeerService, PeerTransport};
 use crate::raft::{PeerStats, RaftDriver, RaftMsg, RaftStatus};
 use crate::request::Op;
-use crate::server::{Lessor, Server, V3Limits};
+use crate::server::{Compactor, Lessor, Server, V3Limits};
 use crate::status::MemberStatus;
 use crate::storage::{DataDir, MemberMeta, RaftStorage, Replay, SnapshotData, Snapshotter, Wal};
 use crate::v2store::Store;
@@ -504,6 +504,7 @@ impl Node {
                 Duration::from_millis(config.election_timeout_ms),
             ),
             watchers.clone(),
+            Compactor::new(config.auto_compaction()?),
             raft_tx.clone(),
             wait.clone(),
             raft_status.clone(),
@@ -623,27 +624,19 @@ impl Node {
             config.advertise_client_urls.clone()
         };
         server.set_client_urls(advertised);
-        let rx = &shutdown_rx;
-        runtime.spawn(every(
-            SYNC_INTERVAL,
-            server.clone(),
-            rx.clone(),
-            Server::sync_ttl,
-        ));
-        let lease_clock = Duration::from_millis(500);
-        runtime.spawn(every(
-            lease_clock,
-            server.clone(),
-            rx.clone(),
-            Server::expire_leases,
-        ));
-        let catch_up = Duration::from_millis(100);
-        runtime.spawn(every(
-            catch_up,
-            server.clone(),
-            rx.clone(),
-            Server::sync_watchers,
-        ));
+        // The member's clocks: the leader's TTL sync, its lease expiry, the catch-up of
+        // lagging watchers and the auto-compactor.
+        let mut clocks: Vec<(Duration, fn(&Arc<Server>))> = vec![
+            (SYNC_INTERVAL, |s| s.sync_ttl()),
+            (Duration::from_millis(500), |s| s.expire_leases()),
+            (Duration::from_millis(100), |s| s.sync_watchers()),
+        ];
+        if let Some(period) = server.auto_compaction_period() {
+            clocks.push((period, Server::auto_compact));
+        }
+        for (period, tick) in clocks {
+            runtime.spawn(every(period, server.clone(), shutdown_rx.clone(), tick));
+        }
         runtime.spawn(publish(server.clone(), shutdown_rx));
 
         let node = Node {
@@ -747,13 +740,13 @@ impl Drop for Node {
 }
 
 /// Run `tick` on the member every `period` until it stops: the leader's TTL clock
-/// (etcd's EtcdServer.sync), its lease clock (revokeExpiredLeases, every half second) and
-/// the catch-up of lagging watchers (syncWatchersLoop, every 100 ms).
+/// (etcd's EtcdServer.sync), its lease clock (revokeExpiredLeases, every half second), the
+/// catch-up of lagging watchers (syncWatchersLoop, every 100 ms) and the auto-compactor.
 async fn every(
     period: Duration,
     server: Arc<Server>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
-    tick: fn(&Server),
+    tick: fn(&Arc<Server>),
 ) {
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -147,10 +147,12 @@ pub struct CountsJson {
     pub success: u64,
 }
 
+mod compactor;
 mod lease;
 mod v3;
 mod watch;
 
+pub(crate) use compactor::Compactor;
 pub(crate) use lease::Lessor;
 pub use lease::{LeaderLeases, LEASE_RENEW_PATH, LEASE_TTL_PATH};
 pub use v3::V3Limits;
@@ -162,6 +164,7 @@ pub struct Server {
     v3_limits: V3Limits,
     lessor: Lessor,
     watchers: Arc<crate::mvcc::WatchHub>,
+    compactor: Compactor,
     raft_tx: RaftSender,
     wait: Arc<Wait>,
     /// Raft's term, leader and role.
@@ -217,6 +220,7 @@ impl Server {
         v3_limits: V3Limits,
         lessor: Lessor,
         watchers: Arc<crate::mvcc::WatchHub>,
+        compactor: Compactor,
         raft_tx: RaftSender,
         wait: Arc<Wait>,
         raft: Arc<RaftStatus>,
@@ -236,6 +240,7 @@ impl Server {
             v3_limits,
             lessor,
             watchers,
+            compactor,
             raft_tx,
             wait,
             raft,
@@ -649,6 +654,11 @@ impl Server {
             name: self.name.clone(),
             client_urls: self.client_urls(),
         }
+    }
+
+    /// How often the auto-compactor looks; None when it is off.
+    pub(crate) fn auto_compaction_period(&self) -> Option<Duration> {
+        self.compactor.period()
     }
 
     /// The leader's clock, replicated (etcd's EtcdServer.sync): every replica expires TTL

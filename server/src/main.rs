@@ -4,7 +4,7 @@
 
 use clap::Parser;
 use etcdrs_core::split_urls;
-use etcdrs_core::{ClusterState, Config, Node};
+use etcdrs_core::{AutoCompactionMode, ClusterState, Config, Node};
 use std::path::PathBuf;
 
 /// glibc's malloc took ~18% of a put's CPU here (consolidating and unlinking chunks);
@@ -69,6 +69,14 @@ struct Flags {
     /// Maximum number of operations permitted in a transaction.
     #[arg(long, env = "ETCD_MAX_TXN_OPS", default_value_t = defaults().max_txn_ops)]
     max_txn_ops: u64,
+    /// Interpret 'auto-compaction-retention' as a span of time (periodic) or a number of
+    /// revisions (revision).
+    #[arg(long, env = "ETCD_AUTO_COMPACTION_MODE", default_value = "periodic")]
+    auto_compaction_mode: String,
+    /// Auto compaction retention: for periodic, a duration ("1h", "30m") or hours; for
+    /// revision, revisions to keep. 0 means disable auto compaction.
+    #[arg(long, env = "ETCD_AUTO_COMPACTION_RETENTION", default_value = "0")]
+    auto_compaction_retention: String,
     /// Accepted for etcd compatibility: the v2 API is always served.
     #[arg(long, env = "ETCD_ENABLE_V2", default_value = "true", num_args = 0..=1, default_missing_value = "true")]
     enable_v2: String,
@@ -114,6 +122,9 @@ fn config(f: Flags) -> Result<Config, String> {
         snapshot_count: f.snapshot_count,
         max_request_bytes: f.max_request_bytes,
         max_txn_ops: f.max_txn_ops,
+        auto_compaction_mode: AutoCompactionMode::parse(&f.auto_compaction_mode)
+            .map_err(|e| e.cause)?,
+        auto_compaction_retention: f.auto_compaction_retention,
         ..Config::default()
     })
 }

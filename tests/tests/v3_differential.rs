@@ -443,3 +443,41 @@ fn the_etcdctl_v3_walkthrough_runs() {
         assert!(text.contains(expected), "no {expected:?} in:\n{text}");
     }
 }
+
+/// --auto-compaction-mode periodic with a short retention: history older than it goes,
+/// by itself, as a compaction through raft.
+#[test]
+fn periodic_auto_compaction_compacts_behind_the_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = Member::start(
+        dir.path(),
+        &[
+            "--auto-compaction-mode",
+            "periodic",
+            "--auto-compaction-retention",
+            "1s",
+        ],
+    );
+    for v in ["1", "2", "3"] {
+        assert_eq!(etcdctl3(&ours.url, &["put", "a", v], "").code, Some(0));
+    }
+    let compacted = etcdrs_tests::eventually(std::time::Duration::from_secs(15), || {
+        let ran = etcdctl3(&ours.url, &["get", "a", "--rev", "2"], "");
+        ran.stderr
+            .contains("required revision has been compacted")
+            .then_some(ran)
+    });
+    assert!(
+        compacted.is_some(),
+        "nothing was compacted:\n{}",
+        ours.log()
+    );
+    // The newest value is still there.
+    let now = etcdctl3(&ours.url, &["get", "a", "--print-value-only"], "");
+    assert_eq!(now.stdout.trim(), "3");
+    let bad = etcdrs_tests::Member::spawn(
+        &dir.path().join("other"),
+        vec!["--auto-compaction-retention".into(), "soon".into()],
+    );
+    assert!(bad.is_err(), "a retention that is not one is refused");
+}
