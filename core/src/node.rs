@@ -626,7 +626,7 @@ impl Node {
         server.set_client_urls(advertised);
         // The member's clocks: the leader's TTL sync, its lease expiry, the catch-up of
         // lagging watchers and the auto-compactor.
-        let mut clocks: Vec<(Duration, fn(&Arc<Server>))> = vec![
+        let mut clocks: Vec<(Duration, Tick)> = vec![
             (SYNC_INTERVAL, |s| s.sync_ttl()),
             (Duration::from_millis(500), |s| s.expire_leases()),
             (Duration::from_millis(100), |s| s.sync_watchers()),
@@ -739,6 +739,9 @@ impl Drop for Node {
     }
 }
 
+/// One look of a member's clock.
+type Tick = fn(&Arc<Server>);
+
 /// Run `tick` on the member every `period` until it stops: the leader's TTL clock
 /// (etcd's EtcdServer.sync), its lease clock (revokeExpiredLeases, every half second), the
 /// catch-up of lagging watchers (syncWatchersLoop, every 100 ms) and the auto-compactor.
@@ -746,7 +749,7 @@ async fn every(
     period: Duration,
     server: Arc<Server>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
-    tick: fn(&Arc<Server>),
+    tick: Tick,
 ) {
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -108,7 +108,7 @@ impl Maintenance for MaintenanceService {
             .map(|at| {
                 let end = (at + SNAPSHOT_CHUNK).min(total);
                 Ok(SnapshotResponse {
-                    header: header.clone(),
+                    header,
                     remaining_bytes: (total - end) as u64,
                     blob: image.slice(at..end),
                 })
