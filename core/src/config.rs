@@ -68,6 +68,9 @@ pub struct Config {
     pub max_request_bytes: u64,
     /// etcd's --max-txn-ops: the most operations in one v3 txn.
     pub max_txn_ops: u64,
+    /// etcd's --quota-backend-bytes: past this v3 store size the NOSPACE alarm is raised
+    /// and writes refused until space is freed. 0: etcd's default (2 GiB); negative: none.
+    pub quota_backend_bytes: i64,
     /// etcd's --auto-compaction-mode: `periodic` (keep a span of time) or `revision` (keep
     /// a number of revisions).
     pub auto_compaction_mode: AutoCompactionMode,
@@ -107,7 +110,19 @@ pub enum AutoCompaction {
     Revision(i64),
 }
 
+/// etcd's DefaultQuotaBytes.
+pub const DEFAULT_QUOTA_BACKEND_BYTES: u64 = 2 << 30;
+
 impl Config {
+    /// The v3 store's quota in bytes; None for no quota.
+    pub fn quota_backend_bytes(&self) -> Option<u64> {
+        match self.quota_backend_bytes {
+            q if q < 0 => None,
+            0 => Some(DEFAULT_QUOTA_BACKEND_BYTES),
+            q => Some(q as u64),
+        }
+    }
+
     pub fn auto_compaction(&self) -> Result<AutoCompaction> {
         let r = self.auto_compaction_retention.trim();
         let bad = || {
@@ -158,6 +173,7 @@ impl Default for Config {
             header_read_timeout_ms: 120_000,
             max_request_bytes: 1536 * 1024,
             max_txn_ops: 128,
+            quota_backend_bytes: 0,
             auto_compaction_mode: AutoCompactionMode::Periodic,
             auto_compaction_retention: "0".into(),
         }
@@ -205,6 +221,15 @@ impl Config {
             "request-timeout" => self.request_timeout_ms = number(value)?,
             "max-request-bytes" => self.max_request_bytes = number(value)?,
             "max-txn-ops" => self.max_txn_ops = number(value)?,
+            "quota-backend-bytes" => {
+                self.quota_backend_bytes = value.trim().parse::<i64>().map_err(|_| {
+                    Error::new(
+                        ErrorCode::InvalidConfig,
+                        format!("--quota-backend-bytes must be a number, not {value:?}"),
+                        0,
+                    )
+                })?
+            }
             "auto-compaction-mode" => self.auto_compaction_mode = AutoCompactionMode::parse(value)?,
             "auto-compaction-retention" => self.auto_compaction_retention = value.to_string(),
             "enable-v2" => {}

@@ -498,6 +498,7 @@ impl Node {
             V3Limits {
                 max_request_bytes: usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX),
                 max_txn_ops: usize::try_from(config.max_txn_ops).unwrap_or(usize::MAX),
+                quota_backend_bytes: config.quota_backend_bytes(),
             },
             Lessor::new(
                 Duration::from_millis(config.heartbeat_interval_ms),

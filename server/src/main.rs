@@ -66,6 +66,10 @@ struct Flags {
     /// Maximum client request size in bytes the server will accept.
     #[arg(long, env = "ETCD_MAX_REQUEST_BYTES", default_value_t = defaults().max_request_bytes)]
     max_request_bytes: u64,
+    /// Raise alarms when backend size exceeds the given quota. 0 means use the default
+    /// quota (2 GiB); a negative number means no quota.
+    #[arg(long, env = "ETCD_QUOTA_BACKEND_BYTES", default_value_t = defaults().quota_backend_bytes, allow_hyphen_values = true)]
+    quota_backend_bytes: i64,
     /// Maximum number of operations permitted in a transaction.
     #[arg(long, env = "ETCD_MAX_TXN_OPS", default_value_t = defaults().max_txn_ops)]
     max_txn_ops: u64,
@@ -122,6 +126,7 @@ fn config(f: Flags) -> Result<Config, String> {
         snapshot_count: f.snapshot_count,
         max_request_bytes: f.max_request_bytes,
         max_txn_ops: f.max_txn_ops,
+        quota_backend_bytes: f.quota_backend_bytes,
         auto_compaction_mode: AutoCompactionMode::parse(&f.auto_compaction_mode)
             .map_err(|e| e.cause)?,
         auto_compaction_retention: f.auto_compaction_retention,

@@ -6,10 +6,10 @@ use crate::error::V3Error;
 use crate::mvcc::{KeyRange, Mvcc, MvccError, RangeOptions, ReadView, WriteTxn};
 use crate::pb::etcdrs::v3_request::Request;
 use crate::pb::etcdserverpb::{
-    compare, range_request, request_op, response_op, CompactionResponse, Compare,
-    DeleteRangeRequest, DeleteRangeResponse, LeaseGrantResponse, LeaseRevokeResponse, PutRequest,
-    PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp, TxnRequest,
-    TxnResponse,
+    alarm_request::AlarmAction, compare, range_request, request_op, response_op, AlarmMember,
+    AlarmResponse, AlarmType, CompactionResponse, Compare, DeleteRangeRequest, DeleteRangeResponse,
+    LeaseGrantResponse, LeaseRevokeResponse, PutRequest, PutResponse, RangeRequest, RangeResponse,
+    RequestOp, ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
 };
 use crate::pb::mvccpb::{Event, KeyValue};
 
@@ -22,6 +22,7 @@ pub enum V3Response {
     Compaction(CompactionResponse),
     LeaseGrant(LeaseGrantResponse),
     LeaseRevoke(LeaseRevokeResponse),
+    Alarm(AlarmResponse),
 }
 
 impl From<MvccError> for V3Error {
@@ -142,7 +143,29 @@ pub fn apply(mvcc: &mut Mvcc, req: Request) -> (Result<V3Response, V3Error>, Vec
     (r, txn.end())
 }
 
+/// Whether a txn puts anything, on either branch (etcd counts its cost).
+fn txn_puts(t: &TxnRequest) -> bool {
+    t.success
+        .iter()
+        .chain(&t.failure)
+        .any(|op| match &op.request {
+            Some(request_op::Request::RequestPut(_)) => true,
+            Some(request_op::Request::RequestTxn(t)) => txn_puts(t),
+            _ => false,
+        })
+}
+
 fn apply_in(txn: &mut WriteTxn<'_>, req: Request) -> Result<V3Response, V3Error> {
+    // With a NOSPACE alarm raised, nothing that takes space is applied (etcd's capped
+    // applier): deletes, compaction and revokes still are, so space can be freed.
+    let capped = txn.has_alarm(AlarmType::Nospace as i32);
+    if capped {
+        match &req {
+            Request::Put(_) | Request::LeaseGrant(_) => return Err(V3Error::NoSpace),
+            Request::Txn(t) if txn_puts(t) => return Err(V3Error::NoSpace),
+            _ => {}
+        }
+    }
     Ok(match req {
         Request::Put(p) => {
             check_put(txn, &p)?;
@@ -173,6 +196,29 @@ fn apply_in(txn: &mut WriteTxn<'_>, req: Request) -> Result<V3Response, V3Error>
                 id: g.id,
                 ttl: g.ttl,
                 error: String::new(),
+            })
+        }
+        Request::Alarm(a) => {
+            let on = match AlarmAction::try_from(a.action) {
+                Ok(AlarmAction::Activate) => true,
+                Ok(AlarmAction::Deactivate) => false,
+                _ => {
+                    return Err(V3Error::Internal(
+                        "etcdserver: an alarm get in the log".into(),
+                    ))
+                }
+            };
+            let changed = txn.set_alarm(a.member_id, a.alarm, on)?;
+            V3Response::Alarm(AlarmResponse {
+                header: header(txn.current_revision()),
+                alarms: if changed {
+                    vec![AlarmMember {
+                        member_id: a.member_id,
+                        alarm: a.alarm,
+                    }]
+                } else {
+                    Vec::new()
+                },
             })
         }
         Request::LeaseRevoke(r) => {

@@ -32,29 +32,19 @@ impl Maintenance for MaintenanceService {
             raft_index: server.raft_index(),
             raft_term: server.raft_term(),
             raft_applied_index: server.applied_index(),
-            errors: Vec::new(),
+            errors: server.alarm_errors(),
             db_size_in_use: db_size as i64,
             is_learner: false,
         }))
     }
 
-    /// No alarm is raised yet (the space quota comes with --quota-backend-bytes): the list
-    /// is empty and disarming changes nothing; raising one by hand is not served.
+    /// List alarms (etcdctl alarm list), or raise or disarm one (alarm disarm).
     async fn alarm(&self, r: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
-        use crate::pb::etcdserverpb::alarm_request::AlarmAction;
-        if r.get_ref().action == AlarmAction::Activate as i32 {
-            return Err(Status::unimplemented(
-                "etcdrs does not raise alarms on request yet",
-            ));
-        }
-        let server = &self.0;
-        if let Some(e) = server.failure() {
-            return Err(status(e.into()));
-        }
-        Ok(Response::new(AlarmResponse {
-            header: server.v3_header(None),
-            alarms: Vec::new(),
-        }))
+        self.0
+            .alarm(r.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
     }
 
     async fn defragment(

@@ -27,6 +27,8 @@ pub use watch::{Delivery, WatchHub, WatchSpec};
 const KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("key");
 /// Leases granted and not revoked: id -> granted TTL in seconds.
 const LEASES: TableDefinition<i64, i64> = TableDefinition::new("lease");
+/// Alarms raised and not disarmed: (member id, alarm type) -> ().
+const ALARMS: TableDefinition<(u64, i32), ()> = TableDefinition::new("alarm");
 /// The consistent index and the compaction point.
 const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 const CONSISTENT_INDEX: &str = "consistent_index";
@@ -189,6 +191,8 @@ pub struct Mvcc {
     leases: BTreeMap<i64, Lease>,
     /// The lease each leased key is attached to.
     key_leases: HashMap<Bytes, i64>,
+    /// Alarms raised and not disarmed: (member id, etcd's AlarmType).
+    alarms: BTreeSet<(u64, i32)>,
 }
 
 /// A lease as every member holds it (its expiry is the leader's business: `server`).
@@ -206,6 +210,7 @@ impl Mvcc {
         let txn = db.begin_write()?;
         txn.open_table(KEYS)?;
         txn.open_table(LEASES)?;
+        txn.open_table(ALARMS)?;
         txn.open_table(META)?;
         txn.commit()?;
         let mut mvcc = Mvcc {
@@ -218,6 +223,7 @@ impl Mvcc {
             batch: None,
             leases: BTreeMap::new(),
             key_leases: HashMap::new(),
+            alarms: BTreeSet::new(),
         };
         mvcc.rebuild()?;
         Ok(mvcc)
@@ -235,6 +241,10 @@ impl Mvcc {
         self.index.clear();
         self.leases.clear();
         self.key_leases.clear();
+        self.alarms.clear();
+        for entry in txn.open_table(ALARMS)?.iter()? {
+            self.alarms.insert(entry?.0.value());
+        }
         for entry in txn.open_table(LEASES)?.iter()? {
             let (id, ttl) = entry?;
             self.leases.insert(
@@ -296,6 +306,11 @@ impl Mvcc {
     /// Leases granted and not revoked.
     pub fn leases(&self) -> &BTreeMap<i64, Lease> {
         &self.leases
+    }
+
+    /// Alarms raised and not disarmed: (member id, etcd's AlarmType).
+    pub fn alarms(&self) -> &BTreeSet<(u64, i32)> {
+        &self.alarms
     }
 
     pub(crate) fn db(&self) -> MvccResult<&redb::Database> {
@@ -448,6 +463,14 @@ impl Mvcc {
                 &ttl.value().to_le_bytes(),
             );
         }
+        for entry in txn.open_table(ALARMS)?.iter()? {
+            let (member, alarm) = entry?.0.value();
+            record(
+                DUMP_ALARM,
+                &member.to_le_bytes(),
+                &i64::from(alarm).to_le_bytes(),
+            );
+        }
         for entry in keys.iter()? {
             let (k, v) = entry?;
             record(DUMP_KEY, k.value(), v.value());
@@ -467,14 +490,19 @@ impl Mvcc {
         txn.set_durability(redb::Durability::Immediate)?;
         txn.delete_table(KEYS)?;
         txn.delete_table(LEASES)?;
+        txn.delete_table(ALARMS)?;
         txn.delete_table(META)?;
         {
             let mut keys = txn.open_table(KEYS)?;
             let mut leases = txn.open_table(LEASES)?;
+            let mut alarms = txn.open_table(ALARMS)?;
             let (consistent_index, compacted, _) = parse_dump(dump, |record| {
                 match record {
                     DumpRecord::Key(k, v) => keys.insert(k, v).map(|_| ()),
                     DumpRecord::Lease(id, ttl) => leases.insert(id, ttl).map(|_| ()),
+                    DumpRecord::Alarm(member, alarm) => {
+                        alarms.insert((member, alarm), ()).map(|_| ())
+                    }
                 }?;
                 Ok(())
             })?;
@@ -489,10 +517,12 @@ impl Mvcc {
 
 const DUMP_KEY: u8 = b'k';
 const DUMP_LEASE: u8 = b'l';
+const DUMP_ALARM: u8 = b'a';
 
 enum DumpRecord<'a> {
     Key(&'a [u8], &'a [u8]),
     Lease(i64, i64),
+    Alarm(u64, i32),
 }
 
 fn parse_dump(
@@ -528,15 +558,17 @@ fn parse_dump(
                 }
                 record(DumpRecord::Key(&k, &v))?;
             }
-            DUMP_LEASE => {
-                let (Ok(id), Ok(ttl)) = (<[u8; 8]>::try_from(&k[..]), <[u8; 8]>::try_from(&v[..]))
+            DUMP_LEASE | DUMP_ALARM => {
+                let (Ok(a), Ok(b)) = (<[u8; 8]>::try_from(&k[..]), <[u8; 8]>::try_from(&v[..]))
                 else {
-                    return Err(bad("a lease record that is not an id and a TTL"));
+                    return Err(bad("a lease or alarm record that is not two numbers"));
                 };
-                record(DumpRecord::Lease(
-                    i64::from_le_bytes(id),
-                    i64::from_le_bytes(ttl),
-                ))?;
+                let (a, b) = (i64::from_le_bytes(a), i64::from_le_bytes(b));
+                record(if table == DUMP_LEASE {
+                    DumpRecord::Lease(a, b)
+                } else {
+                    DumpRecord::Alarm(a as u64, b as i32)
+                })?;
             }
             _ => return Err(bad("a record of an unknown table")),
         }
@@ -758,6 +790,29 @@ impl WriteTxn<'_> {
         self.batch().open_table(LEASES)?.remove(id)?;
         self.mvcc.leases.remove(&id);
         Ok(true)
+    }
+
+    /// Whether an alarm of this type is raised, by any member.
+    pub fn has_alarm(&self, alarm: i32) -> bool {
+        self.mvcc.alarms.iter().any(|(_, a)| *a == alarm)
+    }
+
+    /// Raise (`on`) or disarm an alarm; whether anything changed.
+    pub fn set_alarm(&mut self, member: u64, alarm: i32, on: bool) -> MvccResult<bool> {
+        let m = &mut *self.mvcc;
+        let mut table = m
+            .batch
+            .as_ref()
+            .expect("a batch is open")
+            .open_table(ALARMS)?;
+        let changed = if on {
+            table.insert((member, alarm), ())?;
+            m.alarms.insert((member, alarm))
+        } else {
+            table.remove((member, alarm))?;
+            m.alarms.remove(&(member, alarm))
+        };
+        Ok(changed)
     }
 
     /// Forget the history before `at` (the record holding each key as of `at` stays).

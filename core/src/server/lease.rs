@@ -101,6 +101,7 @@ impl Server {
             id = rand::random::<i64>() & i64::MAX;
         }
         let ttl = r.ttl.max(self.lessor.min_ttl);
+        self.check_quota(super::v3::LEASE_COST).await?;
         let req = Request::LeaseGrant(LeaseGrantRequest { ttl, id });
         match self.propose_v3(req).await? {
             V3Response::LeaseGrant(mut resp) => {

@@ -8,9 +8,9 @@ use crate::error::V3Error;
 use crate::mvcc::KeyRange;
 use crate::pb::etcdrs::{v3_request::Request, V3Request};
 use crate::pb::etcdserverpb::{
-    request_op, CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
-    PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, TxnRequest,
-    TxnResponse,
+    alarm_request::AlarmAction, request_op, AlarmMember, AlarmRequest, AlarmResponse, AlarmType,
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseHeader, TxnRequest, TxnResponse,
 };
 use crate::raft::RaftMsg;
 use crate::request::{Op, RaftRequest};
@@ -18,11 +18,33 @@ use crate::wait::Outcome;
 use prost::Message as _;
 use std::collections::HashSet;
 
-/// etcd's --max-request-bytes and --max-txn-ops.
+/// etcd's --max-request-bytes, --max-txn-ops and --quota-backend-bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct V3Limits {
     pub max_request_bytes: usize,
     pub max_txn_ops: usize,
+    /// None: no quota.
+    pub quota_backend_bytes: Option<u64>,
+}
+
+/// What etcd counts for a key-value beyond its key and value, and for a lease.
+const KV_OVERHEAD: u64 = 256;
+pub(super) const LEASE_COST: u64 = 64;
+
+fn put_cost(p: &PutRequest) -> u64 {
+    KV_OVERHEAD + p.key.len() as u64 + p.value.len() as u64
+}
+
+fn txn_cost(t: &TxnRequest) -> u64 {
+    t.success
+        .iter()
+        .chain(&t.failure)
+        .map(|op| match &op.request {
+            Some(request_op::Request::RequestPut(p)) => put_cost(p),
+            Some(request_op::Request::RequestTxn(t)) => txn_cost(t),
+            _ => 0,
+        })
+        .sum()
 }
 
 impl Server {
@@ -109,6 +131,7 @@ impl Server {
 
     pub async fn put(&self, r: PutRequest) -> Result<PutResponse, V3Error> {
         check_put(&r)?;
+        self.check_quota(put_cost(&r)).await?;
         match self.propose_v3(Request::Put(r)).await? {
             V3Response::Put(mut resp) => {
                 resp.header = self.v3_header(resp.header);
@@ -142,6 +165,10 @@ impl Server {
             self.v3_serving(!txn_is_serializable(&r)).await?;
             semantics::read_txn(&*self.read_mvcc(), &r)?
         } else {
+            let cost = txn_cost(&r);
+            if cost > 0 {
+                self.check_quota(cost).await?;
+            }
             match self.propose_v3(Request::Txn(r)).await? {
                 V3Response::Txn(resp) => resp,
                 other => return Err(unexpected(other)),
@@ -159,6 +186,72 @@ impl Server {
             }
             other => Err(unexpected(other)),
         }
+    }
+
+    /// etcd's quota check before a write that takes space: past the quota the NOSPACE
+    /// alarm is raised (for every member, through raft) and the write refused.
+    pub(super) async fn check_quota(&self, cost: u64) -> Result<(), V3Error> {
+        let Some(quota) = self.v3_limits.quota_backend_bytes else {
+            return Ok(());
+        };
+        if self.read_mvcc().db_size() + cost <= quota {
+            return Ok(());
+        }
+        tracing::warn!(
+            quota,
+            "the v3 store is past its quota; raising the NOSPACE alarm"
+        );
+        let raise = AlarmRequest {
+            action: AlarmAction::Activate as i32,
+            member_id: self.member_id,
+            alarm: AlarmType::Nospace as i32,
+        };
+        let _ = self.propose_v3(Request::Alarm(raise)).await;
+        Err(V3Error::NoSpace)
+    }
+
+    /// List alarms, or raise or disarm one (through raft).
+    pub async fn alarm(&self, r: AlarmRequest) -> Result<AlarmResponse, V3Error> {
+        let mut resp = match AlarmAction::try_from(r.action) {
+            Ok(AlarmAction::Get) | Err(_) => {
+                self.check_serving()?;
+                let alarms = self
+                    .read_mvcc()
+                    .alarms()
+                    .iter()
+                    .filter(|(m, a)| {
+                        (r.member_id == 0 || *m == r.member_id)
+                            && (r.alarm == AlarmType::None as i32 || *a == r.alarm)
+                    })
+                    .map(|(m, a)| AlarmMember {
+                        member_id: *m,
+                        alarm: *a,
+                    })
+                    .collect();
+                AlarmResponse {
+                    header: None,
+                    alarms,
+                }
+            }
+            Ok(_) => match self.propose_v3(Request::Alarm(r)).await? {
+                V3Response::Alarm(resp) => resp,
+                other => return Err(unexpected(other)),
+            },
+        };
+        resp.header = self.v3_header(resp.header);
+        Ok(resp)
+    }
+
+    /// The alarms raised, as etcd lists them in a status answer.
+    pub fn alarm_errors(&self) -> Vec<String> {
+        self.read_mvcc()
+            .alarms()
+            .iter()
+            .map(|(m, a)| {
+                let name = AlarmType::try_from(*a).map_or("UNKNOWN", |t| t.as_str_name());
+                format!("memberID:{m} alarm:{name} ")
+            })
+            .collect()
     }
 
     /// Put a v3 write through raft; its result as applied here.
