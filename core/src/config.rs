@@ -68,6 +68,9 @@ pub struct Config {
     pub max_request_bytes: u64,
     /// etcd's --max-txn-ops: the most operations in one v3 txn.
     pub max_txn_ops: u64,
+    /// etcd's --experimental-watch-progress-notify-interval: how often watchers that asked
+    /// for progress notifications hear the store's revision.
+    pub watch_progress_notify_interval_ms: u64,
     /// etcd's --quota-backend-bytes: past this v3 store size the NOSPACE alarm is raised
     /// and writes refused until space is freed. 0: etcd's default (2 GiB); negative: none.
     pub quota_backend_bytes: i64,
@@ -174,6 +177,7 @@ impl Default for Config {
             max_request_bytes: 1536 * 1024,
             max_txn_ops: 128,
             quota_backend_bytes: 0,
+            watch_progress_notify_interval_ms: 10 * 60 * 1000,
             auto_compaction_mode: AutoCompactionMode::Periodic,
             auto_compaction_retention: "0".into(),
         }
@@ -221,6 +225,17 @@ impl Config {
             "request-timeout" => self.request_timeout_ms = number(value)?,
             "max-request-bytes" => self.max_request_bytes = number(value)?,
             "max-txn-ops" => self.max_txn_ops = number(value)?,
+            "experimental-watch-progress-notify-interval" => {
+                self.watch_progress_notify_interval_ms = humantime::parse_duration(value.trim())
+                    .map_err(|e| {
+                        Error::new(
+                            ErrorCode::InvalidConfig,
+                            format!("--{flag} {value:?}: {e}"),
+                            0,
+                        )
+                    })?
+                    .as_millis() as u64
+            }
             "quota-backend-bytes" => {
                 self.quota_backend_bytes = value.trim().parse::<i64>().map_err(|_| {
                     Error::new(

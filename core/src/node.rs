@@ -631,6 +631,10 @@ impl Node {
             (SYNC_INTERVAL, |s| s.sync_ttl()),
             (Duration::from_millis(500), |s| s.expire_leases()),
             (Duration::from_millis(100), |s| s.sync_watchers()),
+            (
+                Duration::from_millis(config.watch_progress_notify_interval_ms.max(100)),
+                |s| s.watch_progress(),
+            ),
         ];
         if let Some(period) = server.auto_compaction_period() {
             clocks.push((period, Server::auto_compact));

@@ -70,6 +70,13 @@ struct Flags {
     /// quota (2 GiB); a negative number means no quota.
     #[arg(long, env = "ETCD_QUOTA_BACKEND_BYTES", default_value_t = defaults().quota_backend_bytes, allow_hyphen_values = true)]
     quota_backend_bytes: i64,
+    /// Duration of periodic watch progress notifications (e.g. 10m, 5s).
+    #[arg(
+        long,
+        env = "ETCD_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL",
+        default_value = "10m"
+    )]
+    experimental_watch_progress_notify_interval: String,
     /// Maximum number of operations permitted in a transaction.
     #[arg(long, env = "ETCD_MAX_TXN_OPS", default_value_t = defaults().max_txn_ops)]
     max_txn_ops: u64,
@@ -127,6 +134,11 @@ fn config(f: Flags) -> Result<Config, String> {
         max_request_bytes: f.max_request_bytes,
         max_txn_ops: f.max_txn_ops,
         quota_backend_bytes: f.quota_backend_bytes,
+        watch_progress_notify_interval_ms: humantime::parse_duration(
+            &f.experimental_watch_progress_notify_interval,
+        )
+        .map_err(|e| format!("--experimental-watch-progress-notify-interval: {e}"))?
+        .as_millis() as u64,
         auto_compaction_mode: AutoCompactionMode::parse(&f.auto_compaction_mode)
             .map_err(|e| e.cause)?,
         auto_compaction_retention: f.auto_compaction_retention,

@@ -229,3 +229,107 @@ fn the_readme_v3_example_runs() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(example()).expect("the example runs");
 }
+
+/// A watcher that asks for fragments gets events past --max-request-bytes in parts (each
+/// but the last marked `fragment`), in-process and over gRPC alike; one that does not
+/// gets them whole.
+#[test]
+fn large_watch_answers_come_in_fragments_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::ephemeral("f", dir.path().join("f"));
+    config.max_request_bytes = 4096;
+    let node = Node::start(config).expect("start");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let remote = Client::http(node.client_urls(), None).expect("client");
+    runtime.block_on(async {
+        let local = node.client();
+        for k in ["a", "b", "c"] {
+            let put = PutRequest {
+                key: b(k),
+                value: bytes::Bytes::from(vec![b'x'; 3000]),
+                ..Default::default()
+            };
+            local.v3().put(put).await.expect("put");
+        }
+        for client in [&local, &remote] {
+            for fragment in [true, false] {
+                let mut w = client
+                    .v3()
+                    .watch(WatchCreateRequest {
+                        key: b("a"),
+                        range_end: b("z"),
+                        start_revision: 2,
+                        fragment,
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("watch");
+                let created = w.next().await.unwrap().unwrap();
+                assert!(created.created);
+                let mut shape = Vec::new();
+                let mut events = 0;
+                while events < 3 {
+                    let r = tokio::time::timeout(std::time::Duration::from_secs(5), w.next())
+                        .await
+                        .expect("in time")
+                        .unwrap()
+                        .unwrap();
+                    events += r.events.len();
+                    shape.push((r.events.len(), r.fragment));
+                }
+                if fragment {
+                    assert_eq!(shape, [(1, true), (1, true), (1, false)]);
+                } else {
+                    assert_eq!(shape, [(3, false)]);
+                }
+            }
+        }
+    });
+}
+
+/// A watcher that asks for progress notifications hears the store's revision every
+/// --experimental-watch-progress-notify-interval while nothing happens; one that does not
+/// hears nothing.
+#[test]
+fn watchers_that_ask_hear_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::ephemeral("p", dir.path().join("p"));
+    config.watch_progress_notify_interval_ms = 200;
+    let node = Node::start(config).expect("start");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let remote = Client::http(node.client_urls(), None).expect("client");
+    runtime.block_on(async {
+        let put = PutRequest {
+            key: b("p"),
+            value: b("1"),
+            ..Default::default()
+        };
+        remote.v3().put(put).await.expect("put");
+        for progress_notify in [true, false] {
+            let mut w = remote
+                .v3()
+                .watch(WatchCreateRequest {
+                    key: b("p"),
+                    progress_notify,
+                    ..Default::default()
+                })
+                .await
+                .expect("watch");
+            assert!(w.next().await.unwrap().unwrap().created);
+            let mut heard = Vec::new();
+            let until = tokio::time::Instant::now() + std::time::Duration::from_millis(900);
+            while let Ok(r) = tokio::time::timeout_at(until, w.next()).await {
+                heard.push(r.unwrap().unwrap());
+            }
+            if progress_notify {
+                assert!(heard.len() >= 2, "{heard:?}");
+                for r in &heard {
+                    assert!(r.events.is_empty() && r.watch_id == 0, "{r:?}");
+                    assert_eq!(r.header.as_ref().map(|h| h.revision), Some(2));
+                }
+            } else {
+                assert!(heard.is_empty(), "{heard:?}");
+            }
+        }
+    });
+}

@@ -138,6 +138,7 @@ impl V3<'_> {
                     server: s.clone(),
                     key,
                     rx,
+                    parts: std::collections::VecDeque::new(),
                 }))
             }
             Via::Http(h) => {
@@ -180,6 +181,8 @@ enum Watching {
         server: Arc<Server>,
         key: u64,
         rx: mpsc::Receiver<Delivery>,
+        /// The rest of a delivery answered in fragments.
+        parts: std::collections::VecDeque<WatchResponse>,
     },
     Remote {
         answers: Box<tonic::Streaming<WatchResponse>>,
@@ -191,8 +194,15 @@ impl V3Watch {
     /// The next answer; None once the watch has ended.
     pub async fn next(&mut self) -> Result<Option<WatchResponse>, V3Error> {
         match &mut self.0 {
-            Watching::Local { server, rx, .. } => {
-                Ok(rx.recv().await.map(|d| server.watch_response(d)))
+            Watching::Local {
+                server, rx, parts, ..
+            } => {
+                if parts.is_empty() {
+                    if let Some(d) = rx.recv().await {
+                        parts.extend(server.watch_responses(d));
+                    }
+                }
+                Ok(parts.pop_front())
             }
             Watching::Remote { answers, .. } => {
                 answers.message().await.map_err(super::grpc::v3_error)

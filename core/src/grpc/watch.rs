@@ -7,6 +7,7 @@ use crate::pb::etcdserverpb::{
     watch_request::RequestUnion, watch_server::Watch, WatchRequest, WatchResponse,
 };
 use crate::server::Server;
+use futures_util::StreamExt as _;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,8 +31,10 @@ impl Watch for WatchService {
         tokio::spawn(serve_requests(server.clone(), r.into_inner(), tx));
         let answers = futures_util::stream::unfold((server, rx), |(server, mut rx)| async move {
             let d = rx.recv().await?;
-            Some((Ok(server.watch_response(d)), (server, rx)))
-        });
+            let parts = server.watch_responses(d).into_iter().map(Ok);
+            Some((futures_util::stream::iter(parts), (server, rx)))
+        })
+        .flatten();
         Ok(Response::new(Box::pin(answers)))
     }
 }

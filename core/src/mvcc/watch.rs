@@ -31,6 +31,8 @@ pub enum Delivery {
         /// The store's revision when they were sent.
         revision: i64,
         prev_kv: bool,
+        /// Split into answers of at most the request limit (the watcher asked for it).
+        fragment: bool,
     },
     /// The watcher's next revision was compacted away: it ends.
     Compacted {
@@ -38,7 +40,13 @@ pub enum Delivery {
         compact_revision: i64,
         revision: i64,
     },
+    /// The answer to a progress request (watch id -1).
     Progress {
+        revision: i64,
+    },
+    /// A synced watcher that asked for progress notifications hears the revision.
+    WatcherProgress {
+        watch_id: i64,
         revision: i64,
     },
 }
@@ -54,6 +62,8 @@ pub struct WatchSpec {
     pub no_put: bool,
     pub no_delete: bool,
     pub prev_kv: bool,
+    pub progress_notify: bool,
+    pub fragment: bool,
 }
 
 struct Watcher {
@@ -147,6 +157,7 @@ impl WatchHub {
                 events: mine,
                 revision: current,
                 prev_kv: w.spec.prev_kv,
+                fragment: w.spec.fragment,
             };
             match w.tx.try_send(delivery) {
                 Ok(()) => w.next = current + 1,
@@ -200,6 +211,7 @@ impl WatchHub {
                     events,
                     revision: current,
                     prev_kv: w.spec.prev_kv,
+                    fragment: w.spec.fragment,
                 }) {
                     Ok(()) => true,
                     Err(mpsc::error::TrySendError::Full(_)) => false,
@@ -217,6 +229,20 @@ impl WatchHub {
             inner.watchers.remove(&key);
         }
         Ok(())
+    }
+
+    /// Tell every synced watcher that asked for progress notifications the store's
+    /// revision (etcd sends these every --experimental-watch-progress-notify-interval).
+    /// A watcher whose stream is full hears it next time.
+    pub fn notify_progress(&self, current: i64) {
+        for w in self.lock().watchers.values() {
+            if w.synced && w.spec.progress_notify {
+                let _ = w.tx.try_send(Delivery::WatcherProgress {
+                    watch_id: w.spec.watch_id,
+                    revision: current,
+                });
+            }
+        }
     }
 
     /// The store was replaced (a snapshot from the leader): every watcher catches up from

@@ -63,7 +63,48 @@ impl Server {
         }
     }
 
-    /// A watcher's delivery as the WatchResponse a client gets.
+    /// Progress notifications for the watchers that asked (a member clock).
+    pub(crate) fn watch_progress(&self) {
+        let current = self.read_mvcc().current_revision();
+        self.watchers.notify_progress(current);
+    }
+
+    /// A watcher's delivery as the WatchResponses a client gets: one, or several when the
+    /// watcher asked for fragments and the events pass --max-request-bytes (each then says
+    /// `fragment` but the last).
+    pub fn watch_responses(&self, d: Delivery) -> Vec<WatchResponse> {
+        use prost::Message as _;
+        let limit = self.v3_limits.max_request_bytes;
+        let whole = self.watch_response(d);
+        if !whole.fragment || whole.encoded_len() <= limit {
+            return vec![WatchResponse {
+                fragment: false,
+                ..whole
+            }];
+        }
+        let mut parts: Vec<WatchResponse> = Vec::new();
+        let mut size = 0;
+        for e in whole.events.iter().cloned() {
+            let len = e.encoded_len();
+            if parts.is_empty() || size + len > limit && !parts.last().unwrap().events.is_empty() {
+                parts.push(WatchResponse {
+                    events: Vec::new(),
+                    fragment: true,
+                    ..whole.clone()
+                });
+                size = 0;
+            }
+            size += len;
+            parts.last_mut().expect("a part").events.push(e);
+        }
+        if let Some(last) = parts.last_mut() {
+            last.fragment = false;
+        }
+        parts
+    }
+
+    /// A watcher's delivery as the WatchResponse a client gets (events whole; `fragment`
+    /// says whether the watcher would take them in parts).
     pub fn watch_response(&self, d: Delivery) -> WatchResponse {
         let server = self;
         let header = |revision| {
@@ -90,6 +131,7 @@ impl Server {
                 mut events,
                 revision,
                 prev_kv,
+                fragment,
             } => {
                 if prev_kv {
                     for e in &mut events {
@@ -102,6 +144,7 @@ impl Server {
                     header: header(revision),
                     watch_id,
                     events,
+                    fragment,
                     ..Default::default()
                 }
             }
@@ -114,6 +157,11 @@ impl Server {
                 watch_id,
                 compact_revision,
                 canceled: true,
+                ..Default::default()
+            },
+            Delivery::WatcherProgress { watch_id, revision } => WatchResponse {
+                header: header(revision),
+                watch_id,
                 ..Default::default()
             },
             Delivery::Progress { revision } => WatchResponse {
@@ -136,6 +184,8 @@ impl WatchSpec {
             no_put: c.filters.contains(&(FilterType::Noput as i32)),
             no_delete: c.filters.contains(&(FilterType::Nodelete as i32)),
             prev_kv: c.prev_kv,
+            progress_notify: c.progress_notify,
+            fragment: c.fragment,
         }
     }
 }
