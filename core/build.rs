@@ -5,6 +5,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/mvccpb/kv.proto",
         "proto/etcdserverpb/rpc.proto",
         "proto/etcdrs/raft.proto",
+        "proto/v3lockpb/v3lock.proto",
+        "proto/v3electionpb/v3election.proto",
     ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");

@@ -182,6 +182,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 /// gRPC status codes etcd's v3 errors travel with (google.golang.org/grpc/codes).
 pub mod grpc_code {
+    pub const UNKNOWN: i32 = 2;
     pub const INVALID_ARGUMENT: i32 = 3;
     pub const NOT_FOUND: i32 = 5;
     pub const RESOURCE_EXHAUSTED: i32 = 8;
@@ -257,6 +258,9 @@ v3_error_table! {
     MemberNotFound = NOT_FOUND, "etcdserver: member not found";
     PeerUrlExist = FAILED_PRECONDITION, "etcdserver: Peer URLs already exists";
     MemberBadUrls = INVALID_ARGUMENT, "etcdserver: given member URLs are invalid";
+    /// The Election service's (etcd passes its concurrency package's errors through).
+    ElectionNoLeader = UNKNOWN, "election: no leader";
+    ElectionNotLeader = UNKNOWN, "election: not leader";
 }
 
 impl fmt::Display for V3Error {

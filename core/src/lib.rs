@@ -35,6 +35,7 @@ mod node;
 pub mod pb;
 mod peer;
 mod raft;
+mod recipes;
 mod request;
 mod server;
 mod status;
@@ -44,7 +45,7 @@ mod v2store;
 mod wait;
 
 pub use client::{
-    within, Client, GetOptions, V3Watch, WatchCanceller, WatchOptions, WatchStream, V3,
+    within, Client, GetOptions, V3Observe, V3Watch, WatchCanceller, WatchOptions, WatchStream, V3,
 };
 pub use config::{
     split_urls, AutoCompaction, AutoCompactionMode, ClusterState, Config, DEFAULT_SNAPSHOT_COUNT,

@@ -333,3 +333,122 @@ fn watchers_that_ask_hear_progress() {
         }
     });
 }
+
+/// The v3 Lock and Election services (etcd's recipes in the member), in-process and over
+/// gRPC: a second locker waits for the first's unlock; the oldest campaigner leads, its
+/// proclamations are what `leader` says, and resigning hands over to the next.
+#[test]
+fn v3_lock_and_election_services() {
+    use etcdrs_core::pb::v3electionpb::{CampaignRequest, ProclaimRequest};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(Config::ephemeral("le", dir.path().join("le"))).expect("start");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let remote = Client::http(node.client_urls(), None).expect("client");
+    let local = node.client();
+    runtime.block_on(async {
+        for (first, second) in [(&local, &remote), (&remote, &local)] {
+            let lease = |c: &Client| {
+                let c = c.clone();
+                async move {
+                    let grant = LeaseGrantRequest { ttl: 60, id: 0 };
+                    c.v3().lease_grant(grant).await.expect("lease").id
+                }
+            };
+            let (l1, l2) = (lease(first).await, lease(second).await);
+            let held = first.v3().lock(b("job"), l1).await.expect("lock");
+            assert!(held.key.starts_with(b"job/"), "{:?}", held.key);
+            let waiting = {
+                let second = second.clone();
+                tokio::spawn(async move { second.v3().lock(b("job"), l2).await })
+            };
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert!(!waiting.is_finished(), "the second locker must wait");
+            first.v3().unlock(held.key.clone()).await.expect("unlock");
+            let got = tokio::time::timeout(Duration::from_secs(5), waiting)
+                .await
+                .expect("the second gets the lock")
+                .unwrap()
+                .expect("lock");
+            assert_ne!(got.key, held.key);
+            second.v3().unlock(got.key).await.expect("unlock");
+
+            // Election.
+            let campaign = |c: &Client, lease: i64, value: &'static str| {
+                let c = c.clone();
+                async move {
+                    c.v3()
+                        .campaign(CampaignRequest {
+                            name: b("boss"),
+                            lease,
+                            value: b(value),
+                        })
+                        .await
+                }
+            };
+            let a = campaign(first, l1, "a")
+                .await
+                .expect("elected")
+                .leader
+                .unwrap();
+            let mut observer = second.v3().observe(b("boss")).await.expect("observe");
+            let mut observed = Vec::new();
+            let b_campaign = tokio::spawn(campaign(second, l2, "b"));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert!(!b_campaign.is_finished(), "b waits while a leads");
+            let led = second
+                .v3()
+                .leader(b("boss"))
+                .await
+                .expect("leader")
+                .kv
+                .unwrap();
+            assert_eq!(&led.value[..], b"a");
+            first
+                .v3()
+                .proclaim(ProclaimRequest {
+                    leader: Some(a.clone()),
+                    value: b("a2"),
+                })
+                .await
+                .expect("proclaim");
+            let led = second
+                .v3()
+                .leader(b("boss"))
+                .await
+                .expect("leader")
+                .kv
+                .unwrap();
+            assert_eq!(&led.value[..], b"a2");
+            first.v3().resign(a.clone()).await.expect("resign");
+            // The observer saw a, its new value, then b.
+            while observed.len() < 3 {
+                let r = tokio::time::timeout(Duration::from_secs(5), observer.next())
+                    .await
+                    .expect("a proclamation in time")
+                    .expect("no error")
+                    .expect("open");
+                observed.push(String::from_utf8_lossy(&r.kv.unwrap().value).into_owned());
+            }
+            assert_eq!(observed, ["a", "a2", "b"]);
+            let b_leads = tokio::time::timeout(Duration::from_secs(5), b_campaign)
+                .await
+                .expect("b is elected")
+                .unwrap()
+                .expect("campaign")
+                .leader
+                .unwrap();
+            let stale = first
+                .v3()
+                .proclaim(ProclaimRequest {
+                    leader: Some(a),
+                    value: b("late"),
+                })
+                .await;
+            assert_eq!(stale.unwrap_err(), V3Error::ElectionNotLeader);
+            second.v3().resign(b_leads).await.expect("resign");
+            let none = first.v3().leader(b("boss")).await;
+            assert_eq!(none.unwrap_err(), V3Error::ElectionNoLeader);
+        }
+    });
+}

@@ -5,6 +5,8 @@ use crate::error::V3Error;
 use crate::pb::etcdserverpb::{
     kv_client::KvClient, lease_client::LeaseClient, watch_client::WatchClient,
 };
+use crate::pb::v3electionpb::election_client::ElectionClient;
+use crate::pb::v3lockpb::lock_client::LockClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
@@ -115,6 +117,30 @@ impl GrpcClient {
     {
         self.call(|c, uri| {
             let fut = f(WatchClient::with_origin(c, uri));
+            async move { fut.await.map(tonic::Response::into_inner) }
+        })
+        .await
+    }
+
+    pub async fn lock<T, F, Fut>(&self, f: F) -> Result<T, V3Error>
+    where
+        F: Fn(LockClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.call(|c, uri| {
+            let fut = f(LockClient::with_origin(c, uri));
+            async move { fut.await.map(tonic::Response::into_inner) }
+        })
+        .await
+    }
+
+    pub async fn election<T, F, Fut>(&self, f: F) -> Result<T, V3Error>
+    where
+        F: Fn(ElectionClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.call(|c, uri| {
+            let fut = f(ElectionClient::with_origin(c, uri));
             async move { fut.await.map(tonic::Response::into_inner) }
         })
         .await

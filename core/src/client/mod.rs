@@ -6,7 +6,7 @@ mod grpc;
 mod http;
 mod v3;
 
-pub use v3::{V3Watch, V3};
+pub use v3::{V3Observe, V3Watch, V3};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::identity::Member;

@@ -12,7 +12,14 @@ use crate::pb::etcdserverpb::{
     LeaseTimeToLiveResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, TxnRequest,
     TxnResponse, WatchCreateRequest, WatchRequest, WatchResponse,
 };
+use crate::pb::v3electionpb::{
+    CampaignRequest, CampaignResponse, LeaderKey, LeaderRequest, LeaderResponse, ProclaimRequest,
+    ProclaimResponse, ResignRequest, ResignResponse,
+};
+use crate::pb::v3lockpb::{LockRequest, LockResponse, UnlockRequest, UnlockResponse};
+use crate::recipes;
 use crate::server::Server;
+use bytes::Bytes;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -119,6 +126,158 @@ impl V3<'_> {
         }
     }
 
+    /// Hold the lock `name` for `lease` (waits for it); the key that holds it.
+    pub async fn lock(&self, name: Bytes, lease: i64) -> Result<LockResponse, V3Error> {
+        match &*self.0.via {
+            Via::Local(s) => {
+                let (key, header) = recipes::lock(s, name, lease).await?;
+                Ok(LockResponse {
+                    header: s.v3_header(header),
+                    key,
+                })
+            }
+            Via::Http(h) => {
+                let r = LockRequest { name, lease };
+                h.grpc
+                    .lock(move |mut c| {
+                        let r = r.clone();
+                        async move { c.lock(r).await }
+                    })
+                    .await
+            }
+        }
+    }
+
+    pub async fn unlock(&self, key: Bytes) -> Result<UnlockResponse, V3Error> {
+        match &*self.0.via {
+            Via::Local(s) => {
+                recipes::unlock(s, key).await?;
+                Ok(UnlockResponse {
+                    header: s.v3_header(None),
+                })
+            }
+            Via::Http(h) => {
+                let r = UnlockRequest { key };
+                h.grpc
+                    .lock(move |mut c| {
+                        let r = r.clone();
+                        async move { c.unlock(r).await }
+                    })
+                    .await
+            }
+        }
+    }
+
+    /// Campaign to lead the election `name` (waits until elected); the leader key.
+    pub async fn campaign(&self, r: CampaignRequest) -> Result<CampaignResponse, V3Error> {
+        match &*self.0.via {
+            Via::Local(s) => {
+                let leader = recipes::campaign(s, r.name, r.lease, r.value).await?;
+                Ok(CampaignResponse {
+                    header: s.v3_header(None),
+                    leader: Some(leader),
+                })
+            }
+            Via::Http(h) => {
+                h.grpc
+                    .election(move |mut c| {
+                        let r = r.clone();
+                        async move { c.campaign(r).await }
+                    })
+                    .await
+            }
+        }
+    }
+
+    pub async fn proclaim(&self, r: ProclaimRequest) -> Result<ProclaimResponse, V3Error> {
+        match &*self.0.via {
+            Via::Local(s) => {
+                recipes::proclaim(s, &r.leader.unwrap_or_default(), r.value).await?;
+                Ok(ProclaimResponse {
+                    header: s.v3_header(None),
+                })
+            }
+            Via::Http(h) => {
+                h.grpc
+                    .election(move |mut c| {
+                        let r = r.clone();
+                        async move { c.proclaim(r).await }
+                    })
+                    .await
+            }
+        }
+    }
+
+    /// The current leader of the election `name`: its key and value.
+    pub async fn leader(&self, name: Bytes) -> Result<LeaderResponse, V3Error> {
+        match &*self.0.via {
+            Via::Local(s) => {
+                let kv = recipes::leader(s, &name).await?;
+                Ok(LeaderResponse {
+                    header: s.v3_header(None),
+                    kv: Some(kv),
+                })
+            }
+            Via::Http(h) => {
+                let r = LeaderRequest { name };
+                h.grpc
+                    .election(move |mut c| {
+                        let r = r.clone();
+                        async move { c.leader(r).await }
+                    })
+                    .await
+            }
+        }
+    }
+
+    pub async fn resign(&self, leader: LeaderKey) -> Result<ResignResponse, V3Error> {
+        match &*self.0.via {
+            Via::Local(s) => {
+                recipes::resign(s, &leader).await?;
+                Ok(ResignResponse {
+                    header: s.v3_header(None),
+                })
+            }
+            Via::Http(h) => {
+                let r = ResignRequest {
+                    leader: Some(leader),
+                };
+                h.grpc
+                    .election(move |mut c| {
+                        let r = r.clone();
+                        async move { c.resign(r).await }
+                    })
+                    .await
+            }
+        }
+    }
+
+    /// Every proclamation of the election `name`'s leaders, from the current one's on.
+    pub async fn observe(&self, name: Bytes) -> Result<V3Observe, V3Error> {
+        match &*self.0.via {
+            Via::Local(s) => {
+                let (tx, rx) = mpsc::channel(16);
+                let task = tokio::spawn(recipes::observe(s.clone(), name, tx));
+                Ok(V3Observe(Observing::Local {
+                    server: s.clone(),
+                    rx,
+                    task,
+                }))
+            }
+            Via::Http(h) => {
+                let r = LeaderRequest { name };
+                let answers = h
+                    .grpc
+                    .election(move |mut c| {
+                        let r = r.clone();
+                        async move { c.observe(r).await }
+                    })
+                    .await?;
+                Ok(V3Observe(Observing::Remote(Box::new(answers))))
+            }
+        }
+    }
+
     /// Watch: the first answer says the watcher was created, then events come as they
     /// happen (from `start_revision` when given).
     pub async fn watch(&self, create: WatchCreateRequest) -> Result<V3Watch, V3Error> {
@@ -169,6 +328,39 @@ impl V3<'_> {
                     _requests: tx,
                 }))
             }
+        }
+    }
+}
+
+/// An open observation of an election; it ends when this is dropped.
+pub struct V3Observe(Observing);
+
+enum Observing {
+    Local {
+        server: Arc<Server>,
+        rx: mpsc::Receiver<crate::pb::mvccpb::KeyValue>,
+        task: tokio::task::JoinHandle<()>,
+    },
+    Remote(Box<tonic::Streaming<LeaderResponse>>),
+}
+
+impl V3Observe {
+    /// The next proclamation; None once the observation has ended.
+    pub async fn next(&mut self) -> Result<Option<LeaderResponse>, V3Error> {
+        match &mut self.0 {
+            Observing::Local { server, rx, .. } => Ok(rx.recv().await.map(|kv| LeaderResponse {
+                header: server.v3_header(None),
+                kv: Some(kv),
+            })),
+            Observing::Remote(answers) => answers.message().await.map_err(super::grpc::v3_error),
+        }
+    }
+}
+
+impl Drop for V3Observe {
+    fn drop(&mut self) {
+        if let Observing::Local { task, .. } = &self.0 {
+            task.abort();
         }
     }
 }

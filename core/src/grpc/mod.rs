@@ -5,6 +5,7 @@
 mod cluster;
 mod kv;
 mod lease;
+mod lock;
 mod maintenance;
 mod watch;
 
@@ -13,6 +14,8 @@ use crate::pb::etcdserverpb::{
     cluster_server::ClusterServer, kv_server::KvServer, lease_server::LeaseServer,
     maintenance_server::MaintenanceServer, watch_server::WatchServer,
 };
+use crate::pb::v3electionpb::election_server::ElectionServer;
+use crate::pb::v3lockpb::lock_server::LockServer;
 use crate::server::Server;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -30,6 +33,8 @@ pub(crate) struct Routes {
     cluster: ClusterServer<cluster::ClusterService>,
     lease: LeaseServer<lease::LeaseService>,
     watch: WatchServer<watch::WatchService>,
+    lock: LockServer<lock::LockService>,
+    election: ElectionServer<lock::ElectionService>,
 }
 
 impl Routes {
@@ -46,7 +51,11 @@ impl Routes {
                 .max_decoding_message_size(max_recv),
             lease: LeaseServer::new(lease::LeaseService(server.clone()))
                 .max_decoding_message_size(max_recv),
-            watch: WatchServer::new(watch::WatchService(server))
+            watch: WatchServer::new(watch::WatchService(server.clone()))
+                .max_decoding_message_size(max_recv),
+            lock: LockServer::new(lock::LockService(server.clone()))
+                .max_decoding_message_size(max_recv),
+            election: ElectionServer::new(lock::ElectionService(server))
                 .max_decoding_message_size(max_recv),
         }
     }
@@ -61,6 +70,8 @@ impl Routes {
             "etcdserverpb.Cluster" => self.cluster.clone().call(req).await,
             "etcdserverpb.Lease" => self.lease.clone().call(req).await,
             "etcdserverpb.Watch" => self.watch.clone().call(req).await,
+            "v3lockpb.Lock" => self.lock.clone().call(req).await,
+            "v3electionpb.Election" => self.election.clone().call(req).await,
             _ => Ok(tonic::Status::unimplemented(format!("unknown service {service}")).into_http()),
         };
         match answer {
