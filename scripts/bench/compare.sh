@@ -155,52 +155,60 @@ workload v3-range-serializable 1 all -- --workload v3-range --conns 32 --seriali
 workload v3-txn 1 all -- --workload v3-txn --conns 32
 workload cluster-v3-put-all 3 all -- --workload v3-put --conns 32
 
-# Memory and restart with KEYS_RSS keys (v2, 64-byte values), and an empty start.
-[[ "memory" =~ ${ONLY:-.} ]] && for server in etcdrs etcd; do
-    urls=$(start "$server" 1)
-    pid=$(cat "$WORK/$server-m0.pid")
-    "$BENCH" --endpoints "$urls" --target "$server" --workload put --conns 32 --warmup 0 \
-        --requests "$KEYS_RSS" --prefix /rss >/dev/null || true
-    rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-    kill -TERM "$pid"
-    gone "$pid"
-    t0=$(now_ms)
-    # shellcheck disable=SC2046
-    $(bin_of "$server") $(flags_of "$server") --name m0 --data-dir "$WORK/$server-m0" \
-        --listen-client-urls http://127.0.0.1:22370 --advertise-client-urls http://127.0.0.1:22370 \
-        --listen-peer-urls http://127.0.0.1:22380 --initial-advertise-peer-urls http://127.0.0.1:22380 \
-        --initial-cluster m0=http://127.0.0.1:22380 --initial-cluster-token bench >>"$WORK/$server-m0.log" 2>&1 &
-    echo $! >"$WORK/$server-m0.pid"
-    restart=-1
-    for _ in $(seq 1 60000); do # at most 10 minutes
-        if curl -sf -m 1 "http://127.0.0.1:22370/v2/keys/rss/c0-0" >/dev/null 2>&1; then
-            restart=$(($(now_ms) - t0))
-            break
-        fi
-        sleep 0.01
+# Memory and restart with KEYS_RSS keys (64-byte values), and an empty start: v2 keys
+# ("memory") and v3 keys over gRPC ("memory-v3"). CHECK succeeds once the restarted member
+# serves the first key loaded.
+memory() { # NAME WORKLOAD PREFIX CHECK
+    local name=$1 workload=$2 prefix=$3 check=$4 server urls pid rss t0 restart restart_rss startup epid
+    [[ "$name" =~ ${ONLY:-.} ]] || return 0
+    for server in etcdrs etcd; do
+        urls=$(start "$server" 1)
+        pid=$(cat "$WORK/$server-m0.pid")
+        "$BENCH" --endpoints "$urls" --target "$server" --workload "$workload" --conns 32 --warmup 0 \
+            --requests "$KEYS_RSS" --prefix "$prefix" >/dev/null || true
+        rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+        kill -TERM "$pid"
+        gone "$pid"
+        t0=$(now_ms)
+        # shellcheck disable=SC2046
+        $(bin_of "$server") $(flags_of "$server") --name m0 --data-dir "$WORK/$server-m0" \
+            --listen-client-urls http://127.0.0.1:22370 --advertise-client-urls http://127.0.0.1:22370 \
+            --listen-peer-urls http://127.0.0.1:22380 --initial-advertise-peer-urls http://127.0.0.1:22380 \
+            --initial-cluster m0=http://127.0.0.1:22380 --initial-cluster-token bench >>"$WORK/$server-m0.log" 2>&1 &
+        echo $! >"$WORK/$server-m0.pid"
+        restart=-1
+        for _ in $(seq 1 60000); do # at most 10 minutes
+            if eval "$check" >/dev/null 2>&1; then
+                restart=$(($(now_ms) - t0))
+                break
+            fi
+            sleep 0.01
+        done
+        restart_rss=$(awk '/VmRSS/ {print $2}' "/proc/$(cat "$WORK/$server-m0.pid")/status" 2>/dev/null || echo 0)
+        stop "$server" 1
+        t0=$(now_ms)
+        # shellcheck disable=SC2046
+        $(bin_of "$server") $(flags_of "$server") --name m0 --data-dir "$WORK/$server-empty-$name" \
+            --listen-client-urls http://127.0.0.1:22370 --advertise-client-urls http://127.0.0.1:22370 \
+            --listen-peer-urls http://127.0.0.1:22380 --initial-advertise-peer-urls http://127.0.0.1:22380 \
+            --initial-cluster m0=http://127.0.0.1:22380 >"$WORK/$server-empty.log" 2>&1 &
+        epid=$!
+        startup=-1
+        for _ in $(seq 1 6000); do # at most a minute
+            if curl -sf -m 1 -XPUT http://127.0.0.1:22370/v2/keys/up -d value=1 >/dev/null 2>&1; then
+                startup=$(($(now_ms) - t0))
+                break
+            fi
+            sleep 0.005
+        done
+        kill -9 "$epid"
+        gone "$epid"
+        printf '{"target":"%s","keys":%s,"peak_rss_kib":%s,"restart_ms":%s,"restart_rss_kib":%s,"empty_start_ms":%s}\n' \
+            "$server" "$KEYS_RSS" "$rss" "$restart" "$restart_rss" "$startup" >"$OUT/$name.$server.json"
     done
-    restart_rss=$(awk '/VmRSS/ {print $2}' "/proc/$(cat "$WORK/$server-m0.pid")/status" 2>/dev/null || echo 0)
-    stop "$server" 1
-    t0=$(now_ms)
-    # shellcheck disable=SC2046
-    $(bin_of "$server") $(flags_of "$server") --name m0 --data-dir "$WORK/$server-empty" \
-        --listen-client-urls http://127.0.0.1:22370 --advertise-client-urls http://127.0.0.1:22370 \
-        --listen-peer-urls http://127.0.0.1:22380 --initial-advertise-peer-urls http://127.0.0.1:22380 \
-        --initial-cluster m0=http://127.0.0.1:22380 >"$WORK/$server-empty.log" 2>&1 &
-    epid=$!
-    startup=-1
-    for _ in $(seq 1 6000); do # at most a minute
-        if curl -sf -m 1 -XPUT http://127.0.0.1:22370/v2/keys/up -d value=1 >/dev/null 2>&1; then
-            startup=$(($(now_ms) - t0))
-            break
-        fi
-        sleep 0.005
-    done
-    kill -9 "$epid"
-    gone "$epid"
-    printf '{"target":"%s","keys":%s,"peak_rss_kib":%s,"restart_ms":%s,"restart_rss_kib":%s,"empty_start_ms":%s}\n' \
-        "$server" "$KEYS_RSS" "$rss" "$restart" "$restart_rss" "$startup" >"$OUT/memory.$server.json"
-done
+}
+memory memory put /rss 'curl -sf -m 1 http://127.0.0.1:22370/v2/keys/rss/c0-0'
+memory memory-v3 v3-put /rss3 'ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:22370 --dial-timeout=1s --command-timeout=1s get /rss3/c0-0 | grep -q c0-0'
 
 python3 - "$OUT" <<'EOF'
 import glob, json, os, statistics, sys
@@ -238,14 +246,16 @@ for n in names:
     print("| %s | %s | %s | %.2f× | %.2f / %.2f | %.2f / %.2f | %.2f | %d / %d%s |" % (
         n, ops(a, ta), ops(b, tb), ta / max(tb, 1e-9), p50a / 1000, p99a / 1000, p50b / 1000, p99b / 1000,
         p99a / max(p99b, 1), sum(r["errors"] for r in a), sum(r["errors"] for r in b), extra))
-m = {s: load("memory", s) for s in ("etcdrs", "etcd")}
-if not m["etcdrs"] or not m["etcd"]:
-    sys.exit(0)
-print()
-print("| %d keys, 64 B values | etcdrs | etcd | ratio |" % m["etcdrs"]["keys"])
-print("|---|---|---|---|")
-for k, label in (("peak_rss_kib", "peak RSS while loading (MiB)"), ("restart_rss_kib", "RSS after restart (MiB)")):
-    print("| %s | %.0f | %.0f | %.2f× |" % (label, m["etcdrs"][k] / 1024, m["etcd"][k] / 1024, m["etcdrs"][k] / m["etcd"][k]))
-print("| restart to serving (ms) | %d | %d | %.2f× |" % (m["etcdrs"]["restart_ms"], m["etcd"]["restart_ms"], m["etcdrs"]["restart_ms"] / max(m["etcd"]["restart_ms"], 1)))
-print("| empty member, start to first write (ms) | %d | %d | %.2f× |" % (m["etcdrs"]["empty_start_ms"], m["etcd"]["empty_start_ms"], m["etcdrs"]["empty_start_ms"] / max(m["etcd"]["empty_start_ms"], 1)))
+for name in ("memory", "memory-v3"):
+    m = {s: load(name, s) for s in ("etcdrs", "etcd")}
+    if not m["etcdrs"] or not m["etcd"]:
+        continue
+    print()
+    api = "v3 over gRPC" if name == "memory-v3" else "v2"
+    print("| %d keys (%s), 64 B values | etcdrs | etcd | ratio |" % (m["etcdrs"]["keys"], api))
+    print("|---|---|---|---|")
+    for k, label in (("peak_rss_kib", "peak RSS while loading (MiB)"), ("restart_rss_kib", "RSS after restart (MiB)")):
+        print("| %s | %.0f | %.0f | %.2f× |" % (label, m["etcdrs"][k] / 1024, m["etcd"][k] / 1024, m["etcdrs"][k] / m["etcd"][k]))
+    print("| restart to serving (ms) | %d | %d | %.2f× |" % (m["etcdrs"]["restart_ms"], m["etcd"]["restart_ms"], m["etcdrs"]["restart_ms"] / max(m["etcd"]["restart_ms"], 1)))
+    print("| empty member, start to first write (ms) | %d | %d | %.2f× |" % (m["etcdrs"]["empty_start_ms"], m["etcd"]["empty_start_ms"], m["etcdrs"]["empty_start_ms"] / max(m["etcd"]["empty_start_ms"], 1)))
 EOF
