@@ -259,3 +259,79 @@ fn watch_revisions(url: &str, from: i64, n: usize) -> Vec<i64> {
     let _ = child.wait();
     seen
 }
+
+/// etcdctl member list / add / remove over the v3 Cluster service: the same membership as
+/// /v2/members.
+#[test]
+fn etcdctl_member_add_and_remove_change_the_membership() {
+    let mut c = Cluster::start(3, &[]);
+    let l = c.wait_leader(Duration::from_secs(10));
+    let gone = (l + 1) % 3;
+    let ids = |url: &str| -> Vec<u64> {
+        let v = v3_json(url, &["member", "list"]).expect("member list");
+        v["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["ID"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids(&c.url(l)).len(), 3);
+    let gone_id = u64::from_str_radix(&c.ids[gone], 16).unwrap();
+    c.kill9(gone);
+    let removed = etcdctl3(&c.url(l), &["member", "remove", &c.ids[gone]], "");
+    assert_eq!(removed.code, Some(0), "{removed:?}");
+    assert!(
+        removed.stdout.contains("removed from cluster"),
+        "{removed:?}"
+    );
+    assert!(!ids(&c.url(l)).contains(&gone_id));
+    let added = etcdctl3(
+        &c.url(l),
+        &[
+            "member",
+            "add",
+            "newcomer",
+            "--peer-urls",
+            "http://127.0.0.1:1",
+        ],
+        "",
+    );
+    assert_eq!(added.code, Some(0), "{added:?}");
+    assert!(
+        added
+            .stdout
+            .contains("ETCD_INITIAL_CLUSTER_STATE=\"existing\""),
+        "{added:?}"
+    );
+    let now = v3_json(&c.url(l), &["member", "list"]).expect("member list");
+    let newcomer = now["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["peerURLs"][0] == "http://127.0.0.1:1")
+        .cloned()
+        .unwrap_or_else(|| panic!("{now}"));
+    // Not started: no name, no client URLs yet, as etcd lists it.
+    assert!(newcomer.get("name").is_none(), "{newcomer}");
+    let again = etcdctl3(
+        &c.url(l),
+        &[
+            "member",
+            "add",
+            "twice",
+            "--peer-urls",
+            "http://127.0.0.1:1",
+        ],
+        "",
+    );
+    assert!(
+        again.stderr.contains("Peer URLs already exists"),
+        "{again:?}"
+    );
+    let newcomer_hex = format!("{:x}", newcomer["ID"].as_u64().unwrap());
+    let removed = etcdctl3(&c.url(l), &["member", "remove", &newcomer_hex], "");
+    assert_eq!(removed.code, Some(0), "{removed:?}");
+    let unknown = etcdctl3(&c.url(l), &["member", "remove", "1234"], "");
+    assert!(unknown.stderr.contains("member not found"), "{unknown:?}");
+}
