@@ -3,6 +3,7 @@
 //! answers "which revision holds this key as of revision r" without touching the backend.
 
 use super::revision::Revision;
+use smallvec::SmallVec;
 use std::collections::HashSet;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -10,14 +11,24 @@ struct Generation {
     /// The key's version at the last revision of this generation.
     version: i64,
     created: Revision,
-    revs: Vec<Revision>,
+    revs: SmallVec<[Revision; 1]>,
+}
+
+/// The history of one key. Most keys of a large store were written once and never
+/// touched since: they take one revision's room in the index (`Once`), a million of them
+/// a few tens of MiB; any other history lives behind a pointer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyIndex {
+    /// Created at this revision, nothing since (version 1).
+    Once(Revision),
+    History(Box<History>),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyIndex {
+pub struct History {
     modified: Revision,
     /// The last one is the live generation, empty while the key is deleted.
-    generations: Vec<Generation>,
+    generations: SmallVec<[Generation; 1]>,
 }
 
 /// What the index knows of a key at a revision.
@@ -29,7 +40,79 @@ pub struct KeyAt {
 }
 
 impl KeyIndex {
+    /// A key created at `rev`.
+    pub fn new(rev: Revision) -> KeyIndex {
+        KeyIndex::Once(rev)
+    }
+
+    /// The key's full history, made explicit for a change.
+    fn history(&mut self) -> &mut History {
+        if let KeyIndex::Once(rev) = *self {
+            let mut h = History::default();
+            h.put(rev);
+            *self = KeyIndex::History(Box::new(h));
+        }
+        match self {
+            KeyIndex::History(h) => h,
+            KeyIndex::Once(_) => unreachable!("made a history above"),
+        }
+    }
+
     pub fn put(&mut self, rev: Revision) {
+        self.history().put(rev)
+    }
+
+    /// Delete the key at `rev`; false (nothing changed) when it is not live.
+    pub fn tombstone(&mut self, rev: Revision) -> bool {
+        self.history().tombstone(rev)
+    }
+
+    /// Restore a tombstone read back from the backend (where it may start a key's record
+    /// after compaction removed the generation it ended).
+    pub fn restore_tombstone(&mut self, rev: Revision) {
+        let h = self.history();
+        if !h.tombstone(rev) {
+            h.modified = rev;
+        }
+    }
+
+    /// A key known only by a tombstone (read back from the backend).
+    pub fn deleted(rev: Revision) -> KeyIndex {
+        let mut h = History::default();
+        h.modified = rev;
+        KeyIndex::History(Box::new(h))
+    }
+
+    /// The key as of revision `at`.
+    pub fn get(&self, at: i64) -> Option<KeyAt> {
+        match self {
+            KeyIndex::Once(rev) => (rev.main <= at).then_some(KeyAt {
+                modified: *rev,
+                created: *rev,
+                version: 1,
+            }),
+            KeyIndex::History(h) => h.get(at),
+        }
+    }
+
+    /// Drop the history before `at`, keeping the revision that holds the key as of `at`
+    /// (recorded in `keep`, with every later one untouched). Returns whether the key is
+    /// left without history at all (the index may forget it).
+    pub fn compact(&mut self, at: i64, keep: &mut HashSet<Revision>) -> bool {
+        match self {
+            KeyIndex::Once(rev) => {
+                if rev.main <= at {
+                    keep.insert(*rev);
+                }
+                false
+            }
+            KeyIndex::History(h) => h.compact(at, keep),
+        }
+    }
+}
+
+impl History {
+    fn put(&mut self, rev: Revision) {
         if self.generations.is_empty() {
             self.generations.push(Generation::default());
         }
@@ -42,8 +125,7 @@ impl KeyIndex {
         self.modified = rev;
     }
 
-    /// Delete the key at `rev`; false (nothing changed) when it is not live.
-    pub fn tombstone(&mut self, rev: Revision) -> bool {
+    fn tombstone(&mut self, rev: Revision) -> bool {
         if self.generations.last().is_none_or(|g| g.revs.is_empty()) {
             return false;
         }
@@ -52,15 +134,7 @@ impl KeyIndex {
         true
     }
 
-    /// Restore a tombstone read back from the backend (where it may start a key's record
-    /// after compaction removed the generation it ended).
-    pub fn restore_tombstone(&mut self, rev: Revision) {
-        if !self.tombstone(rev) {
-            self.modified = rev;
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.generations.len() <= 1 && self.generations.first().is_none_or(|g| g.revs.is_empty())
     }
 
@@ -85,8 +159,7 @@ impl KeyIndex {
         None
     }
 
-    /// The key as of revision `at`.
-    pub fn get(&self, at: i64) -> Option<KeyAt> {
+    fn get(&self, at: i64) -> Option<KeyAt> {
         let g = self.generation_at(at)?;
         let n = g.revs.iter().rposition(|r| r.main <= at)?;
         Some(KeyAt {
@@ -96,11 +169,11 @@ impl KeyIndex {
         })
     }
 
-    /// Drop the history before `at`, keeping the revision that holds the key as of `at`
-    /// (recorded in `keep`, with every later one untouched). Returns whether the key is
-    /// left without history at all (the index may forget it).
-    pub fn compact(&mut self, at: i64, keep: &mut HashSet<Revision>) -> bool {
-        let last = self.generations.len().saturating_sub(1);
+    fn compact(&mut self, at: i64, keep: &mut HashSet<Revision>) -> bool {
+        if self.generations.is_empty() {
+            return true;
+        }
+        let last = self.generations.len() - 1;
         // Closed generations whose tombstone is at or before `at` go whole.
         let mut first_kept = 0;
         while first_kept < last {
@@ -135,8 +208,7 @@ mod tests {
 
     /// put@2, put@4, del@6, put@8, put@10: what each revision sees.
     fn history() -> KeyIndex {
-        let mut k = KeyIndex::default();
-        k.put(r(2));
+        let mut k = KeyIndex::new(r(2));
         k.put(r(4));
         assert!(k.tombstone(r(6)));
         k.put(r(8));
@@ -163,8 +235,14 @@ mod tests {
             "a new generation starts at version 1"
         );
         assert_eq!(at(100), Some((10, 8, 2)));
-        let mut d = KeyIndex::default();
-        assert!(!d.tombstone(r(1)), "nothing to delete");
+        let mut d = KeyIndex::deleted(r(1));
+        assert!(!d.tombstone(r(2)), "nothing to delete");
+        let once = KeyIndex::new(r(3));
+        assert_eq!(once.get(2), None);
+        assert_eq!(
+            once.get(9).map(|a| (a.modified.main, a.version)),
+            Some((3, 1))
+        );
     }
 
     #[test]
@@ -182,8 +260,7 @@ mod tests {
         assert_eq!(k.get(7), None);
         assert_eq!(k.get(10).map(|a| a.modified.main), Some(10));
         // A deleted key compacted past its tombstone is forgotten.
-        let mut d = KeyIndex::default();
-        d.put(r(1));
+        let mut d = KeyIndex::new(r(1));
         d.tombstone(r(2));
         let mut keep = HashSet::new();
         assert!(d.compact(3, &mut keep));

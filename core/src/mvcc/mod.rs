@@ -32,6 +32,8 @@ const ALARMS: TableDefinition<(u64, i32), ()> = TableDefinition::new("alarm");
 /// The consistent index and the compaction point.
 const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 const CONSISTENT_INDEX: &str = "consistent_index";
+/// redb's own page cache.
+const BACKEND_CACHE_BYTES: usize = 32 << 20;
 const COMPACTED: &str = "finished_compact_rev";
 
 /// What the store refuses, by etcd's mvcc errors.
@@ -132,7 +134,8 @@ pub struct RangeOptions {
     pub count_only: bool,
 }
 
-type Index = BTreeMap<Bytes, KeyIndex>;
+/// Keys as boxed slices: half a `Bytes` in every index entry.
+type Index = BTreeMap<Box<[u8]>, KeyIndex>;
 
 /// What reads need of the store: its committed state (`Mvcc`) or, while an entry is
 /// applied, that entry's view including its own changes (`WriteTxn`).
@@ -206,7 +209,11 @@ pub struct Lease {
 impl Mvcc {
     /// Open (or create) the store at `path` and rebuild the key index from its records.
     pub fn open(path: &Path) -> MvccResult<Mvcc> {
-        let db = redb::Database::create(path)?;
+        // redb caches pages itself (1 GiB by default); the kernel's page cache keeps the
+        // file's hot pages anyway, outside the member's RSS (as etcd's mmapped bbolt).
+        let db = redb::Database::builder()
+            .set_cache_size(BACKEND_CACHE_BYTES)
+            .create(path)?;
         let txn = db.begin_write()?;
         txn.open_table(KEYS)?;
         txn.open_table(LEASES)?;
@@ -279,11 +286,15 @@ impl Mvcc {
             } else {
                 self.key_leases.insert(kv.key.clone(), kv.lease);
             }
-            let ki = self.index.entry(kv.key).or_default();
-            if tombstone {
-                ki.restore_tombstone(rev);
-            } else {
-                ki.put(rev);
+            match self.index.get_mut(&kv.key[..]) {
+                Some(ki) if tombstone => ki.restore_tombstone(rev),
+                Some(ki) => ki.put(rev),
+                None if tombstone => {
+                    self.index.insert(kv.key[..].into(), KeyIndex::deleted(rev));
+                }
+                None => {
+                    self.index.insert(kv.key[..].into(), KeyIndex::new(rev));
+                }
             }
         }
         for (key, id) in &self.key_leases {
@@ -701,7 +712,12 @@ impl WriteTxn<'_> {
         self.batch()
             .open_table(KEYS)?
             .insert(&at.to_key(false)[..], &kv.encode_to_vec()[..])?;
-        self.mvcc.index.entry(kv.key.clone()).or_default().put(at);
+        match self.mvcc.index.get_mut(&kv.key[..]) {
+            Some(ki) => ki.put(at),
+            None => {
+                self.mvcc.index.insert(kv.key[..].into(), KeyIndex::new(at));
+            }
+        }
         self.attach(&kv.key, kv.lease);
         self.changes.push(Event {
             r#type: EventType::Put as i32,
@@ -722,7 +738,7 @@ impl WriteTxn<'_> {
             .index
             .range::<[u8], _>(bounds)
             .filter(|(_, ki)| ki.get(rev).is_some())
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| Bytes::copy_from_slice(k))
             .collect();
         let batch = self.mvcc.batch.as_ref().expect("a batch is open");
         let mut table = batch.open_table(KEYS)?;
