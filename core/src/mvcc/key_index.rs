@@ -78,9 +78,10 @@ impl KeyIndex {
 
     /// A key known only by a tombstone (read back from the backend).
     pub fn deleted(rev: Revision) -> KeyIndex {
-        let mut h = History::default();
-        h.modified = rev;
-        KeyIndex::History(Box::new(h))
+        KeyIndex::History(Box::new(History {
+            modified: rev,
+            ..Default::default()
+        }))
     }
 
     /// The key as of revision `at`.
