@@ -196,6 +196,8 @@ pub struct Mvcc {
     key_leases: HashMap<Bytes, i64>,
     /// Alarms raised and not disarmed: (member id, etcd's AlarmType).
     alarms: BTreeSet<(u64, i32)>,
+    /// The backend file's size after the last commit.
+    db_size: u64,
 }
 
 /// A lease as every member holds it (its expiry is the leader's business: `server`).
@@ -231,8 +233,10 @@ impl Mvcc {
             leases: BTreeMap::new(),
             key_leases: HashMap::new(),
             alarms: BTreeSet::new(),
+            db_size: 0,
         };
         mvcc.rebuild()?;
+        mvcc.measure_db_size();
         Ok(mvcc)
     }
 
@@ -349,8 +353,14 @@ impl Mvcc {
     }
 
     /// The backend file's size in bytes (etcd's dbSize).
+    /// As of the last commit (a file system call per commit, not per question: the quota
+    /// check asks before every write).
     pub fn db_size(&self) -> u64 {
-        std::fs::metadata(&self.path).map_or(0, |m| m.len())
+        self.db_size
+    }
+
+    fn measure_db_size(&mut self) {
+        self.db_size = std::fs::metadata(&self.path).map_or(0, |m| m.len());
     }
 
     /// Read at a revision, as of the last committed batch.
@@ -404,6 +414,7 @@ impl Mvcc {
             self.consistent_index = index;
         }
         txn.commit()?;
+        self.measure_db_size();
         Ok(())
     }
 
@@ -424,6 +435,7 @@ impl Mvcc {
             .ok_or_else(|| MvccError::Backend(format!("{path} is closed")))?;
         db.compact(redb::CompactionMode::Balanced)
             .map_err(|e| MvccError::Backend(format!("{path}: defragment: {e}")))?;
+        self.measure_db_size();
         Ok(())
     }
 
@@ -522,6 +534,7 @@ impl Mvcc {
             meta.insert(COMPACTED, compacted)?;
         }
         txn.commit()?;
+        self.measure_db_size();
         self.rebuild()
     }
 }
