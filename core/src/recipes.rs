@@ -9,7 +9,11 @@ use crate::pb::etcdserverpb::{
     RangeRequest, RequestOp, ResponseHeader, TxnRequest,
 };
 use crate::pb::mvccpb::{event::EventType, KeyValue};
-use crate::pb::v3electionpb::LeaderKey;
+use crate::pb::v3electionpb::{
+    CampaignRequest, CampaignResponse, LeaderKey, LeaderRequest, LeaderResponse, ProclaimRequest,
+    ProclaimResponse, ResignRequest, ResignResponse,
+};
+use crate::pb::v3lockpb::{LockRequest, LockResponse, UnlockRequest, UnlockResponse};
 use crate::server::Server;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -203,7 +207,7 @@ fn key_only(key: Bytes) -> DeleteRangeRequest {
 }
 
 /// Lock `name` for `lease`: the key that holds it once every older contender is gone.
-pub async fn lock(
+async fn acquire_lock(
     server: &Arc<Server>,
     name: Bytes,
     lease: i64,
@@ -218,12 +222,8 @@ pub async fn lock(
     Ok((key, header))
 }
 
-pub async fn unlock(server: &Server, key: Bytes) -> Result<(), V3Error> {
-    server.delete_range(key_only(key)).await.map(|_| ())
-}
-
 /// Campaign for `name` with `lease` and `value`: the leader key once elected.
-pub async fn campaign(
+async fn elect(
     server: &Arc<Server>,
     name: Bytes,
     lease: i64,
@@ -241,7 +241,7 @@ pub async fn campaign(
         key: Some(key),
     };
     if held != value {
-        proclaim(server, &leader, value).await?;
+        proclaim_as(server, &leader, value).await?;
     }
     wait_older_gone(server, &name, rev).await?;
     withdraw.key = None;
@@ -249,7 +249,7 @@ pub async fn campaign(
 }
 
 /// A new value from the leader `leader`; refused when it no longer leads.
-pub async fn proclaim(server: &Server, leader: &LeaderKey, value: Bytes) -> Result<(), V3Error> {
+async fn proclaim_as(server: &Server, leader: &LeaderKey, value: Bytes) -> Result<(), V3Error> {
     let txn = TxnRequest {
         compare: vec![created_at(&leader.key, leader.rev)],
         success: vec![put_op(leader.key.clone(), value, leader.lease)],
@@ -263,7 +263,7 @@ pub async fn proclaim(server: &Server, leader: &LeaderKey, value: Bytes) -> Resu
 }
 
 /// Give up leadership (nothing happens when `leader` no longer leads).
-pub async fn resign(server: &Server, leader: &LeaderKey) -> Result<(), V3Error> {
+async fn resign_as(server: &Server, leader: &LeaderKey) -> Result<(), V3Error> {
     let txn = TxnRequest {
         compare: vec![created_at(&leader.key, leader.rev)],
         success: vec![RequestOp {
@@ -277,7 +277,7 @@ pub async fn resign(server: &Server, leader: &LeaderKey) -> Result<(), V3Error> 
 }
 
 /// The leader of `name`: the oldest contender's key and value.
-pub async fn leader(server: &Server, name: &[u8]) -> Result<KeyValue, V3Error> {
+async fn leader_of(server: &Server, name: &[u8]) -> Result<KeyValue, V3Error> {
     let first = server.range(contender(name, true, 0)).await?;
     first
         .kvs
@@ -292,7 +292,7 @@ pub async fn observe(server: Arc<Server>, name: Bytes, tx: mpsc::Sender<KeyValue
     // What was sent last: a new leader, or a new value of the same one, is news.
     let mut last: Option<(Bytes, i64)> = None;
     loop {
-        let current = match leader(&server, &name).await {
+        let current = match leader_of(&server, &name).await {
             Ok(kv) => kv,
             Err(V3Error::ElectionNoLeader) => {
                 // Wait for the first contender.
@@ -361,6 +361,60 @@ async fn wait_prefix_put(server: &Server, p: Bytes, from: i64) -> Result<(), V3E
     };
     server.watch_cancel(watcher);
     r
+}
+
+// The services' calls, request in, response out: one implementation for the gRPC
+// services and for in-process clients.
+
+pub async fn lock(server: &Arc<Server>, r: LockRequest) -> Result<LockResponse, V3Error> {
+    let (key, header) = acquire_lock(server, r.name, r.lease).await?;
+    Ok(LockResponse {
+        header: server.v3_header(header),
+        key,
+    })
+}
+
+pub async fn unlock(server: &Arc<Server>, r: UnlockRequest) -> Result<UnlockResponse, V3Error> {
+    server.delete_range(key_only(r.key)).await?;
+    Ok(UnlockResponse {
+        header: server.v3_header(None),
+    })
+}
+
+pub async fn campaign(
+    server: &Arc<Server>,
+    r: CampaignRequest,
+) -> Result<CampaignResponse, V3Error> {
+    let leader = elect(server, r.name, r.lease, r.value).await?;
+    Ok(CampaignResponse {
+        header: server.v3_header(None),
+        leader: Some(leader),
+    })
+}
+
+pub async fn proclaim(
+    server: &Arc<Server>,
+    r: ProclaimRequest,
+) -> Result<ProclaimResponse, V3Error> {
+    proclaim_as(server, &r.leader.unwrap_or_default(), r.value).await?;
+    Ok(ProclaimResponse {
+        header: server.v3_header(None),
+    })
+}
+
+pub async fn leader(server: &Arc<Server>, r: LeaderRequest) -> Result<LeaderResponse, V3Error> {
+    let kv = leader_of(server, &r.name).await?;
+    Ok(LeaderResponse {
+        header: server.v3_header(None),
+        kv: Some(kv),
+    })
+}
+
+pub async fn resign(server: &Arc<Server>, r: ResignRequest) -> Result<ResignResponse, V3Error> {
+    resign_as(server, &r.leader.unwrap_or_default()).await?;
+    Ok(ResignResponse {
+        header: server.v3_header(None),
+    })
 }
 
 #[cfg(test)]

@@ -85,64 +85,34 @@ impl GrpcClient {
             V3Error::Internal(format!("no endpoint answers: {}", s.message()))
         }))
     }
-
-    pub async fn kv<T, F, Fut>(&self, f: F) -> Result<T, V3Error>
-    where
-        F: Fn(KvClient<Channel>) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    {
-        self.call(|c, uri| {
-            let fut = f(KvClient::with_origin(c, uri));
-            async move { fut.await.map(tonic::Response::into_inner) }
-        })
-        .await
-    }
-
-    pub async fn lease<T, F, Fut>(&self, f: F) -> Result<T, V3Error>
-    where
-        F: Fn(LeaseClient<Channel>) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    {
-        self.call(|c, uri| {
-            let fut = f(LeaseClient::with_origin(c, uri));
-            async move { fut.await.map(tonic::Response::into_inner) }
-        })
-        .await
-    }
-
-    pub async fn watch<T, F, Fut>(&self, f: F) -> Result<T, V3Error>
-    where
-        F: Fn(WatchClient<Channel>) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    {
-        self.call(|c, uri| {
-            let fut = f(WatchClient::with_origin(c, uri));
-            async move { fut.await.map(tonic::Response::into_inner) }
-        })
-        .await
-    }
-
-    pub async fn lock<T, F, Fut>(&self, f: F) -> Result<T, V3Error>
-    where
-        F: Fn(LockClient<Channel>) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    {
-        self.call(|c, uri| {
-            let fut = f(LockClient::with_origin(c, uri));
-            async move { fut.await.map(tonic::Response::into_inner) }
-        })
-        .await
-    }
-
-    pub async fn election<T, F, Fut>(&self, f: F) -> Result<T, V3Error>
-    where
-        F: Fn(ElectionClient<Channel>) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    {
-        self.call(|c, uri| {
-            let fut = f(ElectionClient::with_origin(c, uri));
-            async move { fut.await.map(tonic::Response::into_inner) }
-        })
-        .await
-    }
 }
+
+/// `GrpcClient::<service>(|client| call)`: one call of that service's generated client,
+/// through `call` (endpoints, failover, timeout).
+macro_rules! services {
+    ($($name:ident: $client:ident),* $(,)?) => {
+        impl GrpcClient {
+            $(
+                pub async fn $name<T, F, Fut>(&self, f: F) -> Result<T, V3Error>
+                where
+                    F: Fn($client<Channel>) -> Fut,
+                    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+                {
+                    self.call(|c, uri| {
+                        let fut = f($client::with_origin(c, uri));
+                        async move { fut.await.map(tonic::Response::into_inner) }
+                    })
+                    .await
+                }
+            )*
+        }
+    };
+}
+
+services!(
+    kv: KvClient,
+    lease: LeaseClient,
+    watch: WatchClient,
+    lock: LockClient,
+    election: ElectionClient,
+);

@@ -40,6 +40,23 @@ macro_rules! v3_call {
     };
 }
 
+/// One call of the Lock or Election service: the member's recipe, or the gRPC service's.
+macro_rules! recipe_call {
+    ($self:ident, $req:ident, $service:ident, $method:ident) => {
+        match &*$self.0.via {
+            Via::Local(s) => recipes::$method(s, $req).await,
+            Via::Http(h) => {
+                h.grpc
+                    .$service(move |mut c| {
+                        let r = $req.clone();
+                        async move { c.$method(r).await }
+                    })
+                    .await
+            }
+        }
+    };
+}
+
 impl Client {
     /// The v3 API of this client (etcd's KV, Lease and Watch services).
     pub fn v3(&self) -> V3<'_> {
@@ -128,128 +145,35 @@ impl V3<'_> {
 
     /// Hold the lock `name` for `lease` (waits for it); the key that holds it.
     pub async fn lock(&self, name: Bytes, lease: i64) -> Result<LockResponse, V3Error> {
-        match &*self.0.via {
-            Via::Local(s) => {
-                let (key, header) = recipes::lock(s, name, lease).await?;
-                Ok(LockResponse {
-                    header: s.v3_header(header),
-                    key,
-                })
-            }
-            Via::Http(h) => {
-                let r = LockRequest { name, lease };
-                h.grpc
-                    .lock(move |mut c| {
-                        let r = r.clone();
-                        async move { c.lock(r).await }
-                    })
-                    .await
-            }
-        }
+        let r = LockRequest { name, lease };
+        recipe_call!(self, r, lock, lock)
     }
 
     pub async fn unlock(&self, key: Bytes) -> Result<UnlockResponse, V3Error> {
-        match &*self.0.via {
-            Via::Local(s) => {
-                recipes::unlock(s, key).await?;
-                Ok(UnlockResponse {
-                    header: s.v3_header(None),
-                })
-            }
-            Via::Http(h) => {
-                let r = UnlockRequest { key };
-                h.grpc
-                    .lock(move |mut c| {
-                        let r = r.clone();
-                        async move { c.unlock(r).await }
-                    })
-                    .await
-            }
-        }
+        let r = UnlockRequest { key };
+        recipe_call!(self, r, lock, unlock)
     }
 
     /// Campaign to lead the election `name` (waits until elected); the leader key.
     pub async fn campaign(&self, r: CampaignRequest) -> Result<CampaignResponse, V3Error> {
-        match &*self.0.via {
-            Via::Local(s) => {
-                let leader = recipes::campaign(s, r.name, r.lease, r.value).await?;
-                Ok(CampaignResponse {
-                    header: s.v3_header(None),
-                    leader: Some(leader),
-                })
-            }
-            Via::Http(h) => {
-                h.grpc
-                    .election(move |mut c| {
-                        let r = r.clone();
-                        async move { c.campaign(r).await }
-                    })
-                    .await
-            }
-        }
+        recipe_call!(self, r, election, campaign)
     }
 
     pub async fn proclaim(&self, r: ProclaimRequest) -> Result<ProclaimResponse, V3Error> {
-        match &*self.0.via {
-            Via::Local(s) => {
-                recipes::proclaim(s, &r.leader.unwrap_or_default(), r.value).await?;
-                Ok(ProclaimResponse {
-                    header: s.v3_header(None),
-                })
-            }
-            Via::Http(h) => {
-                h.grpc
-                    .election(move |mut c| {
-                        let r = r.clone();
-                        async move { c.proclaim(r).await }
-                    })
-                    .await
-            }
-        }
+        recipe_call!(self, r, election, proclaim)
     }
 
     /// The current leader of the election `name`: its key and value.
     pub async fn leader(&self, name: Bytes) -> Result<LeaderResponse, V3Error> {
-        match &*self.0.via {
-            Via::Local(s) => {
-                let kv = recipes::leader(s, &name).await?;
-                Ok(LeaderResponse {
-                    header: s.v3_header(None),
-                    kv: Some(kv),
-                })
-            }
-            Via::Http(h) => {
-                let r = LeaderRequest { name };
-                h.grpc
-                    .election(move |mut c| {
-                        let r = r.clone();
-                        async move { c.leader(r).await }
-                    })
-                    .await
-            }
-        }
+        let r = LeaderRequest { name };
+        recipe_call!(self, r, election, leader)
     }
 
     pub async fn resign(&self, leader: LeaderKey) -> Result<ResignResponse, V3Error> {
-        match &*self.0.via {
-            Via::Local(s) => {
-                recipes::resign(s, &leader).await?;
-                Ok(ResignResponse {
-                    header: s.v3_header(None),
-                })
-            }
-            Via::Http(h) => {
-                let r = ResignRequest {
-                    leader: Some(leader),
-                };
-                h.grpc
-                    .election(move |mut c| {
-                        let r = r.clone();
-                        async move { c.resign(r).await }
-                    })
-                    .await
-            }
-        }
+        let r = ResignRequest {
+            leader: Some(leader),
+        };
+        recipe_call!(self, r, election, resign)
     }
 
     /// Every proclamation of the election `name`'s leaders, from the current one's on.

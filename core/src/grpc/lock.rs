@@ -16,26 +16,24 @@ use tonic::{Request, Response, Status};
 
 pub(crate) struct LockService(pub Arc<Server>);
 
+/// One unary call: the recipe's answer, or its error as etcd's status.
+macro_rules! recipe {
+    ($server:expr, $r:ident, $call:ident) => {
+        recipes::$call(&$server, $r.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
+    };
+}
+
 #[tonic::async_trait]
 impl Lock for LockService {
     async fn lock(&self, r: Request<LockRequest>) -> Result<Response<LockResponse>, Status> {
-        let r = r.into_inner();
-        let (key, header) = recipes::lock(&self.0, r.name, r.lease)
-            .await
-            .map_err(status)?;
-        Ok(Response::new(LockResponse {
-            header: self.0.v3_header(header),
-            key,
-        }))
+        recipe!(self.0, r, lock)
     }
 
     async fn unlock(&self, r: Request<UnlockRequest>) -> Result<Response<UnlockResponse>, Status> {
-        recipes::unlock(&self.0, r.into_inner().key)
-            .await
-            .map_err(status)?;
-        Ok(Response::new(UnlockResponse {
-            header: self.0.v3_header(None),
-        }))
+        recipe!(self.0, r, unlock)
     }
 }
 
@@ -47,38 +45,18 @@ impl Election for ElectionService {
         &self,
         r: Request<CampaignRequest>,
     ) -> Result<Response<CampaignResponse>, Status> {
-        let r = r.into_inner();
-        let leader = recipes::campaign(&self.0, r.name, r.lease, r.value)
-            .await
-            .map_err(status)?;
-        Ok(Response::new(CampaignResponse {
-            header: self.0.v3_header(None),
-            leader: Some(leader),
-        }))
+        recipe!(self.0, r, campaign)
     }
 
     async fn proclaim(
         &self,
         r: Request<ProclaimRequest>,
     ) -> Result<Response<ProclaimResponse>, Status> {
-        let r = r.into_inner();
-        let leader = r.leader.unwrap_or_default();
-        recipes::proclaim(&self.0, &leader, r.value)
-            .await
-            .map_err(status)?;
-        Ok(Response::new(ProclaimResponse {
-            header: self.0.v3_header(None),
-        }))
+        recipe!(self.0, r, proclaim)
     }
 
     async fn leader(&self, r: Request<LeaderRequest>) -> Result<Response<LeaderResponse>, Status> {
-        let kv = recipes::leader(&self.0, &r.into_inner().name)
-            .await
-            .map_err(status)?;
-        Ok(Response::new(LeaderResponse {
-            header: self.0.v3_header(None),
-            kv: Some(kv),
-        }))
+        recipe!(self.0, r, leader)
     }
 
     /// Every proclamation, from the current leader's on, until the client goes.
@@ -105,11 +83,7 @@ impl Election for ElectionService {
     }
 
     async fn resign(&self, r: Request<ResignRequest>) -> Result<Response<ResignResponse>, Status> {
-        let leader = r.into_inner().leader.unwrap_or_default();
-        recipes::resign(&self.0, &leader).await.map_err(status)?;
-        Ok(Response::new(ResignResponse {
-            header: self.0.v3_header(None),
-        }))
+        recipe!(self.0, r, resign)
     }
 }
 
