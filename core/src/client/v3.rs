@@ -23,28 +23,18 @@ use bytes::Bytes;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// One v3 call: the local member's method, or the gRPC service's.
+/// One v3 call: in-process, the member's method (or the given local call, for the Lock
+/// and Election recipes); over the network, the gRPC service's.
 macro_rules! v3_call {
     ($self:ident, $req:ident, $service:ident, $method:ident) => {
-        match &*$self.0.via {
-            Via::Local(s) => s.$method($req).await,
-            Via::Http(h) => {
-                h.grpc
-                    .$service(move |mut c| {
-                        let r = $req.clone();
-                        async move { c.$method(r).await }
-                    })
-                    .await
-            }
-        }
+        v3_call!($self, $req, $service, $method, |s, r| s.$method(r))
     };
-}
-
-/// One call of the Lock or Election service: the member's recipe, or the gRPC service's.
-macro_rules! recipe_call {
-    ($self:ident, $req:ident, $service:ident, $method:ident) => {
+    ($self:ident, $req:ident, $service:ident, $method:ident, |$s:ident, $r:ident| $local:expr) => {
         match &*$self.0.via {
-            Via::Local(s) => recipes::$method(s, $req).await,
+            Via::Local($s) => {
+                let $r = $req;
+                $local.await
+            }
             Via::Http(h) => {
                 h.grpc
                     .$service(move |mut c| {
@@ -146,34 +136,34 @@ impl V3<'_> {
     /// Hold the lock `name` for `lease` (waits for it); the key that holds it.
     pub async fn lock(&self, name: Bytes, lease: i64) -> Result<LockResponse, V3Error> {
         let r = LockRequest { name, lease };
-        recipe_call!(self, r, lock, lock)
+        v3_call!(self, r, lock, lock, |s, r| recipes::lock(s, r))
     }
 
     pub async fn unlock(&self, key: Bytes) -> Result<UnlockResponse, V3Error> {
         let r = UnlockRequest { key };
-        recipe_call!(self, r, lock, unlock)
+        v3_call!(self, r, lock, unlock, |s, r| recipes::unlock(s, r))
     }
 
     /// Campaign to lead the election `name` (waits until elected); the leader key.
     pub async fn campaign(&self, r: CampaignRequest) -> Result<CampaignResponse, V3Error> {
-        recipe_call!(self, r, election, campaign)
+        v3_call!(self, r, election, campaign, |s, r| recipes::campaign(s, r))
     }
 
     pub async fn proclaim(&self, r: ProclaimRequest) -> Result<ProclaimResponse, V3Error> {
-        recipe_call!(self, r, election, proclaim)
+        v3_call!(self, r, election, proclaim, |s, r| recipes::proclaim(s, r))
     }
 
     /// The current leader of the election `name`: its key and value.
     pub async fn leader(&self, name: Bytes) -> Result<LeaderResponse, V3Error> {
         let r = LeaderRequest { name };
-        recipe_call!(self, r, election, leader)
+        v3_call!(self, r, election, leader, |s, r| recipes::leader(s, r))
     }
 
     pub async fn resign(&self, leader: LeaderKey) -> Result<ResignResponse, V3Error> {
         let r = ResignRequest {
             leader: Some(leader),
         };
-        recipe_call!(self, r, election, resign)
+        v3_call!(self, r, election, resign, |s, r| recipes::resign(s, r))
     }
 
     /// Every proclamation of the election `name`'s leaders, from the current one's on.
