@@ -9,9 +9,12 @@
 //! 10% put), `cas` (compare-and-swap contention on one key), `watch` (long-poll watchers on
 //! one prefix; delivery latency from a write's acknowledgment to each watcher's event).
 //!
-//! v3 workloads speak etcd's gRPC API (through etcdrs-core's client, one HTTP/2 connection
-//! per `--conns`): `v3-put` (distinct keys), `v3-range` (existing keys; linearizable, or
-//! `--serializable`), `v3-txn` (a compare on a key's mod revision, then a put of it).
+//! v3 workloads speak etcd's gRPC API (a light h2 client of its own, `grpc.rs`, one HTTP/2
+//! connection per `--conns`): `v3-put` (distinct keys), `v3-range` (existing keys;
+//! linearizable, or `--serializable`), `v3-txn` (a compare on a key's mod revision, then a
+//! put of it).
+
+mod grpc;
 
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
@@ -326,7 +329,7 @@ impl Tally {
 /// How a client reaches the server: v2 over its own HTTP/1 loop, v3 over gRPC.
 enum Link {
     Http(Arc<Conn>),
-    Grpc(etcdrs_core::Client),
+    Grpc(grpc::GrpcConn),
 }
 
 /// One operation of a client of the put/get/mixed/cas and v3 workloads.
@@ -353,11 +356,11 @@ async fn operation(
 
 async fn v3_operation(
     args: &Args,
-    c: &etcdrs_core::Client,
+    c: &grpc::GrpcConn,
     client: usize,
     seq: u64,
     value: &str,
-) -> Result<(), etcdrs_core::V3Error> {
+) -> Result<(), String> {
     use etcdrs_core::pb::etcdserverpb::{
         compare, request_op, Compare, PutRequest, RangeRequest, RequestOp, TxnRequest,
     };
@@ -368,12 +371,11 @@ async fn v3_operation(
         value: bytes(value.to_string()),
         ..Default::default()
     };
-    let v3 = c.v3();
     match args.workload {
-        Workload::V3Put => v3
-            .put(put(format!("{p}/c{client}-{seq}")))
-            .await
-            .map(|_| ()),
+        Workload::V3Put => {
+            let r = put(format!("{p}/c{client}-{seq}"));
+            c.unary("/etcdserverpb.KV/Put", &r).await.map(|_| ())
+        }
         Workload::V3Range => {
             let k = rand::thread_rng().gen_range(0..args.keys);
             let r = RangeRequest {
@@ -381,7 +383,7 @@ async fn v3_operation(
                 serializable: args.serializable,
                 ..Default::default()
             };
-            v3.range(r).await.map(|_| ())
+            c.unary("/etcdserverpb.KV/Range", &r).await.map(|_| ())
         }
         Workload::V3Txn => {
             let key = format!("{p}/k{}", rand::thread_rng().gen_range(0..args.keys));
@@ -398,7 +400,7 @@ async fn v3_operation(
                 }],
                 failure: vec![],
             };
-            v3.txn(t).await.map(|_| ())
+            c.unary("/etcdserverpb.KV/Txn", &t).await.map(|_| ())
         }
         other => unreachable!("{other:?} is not a v3 workload"),
     }
@@ -506,7 +508,7 @@ async fn preload(args: &Args, conns: &[Arc<Link>], value: &str) {
                                 value: value.clone().into_bytes().into(),
                                 ..Default::default()
                             };
-                            c.v3().put(put).await.is_ok()
+                            c.unary("/etcdserverpb.KV/Put", &put).await.is_ok()
                         }
                     };
                     if !ok {
@@ -714,18 +716,17 @@ fn main() {
             let (t, s, e, d) = run_watch(args.clone(), &endpoints).await;
             (t, s, Some(e), Some(d))
         } else if args.workload.is_v3() {
-            let links = (0..args.conns.max(1))
-                .map(|i| {
-                    let ep = &endpoints[i % endpoints.len()];
-                    match etcdrs_core::Client::http(&[ep], Some(Duration::from_secs(30))) {
-                        Ok(c) => Link::Grpc(c),
-                        Err(e) => {
-                            eprintln!("etcdrs-bench: {ep}: {e}");
-                            std::process::exit(1);
-                        }
+            let mut links = Vec::new();
+            for i in 0..args.conns.max(1) {
+                let ep = &endpoints[i % endpoints.len()];
+                match grpc::GrpcConn::open(ep).await {
+                    Ok(c) => links.push(Link::Grpc(c)),
+                    Err(e) => {
+                        eprintln!("etcdrs-bench: cannot connect: {e}");
+                        std::process::exit(1);
                     }
-                })
-                .collect();
+                }
+            }
             let (t, s) = run_requests(args.clone(), links).await;
             (t, s, None, None)
         } else {

@@ -79,6 +79,50 @@ fn every_workload_runs_and_reports() {
                 "50",
             ],
         ),
+        (
+            "v3put",
+            vec!["--workload", "v3-put", "--conns", "4", "--requests", "200"],
+        ),
+        (
+            "v3range",
+            vec![
+                "--workload",
+                "v3-range",
+                "--conns",
+                "4",
+                "--requests",
+                "200",
+                "--keys",
+                "50",
+            ],
+        ),
+        (
+            "v3serial",
+            vec![
+                "--workload",
+                "v3-range",
+                "--serializable",
+                "--conns",
+                "4",
+                "--requests",
+                "200",
+                "--keys",
+                "50",
+            ],
+        ),
+        (
+            "v3txn",
+            vec![
+                "--workload",
+                "v3-txn",
+                "--conns",
+                "4",
+                "--requests",
+                "200",
+                "--keys",
+                "50",
+            ],
+        ),
     ] {
         let r = bench(&m, dir.path(), name, &args);
         assert_eq!(
@@ -92,9 +136,16 @@ fn every_workload_runs_and_reports() {
             r["latency"]["p99_us"].as_u64().unwrap() >= r["latency"]["p50_us"].as_u64().unwrap()
         );
     }
-    // The keys really were written: 200 distinct ones by put.
+    // The keys really were written: 200 distinct ones by put, v2 and v3.
     let listing = etcdrs_tests::get(&format!("{}/v2/keys/put", m.url)).json();
     assert!(listing["node"]["nodes"].as_array().unwrap().len() >= 200);
+    let v3 = etcdrs_tests::etcdctl3(
+        &m.url,
+        &["-w", "json", "get", "/v3put/", "--prefix", "--keys-only"],
+        "",
+    );
+    let v3: serde_json::Value = serde_json::from_str(&v3.stdout).expect("etcdctl json");
+    assert!(v3["count"].as_u64().unwrap() >= 200, "{v3}");
 
     let cas = bench(
         &m,

@@ -72,6 +72,15 @@ async fn exercise(c: &Client) -> Vec<String> {
         shown(
             v3.range(RangeRequest {
                 key: b("a"),
+                range_end: b("z"),
+                count_only: true,
+                ..Default::default()
+            })
+            .await,
+        ),
+        shown(
+            v3.range(RangeRequest {
+                key: b("a"),
                 revision: 99,
                 ..Default::default()
             })
@@ -183,17 +192,22 @@ fn v3_in_process_and_over_grpc_answer_alike() {
     // And the answers are the ones etcd gives.
     assert!(a[3].contains("etcdserver: key is not provided"), "{}", a[3]);
     assert!(
-        a[6].contains("required revision is a future revision"),
-        "{}",
+        a[6].contains("kvs: [], more: false, count: 2"),
+        "count only: {}",
         a[6]
     );
-    assert!(a[7].contains("succeeded: true"), "{}", a[7]);
-    assert!(a[8].contains("succeeded: false"), "{}", a[8]);
-    assert!(a[10].contains("lease already exists"), "{}", a[10]);
     assert!(
-        a[15].contains("ttl: 0"),
+        a[7].contains("required revision is a future revision"),
+        "{}",
+        a[7]
+    );
+    assert!(a[8].contains("succeeded: true"), "{}", a[8]);
+    assert!(a[9].contains("succeeded: false"), "{}", a[9]);
+    assert!(a[11].contains("lease already exists"), "{}", a[11]);
+    assert!(
+        a[16].contains("ttl: 0"),
         "keep-alive of a revoked lease: {}",
-        a[15]
+        a[16]
     );
     assert!(
         a.last().unwrap().contains("has been compacted"),

@@ -76,7 +76,6 @@ const STEPS: &[Step] = &[
         &["-w", "json", "get", "b", "--from-key", "--limit", "2"],
         "",
     ),
-    Step(&["-w", "json", "get", "", "--prefix", "--count-only"], ""),
     Step(&["-w", "json", "get", "", "--prefix", "--keys-only"], ""),
     Step(&["get", "", "--prefix", "--keys-only"], ""),
     Step(
