@@ -35,11 +35,6 @@ impl GrpcConn {
 
     /// One unary call to `path` (`/package.Service/Method`); the answer's message bytes.
     pub async fn unary(&self, path: &str, msg: &impl Message) -> Result<Bytes, String> {
-        let len = msg.encoded_len();
-        let mut framed = BytesMut::with_capacity(5 + len);
-        framed.put_u8(0);
-        framed.put_u32(len as u32);
-        msg.encode(&mut framed).map_err(|e| e.to_string())?;
         let req = http::Request::post(format!("http://{}{path}", self.authority))
             .header("content-type", "application/grpc")
             .header("te", "trailers")
@@ -48,7 +43,7 @@ impl GrpcConn {
         let mut send = self.send.clone().ready().await.map_err(|e| e.to_string())?;
         let (answer, mut stream) = send.send_request(req, false).map_err(|e| e.to_string())?;
         stream
-            .send_data(framed.freeze(), true)
+            .send_data(framed(msg)?, true)
             .map_err(|e| e.to_string())?;
         let answer = answer.await.map_err(|e| e.to_string())?;
         // An error comes as a trailers-only answer: its status in the headers.
@@ -71,6 +66,74 @@ impl GrpcConn {
                 Ok(data.freeze().split_off(skip))
             }
             other => Err(format!("grpc-status {other:?}")),
+        }
+    }
+}
+
+/// A bidirectional gRPC stream (Watch, LeaseKeepAlive) on a `GrpcConn`.
+pub struct GrpcStream {
+    send: h2::SendStream<Bytes>,
+    recv: h2::RecvStream,
+    /// Bytes received and not yet taken as messages.
+    buf: BytesMut,
+}
+
+fn framed(msg: &impl Message) -> Result<Bytes, String> {
+    let len = msg.encoded_len();
+    let mut framed = BytesMut::with_capacity(5 + len);
+    framed.put_u8(0);
+    framed.put_u32(len as u32);
+    msg.encode(&mut framed).map_err(|e| e.to_string())?;
+    Ok(framed.freeze())
+}
+
+impl GrpcConn {
+    /// Open a stream to `path` with its first message.
+    pub async fn stream(&self, path: &str, first: &impl Message) -> Result<GrpcStream, String> {
+        let req = http::Request::post(format!("http://{}{path}", self.authority))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(())
+            .map_err(|e| e.to_string())?;
+        let mut send = self.send.clone().ready().await.map_err(|e| e.to_string())?;
+        let (answer, mut stream) = send.send_request(req, false).map_err(|e| e.to_string())?;
+        stream
+            .send_data(framed(first)?, false)
+            .map_err(|e| e.to_string())?;
+        let answer = answer.await.map_err(|e| e.to_string())?;
+        Ok(GrpcStream {
+            send: stream,
+            recv: answer.into_body(),
+            buf: BytesMut::new(),
+        })
+    }
+}
+
+impl GrpcStream {
+    pub fn send(&mut self, msg: &impl Message) -> Result<(), String> {
+        self.send
+            .send_data(framed(msg)?, false)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The next message; None when the server ended the stream.
+    pub async fn recv<M: Message + Default>(&mut self) -> Result<Option<M>, String> {
+        loop {
+            if self.buf.len() >= 5 {
+                let len = u32::from_be_bytes(self.buf[1..5].try_into().expect("4 bytes")) as usize;
+                if self.buf.len() >= 5 + len {
+                    let frame = self.buf.split_to(5 + len);
+                    return M::decode(&frame[5..]).map(Some).map_err(|e| e.to_string());
+                }
+            }
+            match self.recv.data().await {
+                Some(chunk) => {
+                    let chunk = chunk.map_err(|e| e.to_string())?;
+                    let _ = self.recv.flow_control().release_capacity(chunk.len());
+                    self.buf.extend_from_slice(&chunk);
+                }
+                None => return Ok(None),
+            }
         }
     }
 }

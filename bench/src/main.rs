@@ -12,7 +12,8 @@
 //! v3 workloads speak etcd's gRPC API (a light h2 client of its own, `grpc.rs`, one HTTP/2
 //! connection per `--conns`): `v3-put` (distinct keys), `v3-range` (existing keys;
 //! linearizable, or `--serializable`), `v3-txn` (a compare on a key's mod revision, then a
-//! put of it).
+//! put of it), `v3-watch` (watch fan-out, as `watch`), `v3-keep-alive` (lease renewals on
+//! keep-alive streams).
 
 mod grpc;
 
@@ -38,6 +39,8 @@ enum Workload {
     V3Put,
     V3Range,
     V3Txn,
+    V3Watch,
+    V3KeepAlive,
 }
 
 impl Workload {
@@ -453,7 +456,9 @@ async fn v2_operation(
                 other => other,
             }
         }
-        Workload::Watch => unreachable!("watch has its own driver"),
+        Workload::Watch | Workload::V3Watch | Workload::V3KeepAlive => {
+            unreachable!("{:?} has its own driver", args.workload)
+        }
         v3 => unreachable!("{v3:?} goes over gRPC"),
     };
     match result {
@@ -683,8 +688,13 @@ async fn run_watch(args: Arc<Args>, endpoints: &[String]) -> (Tally, f64, u64, u
     let seconds = started.elapsed().as_secs_f64();
     let expected = args.writes * args.conns as u64;
     let delivered = delivered.load(Ordering::SeqCst);
-    let tally = Arc::try_unwrap(tally).unwrap_or_else(|t| {
-        // Watchers still waiting (not everything was delivered): take what was recorded.
+    (take_tally(tally), seconds, expected, delivered)
+}
+
+/// The tally, from tasks that may still hold it (watchers still waiting when not
+/// everything was delivered): what was recorded.
+fn take_tally(tally: Arc<Tally>) -> Tally {
+    Arc::try_unwrap(tally).unwrap_or_else(|t| {
         let fresh = Tally::new();
         *fresh.hist.lock().unwrap() = t.hist.lock().unwrap().clone();
         fresh
@@ -694,8 +704,206 @@ async fn run_watch(args: Arc<Args>, endpoints: &[String]) -> (Tally, f64, u64, u
             .errors
             .store(t.errors.load(Ordering::SeqCst), Ordering::SeqCst);
         fresh
-    });
-    (tally, seconds, expected, delivered)
+    })
+}
+
+/// v3-watch: `conns` watchers (one HTTP/2 connection and Watch stream each) on one prefix
+/// from the first write's revision; one writer; delivery latency from each write's
+/// acknowledgment to each watcher's event, as the v2 watch workload measures.
+async fn run_v3_watch(args: Arc<Args>, endpoints: &[String]) -> (Tally, f64, u64, u64) {
+    use etcdrs_core::pb::etcdserverpb::{
+        watch_request::RequestUnion, PutRequest, PutResponse, WatchCreateRequest, WatchRequest,
+        WatchResponse,
+    };
+    use prost::Message as _;
+    let fail = |e: String| -> ! {
+        eprintln!("etcdrs-bench: {e}");
+        std::process::exit(1)
+    };
+    let writer = grpc::GrpcConn::open(&endpoints[0])
+        .await
+        .unwrap_or_else(|e| fail(e));
+    let prefix = format!("{}/watch/", args.prefix);
+    let put = |key: String, value: String| PutRequest {
+        key: key.into_bytes().into(),
+        value: value.into_bytes().into(),
+        ..Default::default()
+    };
+    let revision_of = |answer: bytes::Bytes| {
+        PutResponse::decode(answer)
+            .ok()
+            .and_then(|r| r.header)
+            .map(|h| h.revision)
+    };
+    let first = writer
+        .unary(
+            "/etcdserverpb.KV/Put",
+            &put(format!("{prefix}start"), "0".into()),
+        )
+        .await
+        .unwrap_or_else(|e| fail(e));
+    let start = revision_of(first).unwrap_or_else(|| fail("no revision".into())) + 1;
+    let mut end = prefix.clone().into_bytes();
+    *end.last_mut().unwrap() += 1; // '/' + 1: the prefix's range end
+    let create = WatchRequest {
+        request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
+            key: prefix.clone().into_bytes().into(),
+            range_end: end.into(),
+            start_revision: start,
+            ..Default::default()
+        })),
+    };
+    let acked: Arc<Mutex<std::collections::HashMap<i64, Instant>>> = Default::default();
+    let tally = Arc::new(Tally::new());
+    tally.measuring.store(true, Ordering::SeqCst);
+    let delivered = Arc::new(AtomicU64::new(0));
+    let armed = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..args.conns {
+        let conn = grpc::GrpcConn::open(&endpoints[i % endpoints.len()])
+            .await
+            .unwrap_or_else(|e| fail(e));
+        let (acked, tally, delivered, armed, create) = (
+            acked.clone(),
+            tally.clone(),
+            delivered.clone(),
+            armed.clone(),
+            create.clone(),
+        );
+        let writes = args.writes;
+        tasks.push(tokio::spawn(async move {
+            let Ok(mut stream) = conn.stream("/etcdserverpb.Watch/Watch", &create).await else {
+                tally.error(true);
+                return;
+            };
+            let mut seen = 0;
+            while seen < writes {
+                let answer = match stream.recv::<WatchResponse>().await {
+                    Ok(Some(a)) => a,
+                    _ => {
+                        tally.error(true);
+                        return;
+                    }
+                };
+                if answer.created {
+                    armed.fetch_add(1, Ordering::SeqCst);
+                    continue;
+                }
+                let got = Instant::now();
+                for e in answer.events {
+                    let rev = e.kv.map_or(0, |kv| kv.mod_revision);
+                    // The event may arrive before the writer has its answer: wait for it.
+                    let acked_at = loop {
+                        if let Some(t) = acked.lock().unwrap().get(&rev) {
+                            break *t;
+                        }
+                        tokio::time::sleep(Duration::from_micros(200)).await;
+                    };
+                    tally.record(got.saturating_duration_since(acked_at), true);
+                    delivered.fetch_add(1, Ordering::Relaxed);
+                    seen += 1;
+                }
+            }
+        }));
+    }
+    // Every watcher created before the writes start.
+    while armed.load(Ordering::SeqCst) < args.conns as u64 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_secs_f64(args.warmup.min(2.0))).await;
+    let value = "x".repeat(args.value_size);
+    let started = Instant::now();
+    for i in 0..args.writes {
+        let answer = writer
+            .unary(
+                "/etcdserverpb.KV/Put",
+                &put(format!("{prefix}k{i}"), value.clone()),
+            )
+            .await;
+        match answer.ok().and_then(revision_of) {
+            Some(rev) => {
+                acked.lock().unwrap().insert(rev, Instant::now());
+            }
+            None => tally.error(true),
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for t in tasks {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let _ = tokio::time::timeout(left, t).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let expected = args.writes * args.conns as u64;
+    let delivered = delivered.load(Ordering::SeqCst);
+    (take_tally(tally), seconds, expected, delivered)
+}
+
+/// v3-keep-alive: `conns` clients, each with a lease of its own and a LeaseKeepAlive
+/// stream on its own connection, renewing as fast as the answers come; the latency of
+/// each renewal.
+async fn run_v3_keep_alive(args: Arc<Args>, endpoints: &[String]) -> (Tally, f64) {
+    use etcdrs_core::pb::etcdserverpb::{
+        LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
+    };
+    use prost::Message as _;
+    let tally = Arc::new(Tally::new());
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for i in 0..args.conns.max(1) {
+        let conn = match grpc::GrpcConn::open(&endpoints[i % endpoints.len()]).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("etcdrs-bench: cannot connect: {e}");
+                std::process::exit(1);
+            }
+        };
+        let (tally, stop) = (tally.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let grant = LeaseGrantRequest { ttl: 60, id: 0 };
+            let granted = conn.unary("/etcdserverpb.Lease/LeaseGrant", &grant).await;
+            let Some(id) = granted
+                .ok()
+                .and_then(|a| LeaseGrantResponse::decode(a).ok())
+            else {
+                tally.error(true);
+                return;
+            };
+            let renew = LeaseKeepAliveRequest { id: id.id };
+            let mut sent = Instant::now();
+            let Ok(mut stream) = conn
+                .stream("/etcdserverpb.Lease/LeaseKeepAlive", &renew)
+                .await
+            else {
+                tally.error(true);
+                return;
+            };
+            while !stop.load(Ordering::Relaxed) {
+                let counted = tally.measuring.load(Ordering::Relaxed);
+                match stream.recv::<LeaseKeepAliveResponse>().await {
+                    Ok(Some(a)) if a.ttl > 0 => tally.record(sent.elapsed(), counted),
+                    _ => {
+                        tally.error(counted);
+                        return;
+                    }
+                }
+                sent = Instant::now();
+                if stream.send(&renew).is_err() {
+                    tally.error(counted);
+                    return;
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
+    tally.measuring.store(true, Ordering::SeqCst);
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
+    stop.store(true, Ordering::SeqCst);
+    let seconds = started.elapsed().as_secs_f64();
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
+    (take_tally(tally), seconds)
 }
 
 fn main() {
@@ -715,6 +923,12 @@ fn main() {
         if args.workload == Workload::Watch {
             let (t, s, e, d) = run_watch(args.clone(), &endpoints).await;
             (t, s, Some(e), Some(d))
+        } else if args.workload == Workload::V3Watch {
+            let (t, s, e, d) = run_v3_watch(args.clone(), &endpoints).await;
+            (t, s, Some(e), Some(d))
+        } else if args.workload == Workload::V3KeepAlive {
+            let (t, s) = run_v3_keep_alive(args.clone(), &endpoints).await;
+            (t, s, None, None)
         } else if args.workload.is_v3() {
             let mut links = Vec::new();
             for i in 0..args.conns.max(1) {
@@ -750,7 +964,7 @@ fn main() {
         operations: ops,
         errors: tally.errors.load(Ordering::SeqCst),
         conflicts: tally.conflicts.load(Ordering::SeqCst),
-        throughput: if args.workload == Workload::Watch {
+        throughput: if matches!(args.workload, Workload::Watch | Workload::V3Watch) {
             delivered.unwrap_or(0) as f64 / seconds
         } else {
             ops as f64 / seconds

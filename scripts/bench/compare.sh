@@ -153,6 +153,11 @@ workload v3-put 1 all -- --workload v3-put --conns 32
 workload v3-range 1 all -- --workload v3-range --conns 32
 workload v3-range-serializable 1 all -- --workload v3-range --conns 32 --serializable
 workload v3-txn 1 all -- --workload v3-txn --conns 32
+workload v3-keep-alive 1 all -- --workload v3-keep-alive --conns 32
+for w in $WATCHERS; do
+    writes=$((w >= 10000 ? 20 : w >= 1000 ? 50 : 100))
+    workload "v3-watch-$w" 1 all -- --workload v3-watch --conns "$w" --writes "$writes"
+done
 workload cluster-v3-put-all 3 all -- --workload v3-put --conns 32
 
 # Memory and restart with KEYS_RSS keys (64-byte values), and an empty start: v2 keys

@@ -167,4 +167,33 @@ fn every_workload_runs_and_reports() {
     );
     assert_eq!(watch["events_expected"], 50, "{watch}");
     assert_eq!(watch["events_delivered"], 50, "{watch}");
+
+    let v3_watch = bench(
+        &m,
+        dir.path(),
+        "v3watch",
+        &["--workload", "v3-watch", "--conns", "5", "--writes", "10"],
+    );
+    assert_eq!(v3_watch["events_expected"], 50, "{v3_watch}");
+    assert_eq!(v3_watch["events_delivered"], 50, "{v3_watch}");
+    assert_eq!(v3_watch["errors"], 0, "{v3_watch}");
+
+    let keep_alive = bench(
+        &m,
+        dir.path(),
+        "v3keepalive",
+        &[
+            "--workload",
+            "v3-keep-alive",
+            "--conns",
+            "4",
+            "--duration",
+            "0.5",
+        ],
+    );
+    assert_eq!(keep_alive["errors"], 0, "{keep_alive}");
+    assert!(
+        keep_alive["operations"].as_u64().unwrap() > 0,
+        "{keep_alive}"
+    );
 }
