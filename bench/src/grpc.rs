@@ -35,17 +35,7 @@ impl GrpcConn {
 
     /// One unary call to `path` (`/package.Service/Method`); the answer's message bytes.
     pub async fn unary(&self, path: &str, msg: &impl Message) -> Result<Bytes, String> {
-        let req = http::Request::post(format!("http://{}{path}", self.authority))
-            .header("content-type", "application/grpc")
-            .header("te", "trailers")
-            .body(())
-            .map_err(|e| e.to_string())?;
-        let mut send = self.send.clone().ready().await.map_err(|e| e.to_string())?;
-        let (answer, mut stream) = send.send_request(req, false).map_err(|e| e.to_string())?;
-        stream
-            .send_data(framed(msg)?, true)
-            .map_err(|e| e.to_string())?;
-        let answer = answer.await.map_err(|e| e.to_string())?;
+        let (answer, _) = self.call(path, msg, true).await?;
         // An error comes as a trailers-only answer: its status in the headers.
         if let Some(status) = answer.headers().get("grpc-status") {
             if status != "0" {
@@ -88,8 +78,14 @@ fn framed(msg: &impl Message) -> Result<Bytes, String> {
 }
 
 impl GrpcConn {
-    /// Open a stream to `path` with its first message.
-    pub async fn stream(&self, path: &str, first: &impl Message) -> Result<GrpcStream, String> {
+    /// Start a call to `path` with its first message (the only one when `last`): the
+    /// answer's head and the stream to send more on.
+    async fn call(
+        &self,
+        path: &str,
+        first: &impl Message,
+        last: bool,
+    ) -> Result<(http::Response<h2::RecvStream>, h2::SendStream<Bytes>), String> {
         let req = http::Request::post(format!("http://{}{path}", self.authority))
             .header("content-type", "application/grpc")
             .header("te", "trailers")
@@ -98,9 +94,15 @@ impl GrpcConn {
         let mut send = self.send.clone().ready().await.map_err(|e| e.to_string())?;
         let (answer, mut stream) = send.send_request(req, false).map_err(|e| e.to_string())?;
         stream
-            .send_data(framed(first)?, false)
+            .send_data(framed(first)?, last)
             .map_err(|e| e.to_string())?;
         let answer = answer.await.map_err(|e| e.to_string())?;
+        Ok((answer, stream))
+    }
+
+    /// Open a stream to `path` with its first message.
+    pub async fn stream(&self, path: &str, first: &impl Message) -> Result<GrpcStream, String> {
+        let (answer, stream) = self.call(path, first, false).await?;
         Ok(GrpcStream {
             send: stream,
             recv: answer.into_body(),

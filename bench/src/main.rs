@@ -646,13 +646,7 @@ async fn run_watch(args: Arc<Args>, endpoints: &[String]) -> (Tally, f64, u64, u
                         tally.error(true);
                         return;
                     };
-                    // The event may arrive before the writer has its answer: wait for it.
-                    let acked_at = loop {
-                        if let Some(t) = acked.lock().unwrap().get(&index) {
-                            break *t;
-                        }
-                        tokio::time::sleep(Duration::from_micros(200)).await;
-                    };
+                    let acked_at = acked_at(&acked, index).await;
                     tally.record(got.saturating_duration_since(acked_at), true);
                     delivered.fetch_add(1, Ordering::Relaxed);
                     seen += 1;
@@ -680,6 +674,18 @@ async fn run_watch(args: Arc<Args>, endpoints: &[String]) -> (Tally, f64, u64, u
             _ => tally.error(true),
         }
     }
+    finish_watch(&args, tasks, started, &delivered, tally).await
+}
+
+/// The end of a watch run: wait (at most two minutes) for the watchers; the tally, the
+/// seconds since the writes started, and the events expected and delivered.
+async fn finish_watch(
+    args: &Args,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    started: Instant,
+    delivered: &AtomicU64,
+    tally: Arc<Tally>,
+) -> (Tally, f64, u64, u64) {
     let deadline = Instant::now() + Duration::from_secs(120);
     for t in tasks {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -687,8 +693,26 @@ async fn run_watch(args: Arc<Args>, endpoints: &[String]) -> (Tally, f64, u64, u
     }
     let seconds = started.elapsed().as_secs_f64();
     let expected = args.writes * args.conns as u64;
-    let delivered = delivered.load(Ordering::SeqCst);
-    (take_tally(tally), seconds, expected, delivered)
+    (
+        take_tally(tally),
+        seconds,
+        expected,
+        delivered.load(Ordering::SeqCst),
+    )
+}
+
+/// When the write of `rev` was acknowledged: an event may arrive before the writer has its
+/// answer, so this waits for it.
+async fn acked_at<K: std::hash::Hash + Eq>(
+    acked: &Mutex<std::collections::HashMap<K, Instant>>,
+    rev: K,
+) -> Instant {
+    loop {
+        if let Some(t) = acked.lock().unwrap().get(&rev) {
+            return *t;
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
 }
 
 /// The tally, from tasks that may still hold it (watchers still waiting when not
@@ -792,13 +816,7 @@ async fn run_v3_watch(args: Arc<Args>, endpoints: &[String]) -> (Tally, f64, u64
                 let got = Instant::now();
                 for e in answer.events {
                     let rev = e.kv.map_or(0, |kv| kv.mod_revision);
-                    // The event may arrive before the writer has its answer: wait for it.
-                    let acked_at = loop {
-                        if let Some(t) = acked.lock().unwrap().get(&rev) {
-                            break *t;
-                        }
-                        tokio::time::sleep(Duration::from_micros(200)).await;
-                    };
+                    let acked_at = acked_at(&acked, rev).await;
                     tally.record(got.saturating_duration_since(acked_at), true);
                     delivered.fetch_add(1, Ordering::Relaxed);
                     seen += 1;
@@ -827,15 +845,7 @@ async fn run_v3_watch(args: Arc<Args>, endpoints: &[String]) -> (Tally, f64, u64
             None => tally.error(true),
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    for t in tasks {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let _ = tokio::time::timeout(left, t).await;
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    let expected = args.writes * args.conns as u64;
-    let delivered = delivered.load(Ordering::SeqCst);
-    (take_tally(tally), seconds, expected, delivered)
+    finish_watch(&args, tasks, started, &delivered, tally).await
 }
 
 /// v3-keep-alive: `conns` clients, each with a lease of its own and a LeaseKeepAlive
