@@ -222,10 +222,11 @@ macro_rules! v3_error_table {
                 }
             }
 
-            /// The error a gRPC status stands for, by etcd's message (as etcd's Go client
-            /// maps them back); any other text stays as it is.
+            /// The error a gRPC status stands for, by etcd's message alone (as etcd's Go
+            /// client maps them back: the Lock and Election services pass the errors of
+            /// their own calls on with code UNKNOWN); any other text stays as it is.
             pub fn from_status(code: i32, message: &str) -> V3Error {
-                $(if code == grpc_code::$grpc && message == $message {
+                $(if message == $message {
                     return V3Error::$name;
                 })*
                 if code == grpc_code::DATA_LOSS {
@@ -261,6 +262,7 @@ v3_error_table! {
     /// The Election service's (etcd passes its concurrency package's errors through).
     ElectionNoLeader = UNKNOWN, "election: no leader";
     ElectionNotLeader = UNKNOWN, "election: not leader";
+    MissingLeaderKey = UNKNOWN, "\"leader\" field must be provided";
 }
 
 impl fmt::Display for V3Error {

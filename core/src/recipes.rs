@@ -6,7 +6,7 @@ use crate::error::V3Error;
 use crate::mvcc::{Delivery, WatchSpec};
 use crate::pb::etcdserverpb::{
     compare, range_request, request_op, response_op, Compare, DeleteRangeRequest, PutRequest,
-    RangeRequest, RequestOp, ResponseHeader, TxnRequest,
+    LeaseGrantRequest, RangeRequest, RequestOp, ResponseHeader, TxnRequest,
 };
 use crate::pb::mvccpb::{event::EventType, KeyValue};
 use crate::pb::v3electionpb::{
@@ -366,8 +366,27 @@ async fn wait_prefix_put(server: &Server, p: Bytes, from: i64) -> Result<(), V3E
 // The services' calls, request in, response out: one implementation for the gRPC
 // services and for in-process clients.
 
+/// etcd's concurrency sessions last this long when nobody keeps them alive (seconds).
+const SESSION_TTL: i64 = 60;
+
+/// The lease a lock or campaign holds: the one given, or (lease 0) a new one of a session's
+/// TTL that nobody renews, as etcd's services make for a request without a lease.
+async fn session_lease(server: &Arc<Server>, lease: i64) -> Result<i64, V3Error> {
+    if lease != 0 {
+        return Ok(lease);
+    }
+    let granted = server
+        .lease_grant(LeaseGrantRequest {
+            ttl: SESSION_TTL,
+            id: 0,
+        })
+        .await?;
+    Ok(granted.id)
+}
+
 pub async fn lock(server: &Arc<Server>, r: LockRequest) -> Result<LockResponse, V3Error> {
-    let (key, header) = acquire_lock(server, r.name, r.lease).await?;
+    let lease = session_lease(server, r.lease).await?;
+    let (key, header) = acquire_lock(server, r.name, lease).await?;
     Ok(LockResponse {
         header: server.v3_header(header),
         key,
@@ -385,7 +404,8 @@ pub async fn campaign(
     server: &Arc<Server>,
     r: CampaignRequest,
 ) -> Result<CampaignResponse, V3Error> {
-    let leader = elect(server, r.name, r.lease, r.value).await?;
+    let lease = session_lease(server, r.lease).await?;
+    let leader = elect(server, r.name, lease, r.value).await?;
     Ok(CampaignResponse {
         header: server.v3_header(None),
         leader: Some(leader),
@@ -396,7 +416,8 @@ pub async fn proclaim(
     server: &Arc<Server>,
     r: ProclaimRequest,
 ) -> Result<ProclaimResponse, V3Error> {
-    proclaim_as(server, &r.leader.unwrap_or_default(), r.value).await?;
+    let leader = r.leader.ok_or(V3Error::MissingLeaderKey)?;
+    proclaim_as(server, &leader, r.value).await?;
     Ok(ProclaimResponse {
         header: server.v3_header(None),
     })
@@ -411,7 +432,8 @@ pub async fn leader(server: &Arc<Server>, r: LeaderRequest) -> Result<LeaderResp
 }
 
 pub async fn resign(server: &Arc<Server>, r: ResignRequest) -> Result<ResignResponse, V3Error> {
-    resign_as(server, &r.leader.unwrap_or_default()).await?;
+    let leader = r.leader.ok_or(V3Error::MissingLeaderKey)?;
+    resign_as(server, &leader).await?;
     Ok(ResignResponse {
         header: server.v3_header(None),
     })

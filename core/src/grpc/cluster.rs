@@ -6,7 +6,7 @@ use crate::identity::Member as ClusterMember;
 use crate::pb::etcdserverpb::{
     cluster_server::Cluster, Member, MemberAddRequest, MemberAddResponse, MemberListRequest,
     MemberListResponse, MemberPromoteRequest, MemberPromoteResponse, MemberRemoveRequest,
-    MemberRemoveResponse, MemberUpdateRequest, MemberUpdateResponse,
+    MemberRemoveResponse, MemberUpdateRequest, MemberUpdateResponse, ResponseHeader,
 };
 use crate::server::Server;
 use std::sync::Arc;
@@ -25,6 +25,11 @@ fn member(m: ClusterMember) -> Member {
 }
 
 impl ClusterService {
+    /// etcd's cluster answers carry no revision: membership is not in the key space.
+    fn header(&self) -> Option<ResponseHeader> {
+        self.0.v3_header(None).map(|h| ResponseHeader { revision: 0, ..h })
+    }
+
     fn members(&self) -> Vec<Member> {
         self.0.members().into_iter().map(member).collect()
     }
@@ -56,7 +61,7 @@ impl Cluster for ClusterService {
             .await
             .map_err(member_status)?;
         Ok(Response::new(MemberAddResponse {
-            header: self.0.v3_header(None),
+            header: self.header(),
             member: Some(member(added)),
             members: self.members(),
         }))
@@ -71,7 +76,7 @@ impl Cluster for ClusterService {
             .await
             .map_err(member_status)?;
         Ok(Response::new(MemberRemoveResponse {
-            header: self.0.v3_header(None),
+            header: self.header(),
             members: self.members(),
         }))
     }
@@ -87,7 +92,7 @@ impl Cluster for ClusterService {
             .await
             .map_err(member_status)?;
         Ok(Response::new(MemberUpdateResponse {
-            header: self.0.v3_header(None),
+            header: self.header(),
             members: self.members(),
         }))
     }
@@ -97,7 +102,7 @@ impl Cluster for ClusterService {
         _: Request<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
         Ok(Response::new(MemberListResponse {
-            header: self.0.v3_header(None),
+            header: self.header(),
             members: self.members(),
         }))
     }

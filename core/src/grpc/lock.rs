@@ -1,6 +1,5 @@
 //! v3lockpb.Lock and v3electionpb.Election: etcd's concurrency recipes as services.
 
-use super::status;
 use crate::pb::v3electionpb::{
     election_server::Election, CampaignRequest, CampaignResponse, LeaderRequest, LeaderResponse,
     ProclaimRequest, ProclaimResponse, ResignRequest, ResignResponse,
@@ -16,13 +15,15 @@ use tonic::{Request, Response, Status};
 
 pub(crate) struct LockService(pub Arc<Server>);
 
-/// One unary call: the recipe's answer, or its error as etcd's status.
+/// One unary call: the recipe's answer, or its error as etcd's services give it: they make
+/// their calls as a client of the member, and pass a failed call's error on with its
+/// message and code UNKNOWN.
 macro_rules! recipe {
     ($server:expr, $r:ident, $call:ident) => {
         recipes::$call(&$server, $r.into_inner())
             .await
             .map(Response::new)
-            .map_err(status)
+            .map_err(|e| Status::unknown(e.message()))
     };
 }
 
