@@ -340,6 +340,53 @@ pub fn try_http(method: &str, url: &str, form: &[(&str, &str)]) -> Result<Reply,
     }
 }
 
+/// `POST url` with `body` as it is (a JSON gateway request), on a connection of its own. A
+/// chunked answer comes back joined, without its trailers (etcd's gateway sends some on
+/// errors, which ureq does not read).
+pub fn post(url: &str, body: &str) -> Reply {
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (addr, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let text = raw(addr, request.as_bytes(), Duration::from_secs(30));
+    let (head, rest) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer from {url}: {text:?}"));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line from {url}: {text:?}"));
+    let headers: HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let body = if headers.get("transfer-encoding").map(String::as_str) == Some("chunked") {
+        let mut out = String::new();
+        let mut rest = rest;
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 || after.len() < n {
+                break;
+            }
+            out.push_str(&after[..n]);
+            rest = after[n..].trim_start_matches("\r\n");
+        }
+        out
+    } else {
+        rest.to_string()
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
 /// A raw HTTP/1.1 exchange with `addr` (host:port): send `request` as it is, read until the
 /// server closes or `limit` passes.
 pub fn raw(addr: &str, request: &[u8], limit: Duration) -> String {

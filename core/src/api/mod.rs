@@ -67,6 +67,8 @@ async fn route(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body> {
         response(200, "", Bytes::new())
     } else if let Some(r) = crate::http::redirect_unclean(&req) {
         r
+    } else if crate::grpc::gateway::handles(&path) {
+        crate::grpc::gateway::serve(req, server).await
     } else if path == KEYS_PATH || path.starts_with("/v2/keys/") {
         keys(req, server).await
     } else if path.starts_with(modules::LOCK_PREFIX) {

@@ -7,6 +7,7 @@ use crate::pb::etcdserverpb::{
     LeaseRevokeResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
 use crate::server::Server;
+use futures_util::{Stream, StreamExt as _};
 use std::sync::Arc;
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -37,33 +38,14 @@ impl Lease for LeaseService {
             .map_err(status)
     }
 
-    /// One answer per request, in order; a lease that is gone answers TTL 0 (as etcd) and
-    /// the stream goes on. The stream ends when the client closes its side.
     async fn lease_keep_alive(
         &self,
         r: Request<Streaming<LeaseKeepAliveRequest>>,
     ) -> Result<Response<BoxStream<LeaseKeepAliveResponse>>, Status> {
-        let server = self.0.clone();
-        let requests = r.into_inner();
-        let answers =
-            futures_util::stream::unfold((server, requests), |(server, mut requests)| async move {
-                let req = match requests.message().await {
-                    Ok(Some(req)) => req,
-                    Ok(None) => return None,
-                    Err(e) => return Some((Err(e), (server, requests))),
-                };
-                let answer = match server.lease_keep_alive(req.id).await {
-                    Ok(resp) => Ok(resp),
-                    Err(crate::error::V3Error::LeaseNotFound) => Ok(LeaseKeepAliveResponse {
-                        header: server.v3_header(None),
-                        id: req.id,
-                        ttl: 0,
-                    }),
-                    Err(e) => Err(status(e)),
-                };
-                Some((answer, (server, requests)))
-            });
-        Ok(Response::new(Box::pin(answers)))
+        Ok(Response::new(keep_alive_stream(
+            self.0.clone(),
+            r.into_inner(),
+        )))
     }
 
     async fn lease_time_to_live(
@@ -87,4 +69,31 @@ impl Lease for LeaseService {
             .map(Response::new)
             .map_err(status)
     }
+}
+
+/// One answer per keep-alive request, in order; a lease that is gone answers TTL 0 (as etcd)
+/// and the stream goes on. The stream ends when the client closes its side.
+pub(crate) fn keep_alive_stream(
+    server: Arc<Server>,
+    requests: impl Stream<Item = Result<LeaseKeepAliveRequest, Status>> + Send + Unpin + 'static,
+) -> BoxStream<LeaseKeepAliveResponse> {
+    Box::pin(futures_util::stream::unfold(
+        (server, requests),
+        |(server, mut requests)| async move {
+            let req = match requests.next().await? {
+                Ok(req) => req,
+                Err(e) => return Some((Err(e), (server, requests))),
+            };
+            let answer = match server.lease_keep_alive(req.id).await {
+                Ok(resp) => Ok(resp),
+                Err(crate::error::V3Error::LeaseNotFound) => Ok(LeaseKeepAliveResponse {
+                    header: server.v3_header(None),
+                    id: req.id,
+                    ttl: 0,
+                }),
+                Err(e) => Err(status(e)),
+            };
+            Some((answer, (server, requests)))
+        },
+    ))
 }

@@ -3,6 +3,7 @@
 //! tells them from HTTP/1 and JSON requests by content-type, as etcd's cmux does).
 
 mod cluster;
+pub(crate) mod gateway;
 mod kv;
 mod lease;
 mod lock;

@@ -7,7 +7,7 @@ use crate::pb::etcdserverpb::{
     watch_request::RequestUnion, watch_server::Watch, WatchRequest, WatchResponse,
 };
 use crate::server::Server;
-use futures_util::StreamExt as _;
+use futures_util::{Stream, StreamExt as _};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,17 +26,24 @@ impl Watch for WatchService {
         &self,
         r: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<BoxStream<WatchResponse>>, Status> {
-        let server = self.0.clone();
-        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
-        tokio::spawn(serve_requests(server.clone(), r.into_inner(), tx));
-        let answers = futures_util::stream::unfold((server, rx), |(server, mut rx)| async move {
-            let d = rx.recv().await?;
-            let parts = server.watch_responses(d).into_iter().map(Ok);
-            Some((futures_util::stream::iter(parts), (server, rx)))
-        })
-        .flatten();
-        Ok(Response::new(Box::pin(answers)))
+        Ok(Response::new(watch_stream(self.0.clone(), r.into_inner())))
     }
+}
+
+/// The answers to one watch stream's requests (gRPC's, or the gateway's JSON ones).
+pub(crate) fn watch_stream(
+    server: Arc<Server>,
+    requests: impl Stream<Item = Result<WatchRequest, Status>> + Send + Unpin + 'static,
+) -> BoxStream<WatchResponse> {
+    let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+    tokio::spawn(serve_requests(server.clone(), requests, tx));
+    let answers = futures_util::stream::unfold((server, rx), |(server, mut rx)| async move {
+        let d = rx.recv().await?;
+        let parts = server.watch_responses(d).into_iter().map(Ok);
+        Some((futures_util::stream::iter(parts), (server, rx)))
+    })
+    .flatten();
+    Box::pin(answers)
 }
 
 /// The watchers of one stream: they go when it ends.
@@ -54,9 +61,11 @@ impl Drop for StreamWatchers {
     }
 }
 
+/// Serve one stream's requests. A client that closes its side (as a gateway request body
+/// ends) keeps its watchers, as with etcd, until it stops reading the answers.
 async fn serve_requests(
     server: Arc<Server>,
-    mut requests: Streaming<WatchRequest>,
+    mut requests: impl Stream<Item = Result<WatchRequest, Status>> + Send + Unpin,
     tx: mpsc::Sender<Delivery>,
 ) {
     let mut mine = StreamWatchers {
@@ -64,7 +73,15 @@ async fn serve_requests(
         by_id: HashMap::new(),
         next_id: 0,
     };
-    while let Ok(Some(req)) = requests.message().await {
+    loop {
+        let req = match requests.next().await {
+            Some(Ok(req)) => req,
+            Some(Err(_)) => return,
+            None => {
+                tx.closed().await;
+                return;
+            }
+        };
         let sent = match req.request_union {
             Some(RequestUnion::CreateRequest(c)) => {
                 let watch_id = if c.watch_id != 0 {
