@@ -125,3 +125,54 @@ def etcd_endpoint(tmp_path_factory):
     host, port = m.url[len("http://"):].split(":")
     yield host, int(port)
     m.stop()
+
+
+class EtcdProcess:
+    """Real etcd 3.4 (the reference) on ports of its own, for tests that run the same
+    expectations against etcd and etcdrs."""
+
+    def __init__(self, data_dir: str):
+        import shutil
+        import urllib.request
+        if shutil.which("etcd") is None:
+            pytest.fail("real etcd is needed: apt-get install etcd-server (scripts/test.sh does)")
+        client, peer = free_ports(2)
+        self.url = "http://127.0.0.1:%d" % client
+        peer_url = "http://127.0.0.1:%d" % peer
+        self.proc = subprocess.Popen(
+            ["etcd", "--name", "default", "--data-dir", data_dir,
+             "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
+             "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+             "--initial-cluster", "default=" + peer_url],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "/version", timeout=1) as r:
+                    if b'"etcdcluster":"3.' in r.read():
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline or self.proc.poll() is not None:
+                self.stop()
+                pytest.fail("etcd did not start")
+            time.sleep(0.05)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture(params=["etcdrs", "etcd"])
+def v3_server(request, tmp_path):
+    """(host, port) of a fresh v3 server: an etcdrs member process, and real etcd 3.4, so
+    that the same test states etcd's behaviour and checks etcdrs against it."""
+    if request.param == "etcdrs":
+        m = MemberProcess(str(tmp_path / "member"))
+    else:
+        m = EtcdProcess(str(tmp_path / "etcd"))
+    try:
+        host, port = m.url[len("http://"):].split(":")
+        yield host, int(port)
+    finally:
+        m.stop()
