@@ -14,6 +14,9 @@
 //! linearizable, or `--serializable`), `v3-txn` (a compare on a key's mod revision, then a
 //! put of it), `v3-watch` (watch fan-out, as `watch`), `v3-keep-alive` (lease renewals on
 //! keep-alive streams).
+//!
+//! Gateway workloads send v3 requests as JSON over HTTP/1.1 (etcd's grpc-gateway):
+//! `gw-put` and `gw-range` (as v3-put and v3-range).
 
 mod grpc;
 
@@ -41,11 +44,18 @@ enum Workload {
     V3Txn,
     V3Watch,
     V3KeepAlive,
+    GwPut,
+    GwRange,
 }
 
 impl Workload {
     fn is_v3(self) -> bool {
         matches!(self, Workload::V3Put | Workload::V3Range | Workload::V3Txn)
+    }
+
+    /// v3 through etcd's JSON gateway (HTTP/1.1, POST /v3/kv/...).
+    fn is_gateway(self) -> bool {
+        matches!(self, Workload::GwPut | Workload::GwRange)
     }
 }
 
@@ -82,7 +92,8 @@ struct Args {
     /// Linearizable reads (quorum=true) for get and mixed.
     #[arg(long)]
     quorum: bool,
-    /// v3-range: serializable reads (the member's own store) instead of linearizable ones.
+    /// v3-range, gw-range: serializable reads (the member's own store) instead of
+    /// linearizable ones.
     #[arg(long)]
     serializable: bool,
     /// watch: writes to make while the watchers wait.
@@ -182,6 +193,23 @@ impl Conn {
     }
 
     async fn call(&self, method: &str, path: &str, form: Option<String>) -> Result<Answer, String> {
+        self.send(method, path, "application/x-www-form-urlencoded", form)
+            .await
+    }
+
+    /// POST a JSON body (a gateway request).
+    async fn post_json(&self, path: &str, body: String) -> Result<Answer, String> {
+        self.send("POST", path, "application/json", Some(body))
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Option<String>,
+    ) -> Result<Answer, String> {
         let mut io = self.io.lock().await;
         let io = &mut *io;
         io.req.clear();
@@ -190,11 +218,11 @@ impl Conn {
             "{method} {path} HTTP/1.1\r\nHost: {}\r\n",
             self.host
         );
-        match &form {
+        match &body {
             Some(f) => {
                 let _ = write!(
                     io.req,
-                    "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{f}",
+                    "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{f}",
                     f.len()
                 );
             }
@@ -277,6 +305,12 @@ impl ConnIo {
             Err(e) => Err(e.to_string()),
         }
     }
+}
+
+/// Bytes as the gateway's JSON carries them.
+fn b64(bytes: impl AsRef<[u8]>) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 fn is_success(status: u16) -> bool {
@@ -456,6 +490,25 @@ async fn v2_operation(
                 other => other,
             }
         }
+        Workload::GwPut => {
+            let key = b64(format!("{p}/c{client}-{seq}"));
+            let value = b64(value);
+            conn.post_json(
+                "/v3/kv/put",
+                format!(r#"{{"key":"{key}","value":"{value}"}}"#),
+            )
+            .await
+        }
+        Workload::GwRange => {
+            let k = rand::thread_rng().gen_range(0..args.keys);
+            let key = b64(format!("{p}/k{k}"));
+            let serializable = args.serializable;
+            conn.post_json(
+                "/v3/kv/range",
+                format!(r#"{{"key":"{key}","serializable":{serializable}}}"#),
+            )
+            .await
+        }
         Workload::Watch | Workload::V3Watch | Workload::V3KeepAlive => {
             unreachable!("{:?} has its own driver", args.workload)
         }
@@ -495,6 +548,7 @@ async fn preload(args: &Args, conns: &[Arc<Link>], value: &str) {
         .map(|link| {
             let (link, next, value) = (link.clone(), next.clone(), value.to_string());
             let (keys, prefix) = (args.keys, args.prefix.clone());
+            let gateway = args.workload.is_gateway();
             tokio::spawn(async move {
                 loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
@@ -503,6 +557,17 @@ async fn preload(args: &Args, conns: &[Arc<Link>], value: &str) {
                     }
                     let path = format!("/v2/keys{prefix}/k{k}");
                     let ok = match &*link {
+                        Link::Http(c) if gateway => c
+                            .post_json(
+                                "/v3/kv/put",
+                                format!(
+                                    r#"{{"key":"{}","value":"{}"}}"#,
+                                    b64(format!("{prefix}/k{k}")),
+                                    b64(&value)
+                                ),
+                            )
+                            .await
+                            .is_ok_and(|a| is_success(a.status)),
                         Link::Http(c) => c
                             .call("PUT", &path, Some(value_form(&value)))
                             .await
@@ -534,7 +599,7 @@ async fn run_requests(args: Arc<Args>, conns: Vec<Link>) -> (Tally, f64) {
     let value = "x".repeat(args.value_size);
     if matches!(
         args.workload,
-        Workload::Get | Workload::Mixed | Workload::V3Range | Workload::V3Txn
+        Workload::Get | Workload::Mixed | Workload::V3Range | Workload::V3Txn | Workload::GwRange
     ) {
         preload(&args, &conns, &value).await;
     }

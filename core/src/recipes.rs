@@ -5,8 +5,8 @@
 use crate::error::V3Error;
 use crate::mvcc::{Delivery, WatchSpec};
 use crate::pb::etcdserverpb::{
-    compare, range_request, request_op, response_op, Compare, DeleteRangeRequest, PutRequest,
-    LeaseGrantRequest, RangeRequest, RequestOp, ResponseHeader, TxnRequest,
+    compare, range_request, request_op, response_op, Compare, DeleteRangeRequest,
+    LeaseGrantRequest, PutRequest, RangeRequest, RequestOp, ResponseHeader, TxnRequest,
 };
 use crate::pb::mvccpb::{event::EventType, KeyValue};
 use crate::pb::v3electionpb::{

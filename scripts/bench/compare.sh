@@ -10,6 +10,7 @@
 #   ROUNDS=3 scripts/bench/compare.sh   (each workload 3 times, alternating; medians reported)
 #   QUICK=1 scripts/bench/compare.sh    (short runs, small counts: to check that it works)
 #   ONLY='^v3' scripts/bench/compare.sh   (only the v3 workloads over gRPC)
+#   ONLY='^gw' scripts/bench/compare.sh   (only v3 through the JSON gateway)
 #   ONLY='^cluster' scripts/bench/compare.sh   (only the workloads whose names match;
 #                                               'memory' names the 1M-key rows)
 # A measurement, not a test: numbers depend on the machine.
@@ -159,6 +160,10 @@ for w in $WATCHERS; do
     workload "v3-watch-$w" 1 all -- --workload v3-watch --conns "$w" --writes "$writes"
 done
 workload cluster-v3-put-all 3 all -- --workload v3-put --conns 32
+# v3 through etcd's JSON gateway (HTTP/1.1, POST /v3/kv/...).
+workload gw-put 1 all -- --workload gw-put --conns 32
+workload gw-range 1 all -- --workload gw-range --conns 32
+workload gw-range-serializable 1 all -- --workload gw-range --conns 32 --serializable
 
 # Memory and restart with KEYS_RSS keys (64-byte values), and an empty start: v2 keys
 # ("memory") and v3 keys over gRPC ("memory-v3"). CHECK succeeds once the restarted member

@@ -123,6 +123,23 @@ fn every_workload_runs_and_reports() {
                 "50",
             ],
         ),
+        (
+            "gwput",
+            vec!["--workload", "gw-put", "--conns", "4", "--requests", "200"],
+        ),
+        (
+            "gwrange",
+            vec![
+                "--workload",
+                "gw-range",
+                "--conns",
+                "4",
+                "--requests",
+                "200",
+                "--keys",
+                "50",
+            ],
+        ),
     ] {
         let r = bench(&m, dir.path(), name, &args);
         assert_eq!(
@@ -136,7 +153,7 @@ fn every_workload_runs_and_reports() {
             r["latency"]["p99_us"].as_u64().unwrap() >= r["latency"]["p50_us"].as_u64().unwrap()
         );
     }
-    // The keys really were written: 200 distinct ones by put, v2 and v3.
+    // The keys really were written: 200 distinct ones by put, v2, v3 and the gateway.
     let listing = etcdrs_tests::get(&format!("{}/v2/keys/put", m.url)).json();
     assert!(listing["node"]["nodes"].as_array().unwrap().len() >= 200);
     let v3 = etcdrs_tests::etcdctl3(
@@ -146,6 +163,13 @@ fn every_workload_runs_and_reports() {
     );
     let v3: serde_json::Value = serde_json::from_str(&v3.stdout).expect("etcdctl json");
     assert!(v3["count"].as_u64().unwrap() >= 200, "{v3}");
+    let gw = etcdrs_tests::etcdctl3(
+        &m.url,
+        &["-w", "json", "get", "/gwput/", "--prefix", "--keys-only"],
+        "",
+    );
+    let gw: serde_json::Value = serde_json::from_str(&gw.stdout).expect("etcdctl json");
+    assert!(gw["count"].as_u64().unwrap() >= 200, "{gw}");
 
     let cas = bench(
         &m,

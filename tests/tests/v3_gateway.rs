@@ -53,12 +53,21 @@ const fn without(path: &'static str, body: &'static str, drop: &'static [&'stati
 // Keys and values are base64: a=YQ==, b=Yg==, c=Yw==, 1=MQ==, 2=Mg==, 3=Mw==.
 const STEPS: &[Step] = &[
     step("/v3/kv/put", r#"{"key":"YQ==","value":"MQ=="}"#),
-    step("/v3/kv/put", r#"{"key":"YQ==","value":"Mg==","prev_kv":true}"#),
+    step(
+        "/v3/kv/put",
+        r#"{"key":"YQ==","value":"Mg==","prev_kv":true}"#,
+    ),
     // camelCase names and numbers for 64-bit integers are accepted too.
-    step("/v3/kv/put", r#"{"key":"Yg==","value":"Mw==","prevKv":true}"#),
+    step(
+        "/v3/kv/put",
+        r#"{"key":"Yg==","value":"Mw==","prevKv":true}"#,
+    ),
     step("/v3/kv/put", r#"{"key":"YWI=","value":"MQ==","lease":0}"#),
     step("/v3/kv/put", r#"{"value":"MQ=="}"#),
-    step("/v3/kv/put", r#"{"key":"YQ==","value":"MQ==","lease":"12345"}"#),
+    step(
+        "/v3/kv/put",
+        r#"{"key":"YQ==","value":"MQ==","lease":"12345"}"#,
+    ),
     step("/v3/kv/range", r#"{"key":"YQ=="}"#),
     step(
         "/v3/kv/range",
@@ -68,11 +77,20 @@ const STEPS: &[Step] = &[
         "/v3/kv/range",
         r#"{"key":"YQ==","rangeEnd":"Yw==","sortOrder":1,"sortTarget":3,"limit":"1"}"#,
     ),
-    step("/v3/kv/range", r#"{"key":"AA==","range_end":"AA==","keys_only":true}"#),
-    step("/v3/kv/range", r#"{"key":"YQ==","range_end":"Yw==","count_only":true}"#),
+    step(
+        "/v3/kv/range",
+        r#"{"key":"AA==","range_end":"AA==","keys_only":true}"#,
+    ),
+    step(
+        "/v3/kv/range",
+        r#"{"key":"YQ==","range_end":"Yw==","count_only":true}"#,
+    ),
     step("/v3/kv/range", r#"{"key":"YQ==","revision":"2"}"#),
     step("/v3/kv/range", r#"{"key":"YQ==","revision":1000}"#),
-    step("/v3/kv/range", r#"{"key":"YQ==","min_mod_revision":"3","range_end":"Yw=="}"#),
+    step(
+        "/v3/kv/range",
+        r#"{"key":"YQ==","min_mod_revision":"3","range_end":"Yw=="}"#,
+    ),
     step("/v3beta/kv/range", r#"{"key":"Yg==","serializable":true}"#),
     step("/v3/kv/deleterange", r#"{"key":"Yg==","prev_kv":true}"#),
     step("/v3/kv/deleterange", r#"{"key":"enp6"}"#),
@@ -106,8 +124,15 @@ const STEPS: &[Step] = &[
     // Leases, under both spellings of the older paths.
     step("/v3/lease/grant", r#"{"TTL":"60","ID":"1234"}"#),
     step("/v3/lease/grant", r#"{"TTL":60,"ID":1234}"#),
-    step("/v3/kv/put", r#"{"key":"bA==","value":"MQ==","lease":"1234"}"#),
-    without("/v3/lease/timetolive", r#"{"ID":"1234","keys":true}"#, &["TTL"]),
+    step(
+        "/v3/kv/put",
+        r#"{"key":"bA==","value":"MQ==","lease":"1234"}"#,
+    ),
+    without(
+        "/v3/lease/timetolive",
+        r#"{"ID":"1234","keys":true}"#,
+        &["TTL"],
+    ),
     without("/v3/kv/lease/timetolive", r#"{"ID":1234}"#, &["TTL"]),
     step("/v3/lease/timetolive", r#"{"ID":"999"}"#),
     step("/v3/lease/leases", ""),
@@ -283,10 +308,19 @@ fn gateway_streams_answer_as_etcd() {
     let mut seen = Vec::new();
     for url in [&etcd.url, &member.url] {
         // History to replay: revisions 2 to 4.
-        post(&format!("{url}/v3/kv/put"), r#"{"key":"dw==","value":"MQ=="}"#);
-        post(&format!("{url}/v3/kv/put"), r#"{"key":"dw==","value":"Mg=="}"#);
+        post(
+            &format!("{url}/v3/kv/put"),
+            r#"{"key":"dw==","value":"MQ=="}"#,
+        );
+        post(
+            &format!("{url}/v3/kv/put"),
+            r#"{"key":"dw==","value":"Mg=="}"#,
+        );
         post(&format!("{url}/v3/kv/deleterange"), r#"{"key":"dw=="}"#);
-        post(&format!("{url}/v3/lease/grant"), r#"{"TTL":"60","ID":"77"}"#);
+        post(
+            &format!("{url}/v3/lease/grant"),
+            r#"{"TTL":"60","ID":"77"}"#,
+        );
         // Two watchers in one body (one by id, one from an old revision with prev_kv), a
         // progress request; then the keep-alive stream, and a lease that is gone (TTL 0).
         let watch = stream_lines(
@@ -327,7 +361,10 @@ fn a_gateway_watch_sees_writes_made_after_it_started() {
             if done.load(Ordering::Relaxed) {
                 return;
             }
-            post(&format!("{url}/v3/kv/put"), r#"{"key":"bGl2ZQ==","value":"MQ=="}"#);
+            post(
+                &format!("{url}/v3/kv/put"),
+                r#"{"key":"bGl2ZQ==","value":"MQ=="}"#,
+            );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     });
@@ -354,7 +391,11 @@ fn the_gateway_walkthrough_runs() {
         .output()
         .expect("bash");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let expected = [
         r#""kvs":[{"key":"Zm9v","create_revision":"2","mod_revision":"2","version":"1","value":"YmFy"}]"#,
         r#""succeeded":true"#,

@@ -27,7 +27,9 @@ fn member(m: ClusterMember) -> Member {
 impl ClusterService {
     /// etcd's cluster answers carry no revision: membership is not in the key space.
     fn header(&self) -> Option<ResponseHeader> {
-        self.0.v3_header(None).map(|h| ResponseHeader { revision: 0, ..h })
+        self.0
+            .v3_header(None)
+            .map(|h| ResponseHeader { revision: 0, ..h })
     }
 
     fn members(&self) -> Vec<Member> {

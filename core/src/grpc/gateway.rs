@@ -76,10 +76,7 @@ pub(crate) async fn serve(req: Request<Incoming>, server: &Arc<Server>) -> Respo
     if shape == Shape::Bidi {
         let body = req.into_body();
         return match method.as_str() {
-            "watch" => stream_answer(Ok(watch_stream(
-                server.clone(),
-                body_messages(body, limit),
-            ))),
+            "watch" => stream_answer(Ok(watch_stream(server.clone(), body_messages(body, limit)))),
             _ => stream_answer(Ok(keep_alive_stream(
                 server.clone(),
                 body_messages(body, limit),
@@ -143,7 +140,9 @@ pub(crate) async fn serve(req: Request<Incoming>, server: &Arc<Server>) -> Respo
         "election/observe" => stream!(ElectionService(s), observe),
         "election/resign" => call!(ElectionService(s), resign),
         // The Auth service's paths: known to etcd's gateway, not served here yet.
-        _ => error(&Status::unimplemented("etcdrs: authentication is not supported")),
+        _ => error(&Status::unimplemented(
+            "etcdrs: authentication is not supported",
+        )),
     }
 }
 
@@ -153,15 +152,34 @@ fn shape(method: &str) -> Option<Shape> {
     Some(match method {
         "watch" | "lease/keepalive" => Shape::Bidi,
         "maintenance/snapshot" | "election/observe" => Shape::ServerStream,
-        "kv/range" | "kv/put" | "kv/deleterange" | "kv/txn" | "kv/compaction" | "lease/grant"
-        | "lease/revoke" | "kv/lease/revoke" | "lease/timetolive" | "kv/lease/timetolive"
-        | "lease/leases" | "kv/lease/leases" | "cluster/member/add" | "cluster/member/remove"
-        | "cluster/member/update" | "cluster/member/list" | "cluster/member/promote"
-        | "maintenance/alarm" | "maintenance/status" | "maintenance/defragment"
-        | "maintenance/hash" | "maintenance/transfer-leadership" | "lock/lock" | "lock/unlock"
-        | "election/campaign" | "election/proclaim" | "election/leader" | "election/resign" => {
-            Shape::Unary
-        }
+        "kv/range"
+        | "kv/put"
+        | "kv/deleterange"
+        | "kv/txn"
+        | "kv/compaction"
+        | "lease/grant"
+        | "lease/revoke"
+        | "kv/lease/revoke"
+        | "lease/timetolive"
+        | "kv/lease/timetolive"
+        | "lease/leases"
+        | "kv/lease/leases"
+        | "cluster/member/add"
+        | "cluster/member/remove"
+        | "cluster/member/update"
+        | "cluster/member/list"
+        | "cluster/member/promote"
+        | "maintenance/alarm"
+        | "maintenance/status"
+        | "maintenance/defragment"
+        | "maintenance/hash"
+        | "maintenance/transfer-leadership"
+        | "lock/lock"
+        | "lock/unlock"
+        | "election/campaign"
+        | "election/proclaim"
+        | "election/leader"
+        | "election/resign" => Shape::Unary,
         "auth/enable" | "auth/disable" | "auth/authenticate" | "auth/user/add"
         | "auth/user/get" | "auth/user/list" | "auth/user/delete" | "auth/user/changepw"
         | "auth/user/grant" | "auth/user/revoke" | "auth/role/add" | "auth/role/get"
@@ -202,7 +220,10 @@ fn first_message<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Status
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    match serde_json::Deserializer::from_slice(body).into_iter::<T>().next() {
+    match serde_json::Deserializer::from_slice(body)
+        .into_iter::<T>()
+        .next()
+    {
         Some(Ok(m)) => Ok(m),
         Some(Err(e)) => Err(Status::invalid_argument(e.to_string())),
         None => Ok(T::default()),
