@@ -6,18 +6,23 @@
  * - Every fallible function returns an etcdrs_status: ETCDRS_OK (0) on success, else an
  *   etcdrs_code: etcd's errorCode (100 key not found, 101 compare failed, 105 key exists,
  *   ...) or a library code from 1000 up (null argument, invalid UTF-8, connection failed,
- *   timeout, ...). Codes are never renumbered.
+ *   timeout, ...). Codes are never renumbered. A v3 call (etcdrs_client_v3_*) that a
+ *   member refuses returns etcd's gRPC status code instead (1 to 16, ETCDRS_GRPC_*), and
+ *   its error object carries etcd's message ("etcdserver: ...").
  * - The last parameter, etcdrs_error **error_out, may be NULL. When not, a failure stores
  *   a new error object there (code, message, cause, index; etcdrs_error_json renders
  *   etcd's JSON) that the caller frees with etcdrs_error_free. Other out-parameters are
  *   written only on success.
- * - Keys, values and names go in as pointer + length, UTF-8. A NULL pointer where one is
- *   required, or invalid UTF-8, returns an error; it never crashes.
+ * - Keys, values and names go in as pointer + length, UTF-8 (v3 keys and values: any
+ *   bytes, as const void *). A NULL pointer where one is required, or invalid UTF-8 where
+ *   text is required, returns an error; it never crashes.
  * - Ownership: every object the library hands out has one free function
  *   (etcdrs_config_free, etcdrs_node_free, etcdrs_client_free, etcdrs_response_free,
- *   etcdrs_watch_free, etcdrs_error_free, etcdrs_string_free for char * out-parameters);
- *   free each once; freeing NULL does nothing. etcdrs_str and etcdrs_key_node pointers are
- *   borrowed from the object they came from and die with it.
+ *   etcdrs_watch_free, etcdrs_v3_response_free, etcdrs_txn_free, etcdrs_v3_watch_free,
+ *   etcdrs_lease_keeper_free, etcdrs_error_free, etcdrs_string_free for char *
+ *   out-parameters); free each once; freeing NULL does nothing. etcdrs_str,
+ *   etcdrs_bytes, etcdrs_kv, etcdrs_key_node and txn sub-response pointers are borrowed
+ *   from the object they came from and die with it.
  * - Threads: clients and nodes may be used from many threads at once. Responses and errors
  *   are read-only and may be read from any thread. A watch is polled by one thread at a
  *   time and may be cancelled from any thread. No function calls back into the caller.
@@ -46,6 +51,28 @@
 
 // `etcdrs_client_lock_retrieve`: the holder's lock index.
 #define ETCDRS_LOCK_FIELD_INDEX 1
+
+#define ETCDRS_COMPARE_VERSION 0
+
+#define ETCDRS_COMPARE_CREATE 1
+
+#define ETCDRS_COMPARE_MOD 2
+
+#define ETCDRS_COMPARE_VALUE 3
+
+#define ETCDRS_COMPARE_LEASE 4
+
+#define ETCDRS_COMPARE_EQUAL 0
+
+#define ETCDRS_COMPARE_GREATER 1
+
+#define ETCDRS_COMPARE_LESS 2
+
+#define ETCDRS_COMPARE_NOT_EQUAL 3
+
+#define ETCDRS_EVENT_PUT 0
+
+#define ETCDRS_EVENT_DELETE 1
 
 // etcd's v2 error codes (api/v2error) plus etcdrs library codes from 1000 up.
 enum etcdrs_code
@@ -116,13 +143,18 @@ typedef struct etcdrs_client etcdrs_client;
 // A member's configuration: etcd's flags. Not shared between threads while being set.
 typedef struct etcdrs_config etcdrs_config;
 
-// An error: etcd's errorCode (or a library code), message, cause and index. Read it from
-// any thread; free it once with `etcdrs_error_free`.
+// An error: etcd's errorCode (or a library code), message, cause and index; or a v3 call's
+// gRPC code and etcd's message. Read it from any thread; free it once with
+// `etcdrs_error_free`.
 typedef struct etcdrs_error etcdrs_error;
 
 // A node of a response (a key or a directory), borrowed from its response. Only ever
 // handed out as a pointer to the response's own node.
 typedef struct etcdrs_key_node etcdrs_key_node;
+
+// A lease kept alive in the background (renewed at a third of its TTL, as etcd's clients
+// do) until `etcdrs_lease_keeper_free`. Any thread may read it.
+typedef struct etcdrs_lease_keeper etcdrs_lease_keeper;
 
 // A member running in this process (its own threads). Any thread may use it.
 typedef struct etcdrs_node etcdrs_node;
@@ -130,6 +162,21 @@ typedef struct etcdrs_node etcdrs_node;
 // An answer of the keys API. Read-only: any thread may read it; free it once with
 // `etcdrs_response_free`, which also ends every `etcdrs_key_node` taken from it.
 typedef struct etcdrs_response etcdrs_response;
+
+// A transaction being built: compares, then the ops to run when all hold (success) or when
+// any fails (failure). Build it from one thread; `etcdrs_client_v3_txn` may send it any
+// number of times. Free with `etcdrs_txn_free`.
+typedef struct etcdrs_txn etcdrs_txn;
+
+// A v3 answer. Read-only: any thread may read it; free it once with
+// `etcdrs_v3_response_free` (a txn's sub-responses go with it).
+typedef struct etcdrs_v3_response etcdrs_v3_response;
+
+// A v3 watch, polled by the caller (no callbacks from library threads).
+// `etcdrs_v3_watch_next` is called by one thread at a time; `etcdrs_v3_watch_cancel` may
+// be called from any thread at any time. Free with `etcdrs_v3_watch_free` once no call is
+// running.
+typedef struct etcdrs_v3_watch etcdrs_v3_watch;
 
 // A continuous watch. `etcdrs_watch_next` is called by one thread at a time (a second
 // caller waits for the first); `etcdrs_watch_cancel` may be called from any thread at any
@@ -147,8 +194,114 @@ typedef struct etcdrs_str {
 // What every fallible function returns: `ETCDRS_OK` or an `etcdrs_code`.
 typedef uint32_t etcdrs_status;
 
+// Range options; all zero (or a NULL pointer) is etcd's default: no limit, the latest
+// revision, no sorting, a linearizable read of keys and values.
+typedef struct etcdrs_range_options {
+  // At most this many keys (0: no limit).
+  int64_t limit;
+  // Read at this revision (0: the latest).
+  int64_t revision;
+  // 0 none, 1 ascending, 2 descending (etcd's SortOrder).
+  uint32_t sort_order;
+  // 0 key, 1 version, 2 create, 3 mod, 4 value (etcd's SortTarget).
+  uint32_t sort_target;
+  // Read the member's own store, without asking the leader.
+  bool serializable;
+  bool keys_only;
+  bool count_only;
+  int64_t min_mod_revision;
+  int64_t max_mod_revision;
+  int64_t min_create_revision;
+  int64_t max_create_revision;
+} etcdrs_range_options;
+
+// Put options; all zero (or NULL) is a plain put.
+typedef struct etcdrs_put_options {
+  // Attach the key to this lease (0: none).
+  int64_t lease;
+  // Answer the key-value as it was before.
+  bool prev_kv;
+  // Keep the current value (the key must exist).
+  bool ignore_value;
+  // Keep the current lease (the key must exist).
+  bool ignore_lease;
+} etcdrs_put_options;
+
+// Watch options; all zero (or NULL): changes from now on, without previous key-values.
+typedef struct etcdrs_v3_watch_options {
+  // Replay the history from this revision (0: from now on).
+  int64_t start_revision;
+  // Events carry the key-value before the change.
+  bool prev_kv;
+  // Empty answers now and then say up to which revision the watch has seen.
+  bool progress_notify;
+  // Leave out puts.
+  bool no_put;
+  // Leave out deletes.
+  bool no_delete;
+} etcdrs_v3_watch_options;
+
+// The header of every v3 answer.
+typedef struct etcdrs_v3_header {
+  uint64_t cluster_id;
+  uint64_t member_id;
+  // The store's revision when the answer was made.
+  int64_t revision;
+  uint64_t raft_term;
+} etcdrs_v3_header;
+
+// Borrowed bytes: `len` bytes at `data` (any content, not NUL-terminated); `data` is NULL
+// when `len` is 0. Valid as long as the object it came from.
+typedef struct etcdrs_bytes {
+  const uint8_t *data;
+  size_t len;
+} etcdrs_bytes;
+
+// A key-value, borrowed from its response.
+typedef struct etcdrs_kv {
+  struct etcdrs_bytes key;
+  struct etcdrs_bytes value;
+  // The revision of the key's creation (since its last delete).
+  int64_t create_revision;
+  // The revision of its last change.
+  int64_t mod_revision;
+  // Changes since its creation (1 when created; a delete resets it to 0).
+  int64_t version;
+  // The lease it is attached to, or 0.
+  int64_t lease;
+} etcdrs_kv;
+
+// A watch event, borrowed from its response.
+typedef struct etcdrs_v3_event {
+  // `ETCDRS_EVENT_PUT` or `ETCDRS_EVENT_DELETE`.
+  uint32_t event_type;
+  // The key after the change (for a delete: its key and the delete's mod_revision).
+  struct etcdrs_kv kv;
+  // Whether `prev_kv` holds the key before the change (the watch asked for it).
+  bool has_prev_kv;
+  struct etcdrs_kv prev_kv;
+} etcdrs_v3_event;
+
 // Success.
 #define ETCDRS_OK 0
+
+// The request is wrong (no key, a duplicate key in a txn, too many ops, ...).
+#define ETCDRS_GRPC_INVALID_ARGUMENT 3
+
+// No such lease or member.
+#define ETCDRS_GRPC_NOT_FOUND 5
+
+// Over the backend quota (NOSPACE alarm).
+#define ETCDRS_GRPC_RESOURCE_EXHAUSTED 8
+
+// E.g. a lease ID already granted.
+#define ETCDRS_GRPC_FAILED_PRECONDITION 9
+
+// A revision compacted away, or not yet written.
+#define ETCDRS_GRPC_OUT_OF_RANGE 11
+
+// No leader, or the member stopped or timed out.
+#define ETCDRS_GRPC_UNAVAILABLE 14
 
 #ifdef __cplusplus
 extern "C" {
@@ -164,19 +317,23 @@ const char *etcdrs_version(void);
 // code and for `ETCDRS_OK`. Static: do not free.
 struct etcdrs_str etcdrs_code_message(etcdrs_status code);
 
-// The error's code: etcd's errorCode or a library code (0 for NULL).
+// The error's code: etcd's errorCode, a library code, or a v3 call's gRPC code (0 for
+// NULL).
 etcdrs_status etcdrs_error_code(const struct etcdrs_error *e);
 
-// The error's message, etcd's fixed text for its code ("Key not found", ...).
+// The error's message: etcd's fixed text for its code ("Key not found", ...), or for a v3
+// call etcd's message ("etcdserver: mvcc: required revision has been compacted", ...).
 struct etcdrs_str etcdrs_error_message(const struct etcdrs_error *e);
 
-// The error's cause: what it is about (a key, an argument's name, ...), possibly empty.
+// The error's cause: what it is about (a key, an argument's name, ...), possibly empty
+// (always for a v3 call's error: its message says it all).
 struct etcdrs_str etcdrs_error_cause(const struct etcdrs_error *e);
 
-// The etcd index at the time of the error (0 when not from the store).
+// The etcd index at the time of the error (0 when not from the v2 store).
 uint64_t etcdrs_error_index(const struct etcdrs_error *e);
 
-// The error as etcd's JSON: `{"errorCode":..,"message":..,"cause":..,"index":..}`.
+// The error as etcd's JSON: `{"errorCode":..,"message":..,"cause":..,"index":..}`, or for a
+// v3 call the gateway's `{"error":..,"message":..,"code":..}`.
 struct etcdrs_str etcdrs_error_json(const struct etcdrs_error *e);
 
 // Free an error. NULL does nothing.
@@ -396,6 +553,143 @@ size_t etcdrs_key_node_children_count(const struct etcdrs_key_node *n);
 // Child `i` (from 0) of a directory node; NULL when out of range. Borrowed from the same
 // response.
 const struct etcdrs_key_node *etcdrs_key_node_child(const struct etcdrs_key_node *n, size_t i);
+
+// Read `key`, or the range [key, range_end) (`range_end` NULL: the key alone; "\0" with
+// key "\0": every key; key + 1 in its last byte: every key with key as prefix).
+etcdrs_status etcdrs_client_v3_range(const struct etcdrs_client *client, const void *key, size_t key_len, const void *range_end, size_t range_end_len, const struct etcdrs_range_options *options, struct etcdrs_v3_response **response_out, struct etcdrs_error **error_out);
+
+// Put `value` (NULL with length 0: empty) under `key`.
+etcdrs_status etcdrs_client_v3_put(const struct etcdrs_client *client, const void *key, size_t key_len, const void *value, size_t value_len, const struct etcdrs_put_options *options, struct etcdrs_v3_response **response_out, struct etcdrs_error **error_out);
+
+// Delete `key`, or the range [key, range_end); `prev_kv`: answer the deleted key-values.
+etcdrs_status etcdrs_client_v3_delete_range(const struct etcdrs_client *client, const void *key, size_t key_len, const void *range_end, size_t range_end_len, bool prev_kv, struct etcdrs_v3_response **response_out, struct etcdrs_error **error_out);
+
+// Compact the history up to `revision`; `physical`: answer once the space is reclaimed.
+etcdrs_status etcdrs_client_v3_compact(const struct etcdrs_client *client, int64_t revision, bool physical, struct etcdrs_v3_response **response_out, struct etcdrs_error **error_out);
+
+// A new, empty transaction (never NULL).
+struct etcdrs_txn *etcdrs_txn_new(void);
+
+// Free a transaction. NULL does nothing.
+void etcdrs_txn_free(struct etcdrs_txn *txn);
+
+// Add a compare of `key` (or of every key in [key, range_end)): its `target`
+// (`ETCDRS_COMPARE_VERSION`, `_CREATE`, `_MOD`, `_VALUE`, `_LEASE`) against `number` (for
+// version, create and mod revisions and lease) or `value` (for value), with `result`
+// (`ETCDRS_COMPARE_EQUAL`, `_GREATER`, `_LESS`, `_NOT_EQUAL`).
+etcdrs_status etcdrs_txn_compare(const struct etcdrs_txn *txn, const void *key, size_t key_len, const void *range_end, size_t range_end_len, uint32_t target, uint32_t result, int64_t number, const void *value, size_t value_len, struct etcdrs_error **error_out);
+
+// Add a put to the success ops (`on_success`) or the failure ops.
+etcdrs_status etcdrs_txn_put(const struct etcdrs_txn *txn, bool on_success, const void *key, size_t key_len, const void *value, size_t value_len, const struct etcdrs_put_options *options, struct etcdrs_error **error_out);
+
+// Add a delete of `key` (or [key, range_end)) to the success or failure ops.
+etcdrs_status etcdrs_txn_delete_range(const struct etcdrs_txn *txn, bool on_success, const void *key, size_t key_len, const void *range_end, size_t range_end_len, bool prev_kv, struct etcdrs_error **error_out);
+
+// Add a read of `key` (or [key, range_end)) to the success or failure ops.
+etcdrs_status etcdrs_txn_range(const struct etcdrs_txn *txn, bool on_success, const void *key, size_t key_len, const void *range_end, size_t range_end_len, const struct etcdrs_range_options *options, struct etcdrs_error **error_out);
+
+// Run a transaction: the answer says whether the compares held
+// (`etcdrs_v3_response_succeeded`) and has one sub-response per op that ran
+// (`etcdrs_v3_response_op`).
+etcdrs_status etcdrs_client_v3_txn(const struct etcdrs_client *client, const struct etcdrs_txn *txn, struct etcdrs_v3_response **response_out, struct etcdrs_error **error_out);
+
+// Grant a lease of `ttl` seconds (at least etcd's minimum); `id` 0 lets the member choose
+// its ID (`etcdrs_v3_response_lease_id`).
+etcdrs_status etcdrs_client_v3_lease_grant(const struct etcdrs_client *client, int64_t ttl, int64_t id, struct etcdrs_v3_response **response_out, struct etcdrs_error **error_out);
+
+// Revoke a lease: every key attached to it is deleted.
+etcdrs_status etcdrs_client_v3_lease_revoke(const struct etcdrs_client *client, int64_t id, struct etcdrs_v3_response **response_out, struct etcdrs_error **error_out);
+
+// A lease's remaining TTL (-1 when it is gone) and granted TTL; `keys`: its keys too, as
+// key-values with only their key.
+etcdrs_status etcdrs_client_v3_lease_time_to_live(const struct etcdrs_client *client, int64_t id, bool keys, struct etcdrs_v3_response **response_out, struct etcdrs_error **error_out);
+
+// Renew a lease once: the answer's TTL is its new time to live, 0 when it is gone.
+etcdrs_status etcdrs_client_v3_lease_keep_alive_once(const struct etcdrs_client *client, int64_t id, struct etcdrs_v3_response **response_out, struct etcdrs_error **error_out);
+
+// Keep lease `id` alive until the keeper is freed. The first renewal happens before this
+// returns: a lease that is gone is `ETCDRS_GRPC_NOT_FOUND`.
+etcdrs_status etcdrs_client_v3_lease_keep_alive(const struct etcdrs_client *client, int64_t id, struct etcdrs_lease_keeper **keeper_out, struct etcdrs_error **error_out);
+
+// The TTL the last renewal granted; 0 once the lease is gone (revoked or expired).
+int64_t etcdrs_lease_keeper_ttl(const struct etcdrs_lease_keeper *keeper);
+
+// Stop renewing and free the keeper (the lease then lives out its TTL). NULL does nothing.
+void etcdrs_lease_keeper_free(struct etcdrs_lease_keeper *keeper);
+
+// Watch `key`, or [key, range_end). The watcher exists on the member when this returns:
+// from then on (or from `start_revision`) no change is missed between calls to
+// `etcdrs_v3_watch_next`, however long the caller takes.
+etcdrs_status etcdrs_client_v3_watch(const struct etcdrs_client *client, const void *key, size_t key_len, const void *range_end, size_t range_end_len, const struct etcdrs_v3_watch_options *options, struct etcdrs_v3_watch **watch_out, struct etcdrs_error **error_out);
+
+// The next answer (events, a progress notification, or a cancel with the compaction that
+// caused it), waiting at most `timeout_ms` (0: no limit). Returns `ETCDRS_OK` with a
+// response, `ETCDRS_CODE_TIMEOUT` when nothing came in time (call again: nothing is lost),
+// or `ETCDRS_CODE_CANCELLED` once the watch is cancelled or has ended.
+etcdrs_status etcdrs_v3_watch_next(const struct etcdrs_v3_watch *watch, uint64_t timeout_ms, struct etcdrs_v3_response **response_out, struct etcdrs_error **error_out);
+
+// Cancel the watch: a waiting `etcdrs_v3_watch_next` returns `ETCDRS_CODE_CANCELLED` at
+// once, and so does every later one. Any thread; NULL does nothing.
+void etcdrs_v3_watch_cancel(const struct etcdrs_v3_watch *watch);
+
+// Free a watch (its watcher goes with it). NULL does nothing.
+void etcdrs_v3_watch_free(struct etcdrs_v3_watch *watch);
+
+// The answer's header (all zero when it has none, as a txn's sub-responses may not).
+struct etcdrs_v3_header etcdrs_v3_response_header(const struct etcdrs_v3_response *r);
+
+// The answer as etcd's gateway JSON (bytes in base64, 64-bit numbers as strings).
+struct etcdrs_str etcdrs_v3_response_json(const struct etcdrs_v3_response *r);
+
+// How many key-values the answer holds: a range's keys, a put's previous key-value
+// (prev_kv), a delete's deleted ones (prev_kv), a lease's keys.
+size_t etcdrs_v3_response_kv_count(const struct etcdrs_v3_response *r);
+
+// Key-value `i` (0-based; all zero past the end).
+struct etcdrs_kv etcdrs_v3_response_kv(const struct etcdrs_v3_response *r, size_t i);
+
+// How many events a watch answer holds.
+size_t etcdrs_v3_response_event_count(const struct etcdrs_v3_response *r);
+
+// Event `i` of a watch answer (0-based; all zero past the end).
+struct etcdrs_v3_event etcdrs_v3_response_event(const struct etcdrs_v3_response *r, size_t i);
+
+// A range's count of keys in the range (whatever the limit), or a delete's count of keys
+// deleted.
+int64_t etcdrs_v3_response_count(const struct etcdrs_v3_response *r);
+
+// A range's "more": keys past the limit remain.
+bool etcdrs_v3_response_more(const struct etcdrs_v3_response *r);
+
+// A txn's "succeeded": its compares held and its success ops ran.
+bool etcdrs_v3_response_succeeded(const struct etcdrs_v3_response *r);
+
+// A watch answer that ends the watch (a compacted start revision, or the member's cancel).
+bool etcdrs_v3_response_canceled(const struct etcdrs_v3_response *r);
+
+// How many ops of a txn ran (one sub-response each).
+size_t etcdrs_v3_response_op_count(const struct etcdrs_v3_response *r);
+
+// A txn's sub-response `i` (a range, put, delete range or txn answer), borrowed from it;
+// NULL past the end.
+const struct etcdrs_v3_response *etcdrs_v3_response_op(const struct etcdrs_v3_response *r, size_t i);
+
+// A lease answer's lease ID.
+int64_t etcdrs_v3_response_lease_id(const struct etcdrs_v3_response *r);
+
+// A lease answer's TTL in seconds: granted, renewed, or remaining (-1 or 0 when the lease
+// is gone).
+int64_t etcdrs_v3_response_ttl(const struct etcdrs_v3_response *r);
+
+// A time-to-live answer's granted TTL.
+int64_t etcdrs_v3_response_granted_ttl(const struct etcdrs_v3_response *r);
+
+// A watch answer that ended the watch because its start revision was compacted: the
+// oldest revision it could have started from (0 otherwise).
+int64_t etcdrs_v3_response_compact_revision(const struct etcdrs_v3_response *r);
+
+// Free a v3 answer. NULL does nothing.
+void etcdrs_v3_response_free(struct etcdrs_v3_response *r);
 
 // Watch every change of `key` (or below it, when `recursive`) from `wait_index` on (0: from
 // now), until cancelled. No change is missed between calls to `etcdrs_watch_next`, however

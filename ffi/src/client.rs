@@ -68,7 +68,7 @@ unsafe fn text_op(
         out_param(text_out, "text_out")?;
         // SAFETY: NULL or a client from this library.
         let c = unsafe { handle(client, "client")? };
-        give_string(f(&c.client)?, text_out)
+        Ok(give_string(f(&c.client)?, text_out)?)
     })
 }
 
@@ -579,7 +579,7 @@ pub unsafe extern "C" fn etcdrs_client_lock_renew(
         let c = unsafe { handle(client, "client")? };
         let name = unsafe { name(name_ptr, name_len)? };
         let holder = unsafe { holder(index, value, value_len, "Renew")? };
-        block(c.client.lock_renew(name, holder, ttl_seconds))
+        Ok(block(c.client.lock_renew(name, holder, ttl_seconds))?)
     })
 }
 
@@ -600,7 +600,7 @@ pub unsafe extern "C" fn etcdrs_client_lock_release(
         let c = unsafe { handle(client, "client")? };
         let name = unsafe { name(name_ptr, name_len)? };
         let holder = unsafe { holder(index, value, value_len, "Release")? };
-        block(c.client.lock_release(name, holder))
+        Ok(block(c.client.lock_release(name, holder))?)
     })
 }
 
@@ -668,6 +668,6 @@ pub unsafe extern "C" fn etcdrs_client_delete_leader(
         let c = unsafe { handle(client, "client")? };
         let name = unsafe { name(name_ptr, name_len)? };
         let leader = unsafe { text(leader, leader_len, "leader")? };
-        block(c.client.delete_leader(name, leader))
+        Ok(block(c.client.delete_leader(name, leader))?)
     })
 }

@@ -5,7 +5,8 @@
 //!
 //! Conventions (the header's preamble says the same to C users):
 //! - Every fallible function returns an `etcdrs_status`: 0 (`ETCDRS_OK`) on success, else an
-//!   `etcdrs_code`: etcd's errorCode (100, 101, 105, ...) or a library code from 1000 up.
+//!   `etcdrs_code`: etcd's errorCode (100, 101, 105, ...), a library code from 1000 up, or
+//!   for a v3 call etcd's gRPC status code (1 to 16) with etcd's message.
 //! - Its last parameter is `etcdrs_error **error_out`: NULL, or where a failure stores a new
 //!   error object (code, message, cause, index) that the caller frees with
 //!   `etcdrs_error_free`. Other out-parameters are written only on success.
@@ -21,14 +22,16 @@
 mod client;
 mod node;
 mod response;
+mod v3;
 mod watch;
 
 pub use client::*;
 pub use node::*;
 pub use response::*;
+pub use v3::*;
 pub use watch::*;
 
-use etcdrs_core::{Error, ErrorCode};
+use etcdrs_core::{Error, ErrorCode, V3Error};
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -66,11 +69,60 @@ impl etcdrs_str {
     }
 }
 
-/// An error: etcd's errorCode (or a library code), message, cause and index. Read it from
-/// any thread; free it once with `etcdrs_error_free`.
+/// An error: etcd's errorCode (or a library code), message, cause and index; or a v3 call's
+/// gRPC code and etcd's message. Read it from any thread; free it once with
+/// `etcdrs_error_free`.
 pub struct etcdrs_error {
-    error: Error,
+    failure: Failure,
+    message: String,
     json: String,
+}
+
+/// What failed: a v2 or library error, or a v3 call.
+pub(crate) enum Failure {
+    V2(Error),
+    V3(V3Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        Failure::V2(e)
+    }
+}
+
+impl From<V3Error> for Failure {
+    fn from(e: V3Error) -> Failure {
+        Failure::V3(e)
+    }
+}
+
+impl Failure {
+    fn code(&self) -> etcdrs_status {
+        match self {
+            Failure::V2(e) => e.code(),
+            Failure::V3(e) => e.grpc_code() as etcdrs_status,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Failure::V2(e) => e.message().to_string(),
+            Failure::V3(e) => e.message().into_owned(),
+        }
+    }
+
+    /// etcd's JSON for it: the v2 error object, or the gateway's `{"error","message","code"}`.
+    fn to_json(&self) -> String {
+        match self {
+            Failure::V2(e) => e.to_json(),
+            Failure::V3(e) => serde_json::json!({
+                "error": e.message(),
+                "message": e.message(),
+                "code": e.grpc_code(),
+            })
+            .to_string(),
+        }
+    }
 }
 
 pub(crate) fn error(code: ErrorCode, cause: impl Into<String>) -> Error {
@@ -81,23 +133,27 @@ pub(crate) fn error(code: ErrorCode, cause: impl Into<String>) -> Error {
 /// asked for it) an error object.
 pub(crate) fn guard(
     error_out: *mut *mut etcdrs_error,
-    f: impl FnOnce() -> Result<(), Error>,
+    f: impl FnOnce() -> Result<(), Failure>,
 ) -> etcdrs_status {
     let result = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
         let what = etcdrs_core::panic_message(panic.as_ref());
-        Err(error(
+        Err(Failure::V2(error(
             ErrorCode::Panic,
             format!("panic in libetcdrs: {what}"),
-        ))
+        )))
     });
     match result {
         Ok(()) => ETCDRS_OK,
-        Err(e) => {
-            let code = e.code();
+        Err(failure) => {
+            let code = failure.code();
             if !error_out.is_null() {
-                let json = e.to_json();
+                let e = etcdrs_error {
+                    message: failure.message(),
+                    json: failure.to_json(),
+                    failure,
+                };
                 // SAFETY: the caller passes NULL or a writable etcdrs_error pointer.
-                unsafe { *error_out = Box::into_raw(Box::new(etcdrs_error { error: e, json })) };
+                unsafe { *error_out = Box::into_raw(Box::new(e)) };
             }
             code
         }
@@ -198,41 +254,51 @@ pub extern "C" fn etcdrs_code_message(code: etcdrs_status) -> etcdrs_str {
     })
 }
 
-/// The error's code: etcd's errorCode or a library code (0 for NULL).
+/// The error's code: etcd's errorCode, a library code, or a v3 call's gRPC code (0 for
+/// NULL).
 #[no_mangle]
 pub unsafe extern "C" fn etcdrs_error_code(e: *const etcdrs_error) -> etcdrs_status {
     // SAFETY: NULL or an error from this library.
-    read(0, || unsafe { e.as_ref() }.map_or(0, |e| e.error.code()))
+    read(0, || unsafe { e.as_ref() }.map_or(0, |e| e.failure.code()))
 }
 
-/// The error's message, etcd's fixed text for its code ("Key not found", ...).
+/// The error's message: etcd's fixed text for its code ("Key not found", ...), or for a v3
+/// call etcd's message ("etcdserver: mvcc: required revision has been compacted", ...).
 #[no_mangle]
 pub unsafe extern "C" fn etcdrs_error_message(e: *const etcdrs_error) -> etcdrs_str {
     // SAFETY: NULL or an error from this library.
     read(etcdrs_str::none(), || match unsafe { e.as_ref() } {
-        Some(e) => etcdrs_str::of(e.error.message()),
+        Some(e) => etcdrs_str::of(&e.message),
         None => etcdrs_str::none(),
     })
 }
 
-/// The error's cause: what it is about (a key, an argument's name, ...), possibly empty.
+/// The error's cause: what it is about (a key, an argument's name, ...), possibly empty
+/// (always for a v3 call's error: its message says it all).
 #[no_mangle]
 pub unsafe extern "C" fn etcdrs_error_cause(e: *const etcdrs_error) -> etcdrs_str {
     // SAFETY: NULL or an error from this library.
-    read(etcdrs_str::none(), || match unsafe { e.as_ref() } {
-        Some(e) => etcdrs_str::of(&e.error.cause),
-        None => etcdrs_str::none(),
+    read(etcdrs_str::none(), || {
+        match unsafe { e.as_ref() }.map(|e| &e.failure) {
+            Some(Failure::V2(e)) => etcdrs_str::of(&e.cause),
+            Some(Failure::V3(_)) => etcdrs_str::of(""),
+            None => etcdrs_str::none(),
+        }
     })
 }
 
-/// The etcd index at the time of the error (0 when not from the store).
+/// The etcd index at the time of the error (0 when not from the v2 store).
 #[no_mangle]
 pub unsafe extern "C" fn etcdrs_error_index(e: *const etcdrs_error) -> u64 {
     // SAFETY: NULL or an error from this library.
-    read(0, || unsafe { e.as_ref() }.map_or(0, |e| e.error.index))
+    read(0, || match unsafe { e.as_ref() }.map(|e| &e.failure) {
+        Some(Failure::V2(e)) => e.index,
+        _ => 0,
+    })
 }
 
-/// The error as etcd's JSON: `{"errorCode":..,"message":..,"cause":..,"index":..}`.
+/// The error as etcd's JSON: `{"errorCode":..,"message":..,"cause":..,"index":..}`, or for a
+/// v3 call the gateway's `{"error":..,"message":..,"code":..}`.
 #[no_mangle]
 pub unsafe extern "C" fn etcdrs_error_json(e: *const etcdrs_error) -> etcdrs_str {
     // SAFETY: NULL or an error from this library.
@@ -268,7 +334,9 @@ mod tests {
         }
         // Without an error_out the status alone tells.
         assert_eq!(
-            guard(std::ptr::null_mut(), || Err(error(ErrorCode::Timeout, "t"))),
+            guard(std::ptr::null_mut(), || Err(
+                error(ErrorCode::Timeout, "t").into()
+            )),
             ErrorCode::Timeout as u32
         );
         assert_eq!(guard(std::ptr::null_mut(), || Ok(())), ETCDRS_OK);

@@ -68,7 +68,7 @@ pub unsafe extern "C" fn etcdrs_config_set(
         // SAFETY: the caller passes `len` readable bytes at each pointer.
         let flag = unsafe { text(flag, flag_len, "flag")? };
         let value = unsafe { text(value, value_len, "value")? };
-        config.config.set(flag, value)
+        Ok(config.config.set(flag, value)?)
     })
 }
 
@@ -126,7 +126,8 @@ pub unsafe extern "C" fn etcdrs_node_wait_ready(
             Err(error(
                 ErrorCode::Timeout,
                 format!("the member was not ready within {timeout_ms} ms"),
-            ))
+            )
+            .into())
         }
     })
 }
@@ -150,7 +151,7 @@ pub unsafe extern "C" fn etcdrs_node_failure(
             .unwrap_or_else(|p| p.into_inner())
             .failure()
         {
-            Some(e) => Err(e),
+            Some(e) => Err(e.into()),
             None => Ok(()),
         }
     })

@@ -1,6 +1,6 @@
 //! The C tests (ffi/tests/c/test_etcdrs.c), compiled by gcc against the committed header and
 //! linked once against libetcdrs.so and once against libetcdrs.a; the same program under
-//! valgrind; and examples/c/hello.c built with pkg-config after an install to a prefix.
+//! valgrind; and examples/c/hello.c and v3.c built with pkg-config after an install to a prefix.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -165,22 +165,39 @@ fn the_example_builds_with_pkg_config_from_an_installed_prefix() {
         .args(["--cflags", "--libs", "etcdrs"])
         .env("PKG_CONFIG_PATH", &pc_path));
     let flags = String::from_utf8_lossy(&flags.stdout).into_owned();
-    let exe = prefix.path().join("hello");
-    run(Command::new("gcc")
-        .arg(repo().join("examples/c/hello.c"))
-        .args(flags.split_whitespace())
-        .arg(format!(
-            "-Wl,-rpath,{}",
-            prefix.path().join("lib").display()
-        ))
-        .arg("-o")
-        .arg(&exe));
-    let data = prefix.path().join("hello.etcd");
-    let out = run(Command::new(&exe).arg(&data));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Each example, built as the README says and run.
+    let example = |name: &str| {
+        let exe = prefix.path().join(name);
+        run(Command::new("gcc")
+            .arg(repo().join(format!("examples/c/{name}.c")))
+            .args(["-Wall", "-Wextra", "-Werror"])
+            .args(flags.split_whitespace())
+            .arg(format!(
+                "-Wl,-rpath,{}",
+                prefix.path().join("lib").display()
+            ))
+            .arg("-o")
+            .arg(&exe));
+        let data = prefix.path().join(format!("{name}.etcd"));
+        let out = run(Command::new(&exe).arg(&data));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let stdout = example("hello");
     assert!(stdout.contains("/message = Hello world"), "{stdout}");
     assert!(
         stdout.contains(r#"{"action":"get","node":{"key":"/message","value":"Hello world""#),
         "{stdout}"
     );
+    let stdout = example("v3");
+    for expected in [
+        "/jobs/1 = build (created at revision 2, version 1)",
+        "txn succeeded: yes",
+        "granted for 30 s",
+        "event: PUT /jobs/1 = build at revision 2",
+        "event: PUT /jobs/1 = taken at revision 3",
+        "event: PUT /jobs/lock = me at revision 4",
+        r#""kvs":[{"key":"L2pvYnMvMQ==","create_revision":"2","mod_revision":"3","version":"2","value":"dGFrZW4="}"#,
+    ] {
+        assert!(stdout.contains(expected), "no {expected:?} in:\n{stdout}");
+    }
 }

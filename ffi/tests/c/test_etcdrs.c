@@ -1,7 +1,8 @@
 /*
  * The C ABI from C: a member in this process, every client operation in-process and over
  * HTTP, a continuous watch polled from one thread while another writes and a third
- * cancels, a 3-member cluster in this process, and every error path.
+ * cancels, the v3 calls (KV, txn, leases, watches) in-process and over gRPC, a 3-member
+ * cluster in this process, and every error path.
  *
  * Usage: test_etcdrs <scratch dir> <free port> <free port> <free port>
  * (ffi/tests/c_abi.rs builds it against libetcdrs.so and libetcdrs.a and runs it, also
@@ -537,6 +538,302 @@ static void test_a_watch_polled_while_others_write_and_cancel(const char *dir) {
   etcdrs_node_free(node);
 }
 
+/* ---------------------------------------------------------------- v3 */
+
+/* Run `call` and require a v3 failure: gRPC `code` and etcd's message. */
+static void v3_fails_at(etcdrs_status want, const char *message, etcdrs_status st,
+                        etcdrs_error *err, const char *call, int line) {
+  checks++;
+  etcdrs_str m = etcdrs_error_message(err);
+  if (st != want || err == NULL || etcdrs_error_code(err) != want || !str_is(m, message) ||
+      !str_contains(etcdrs_error_json(err), "\"code\":")) {
+    etcdrs_str j = etcdrs_error_json(err);
+    fprintf(stderr, "line %d: %s: wanted %u %s, got %u: %.*s\n", line, call, want, message, st,
+            (int)j.len, j.data ? j.data : "");
+    exit(1);
+  }
+  CHECK(etcdrs_error_cause(err).len == 0);
+  etcdrs_error_free(err);
+}
+
+#define V3_FAILS(code, message, call)                                                \
+  do {                                                                               \
+    etcdrs_error *err = NULL;                                                        \
+    etcdrs_status st_ = (call);                                                      \
+    v3_fails_at((code), (message), st_, err, #call, __LINE__);                       \
+  } while (0)
+
+static int bytes_is(etcdrs_bytes b, const char *want) {
+  size_t n = strlen(want);
+  return b.len == n && (n == 0 || (b.data != NULL && memcmp(b.data, want, n) == 0));
+}
+
+/* Every v3 call through `c`, on keys under `p` (a fresh prefix per client). */
+static void exercise_v3(etcdrs_client *c, const char *p) {
+  char k1[64], k2[64], end[64];
+  snprintf(k1, sizeof k1, "%s/a", p);
+  snprintf(k2, sizeof k2, "%s/b", p);
+  snprintf(end, sizeof end, "%s0", p); /* '/' + 1: every key under p/ */
+  etcdrs_v3_response *r = NULL;
+
+  /* Put, with the previous key-value; bytes may hold a NUL. */
+  OK(etcdrs_client_v3_put(c, k1, strlen(k1), S("one"), NULL, &r, &err));
+  int64_t rev1 = etcdrs_v3_response_header(r).revision;
+  CHECK(rev1 > 1 && etcdrs_v3_response_header(r).cluster_id != 0);
+  CHECK(etcdrs_v3_response_kv_count(r) == 0);
+  etcdrs_v3_response_free(r);
+  etcdrs_put_options prev = {0};
+  prev.prev_kv = true;
+  OK(etcdrs_client_v3_put(c, k1, strlen(k1), "t\0o", 3, &prev, &r, &err));
+  CHECK(etcdrs_v3_response_kv_count(r) == 1);
+  CHECK(bytes_is(etcdrs_v3_response_kv(r, 0).value, "one"));
+  etcdrs_v3_response_free(r);
+  OK(etcdrs_client_v3_put(c, k2, strlen(k2), NULL, 0, NULL, &r, &err));
+  etcdrs_v3_response_free(r);
+
+  /* Range: one key, then the prefix sorted descending with a limit. */
+  OK(etcdrs_client_v3_range(c, k1, strlen(k1), NULL, 0, NULL, &r, &err));
+  CHECK(etcdrs_v3_response_kv_count(r) == 1 && etcdrs_v3_response_count(r) == 1);
+  etcdrs_kv kv = etcdrs_v3_response_kv(r, 0);
+  CHECK(bytes_is(kv.key, k1) && kv.value.len == 3 && memcmp(kv.value.data, "t\0o", 3) == 0);
+  CHECK(kv.create_revision == rev1 && kv.mod_revision == rev1 + 1 && kv.version == 2);
+  CHECK(kv.lease == 0);
+  CHECK(etcdrs_v3_response_kv(r, 1).key.data == NULL); /* past the end: all zero */
+  CHECK(str_contains(etcdrs_v3_response_json(r), "\"count\":\"1\""));
+  etcdrs_v3_response_free(r);
+  etcdrs_range_options o = {0};
+  o.limit = 1;
+  o.sort_order = 2;
+  OK(etcdrs_client_v3_range(c, k1, strlen(k1), end, strlen(end), &o, &r, &err));
+  CHECK(etcdrs_v3_response_count(r) == 2 && etcdrs_v3_response_more(r));
+  CHECK(bytes_is(etcdrs_v3_response_kv(r, 0).key, k2));
+  CHECK(bytes_is(etcdrs_v3_response_kv(r, 0).value, ""));
+  etcdrs_v3_response_free(r);
+  /* An old revision, and one not yet written. */
+  etcdrs_range_options old = {0};
+  old.revision = rev1;
+  OK(etcdrs_client_v3_range(c, k1, strlen(k1), NULL, 0, &old, &r, &err));
+  CHECK(bytes_is(etcdrs_v3_response_kv(r, 0).value, "one"));
+  etcdrs_v3_response_free(r);
+  old.revision = rev1 + 1000000;
+  V3_FAILS(ETCDRS_GRPC_OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision",
+           etcdrs_client_v3_range(c, k1, strlen(k1), NULL, 0, &old, &r, &err));
+
+  /* A transaction: compare a value, then put and read; the other branch deletes. */
+  etcdrs_txn *t = etcdrs_txn_new();
+  OK(etcdrs_txn_compare(t, k2, strlen(k2), NULL, 0, ETCDRS_COMPARE_VALUE, ETCDRS_COMPARE_EQUAL,
+                        0, NULL, 0, &err));
+  OK(etcdrs_txn_compare(t, k1, strlen(k1), NULL, 0, ETCDRS_COMPARE_VERSION,
+                        ETCDRS_COMPARE_GREATER, 1, NULL, 0, &err));
+  OK(etcdrs_txn_put(t, true, k2, strlen(k2), S("txn"), NULL, &err));
+  OK(etcdrs_txn_range(t, true, k2, strlen(k2), NULL, 0, NULL, &err));
+  OK(etcdrs_txn_delete_range(t, false, k2, strlen(k2), NULL, 0, false, &err));
+  OK(etcdrs_client_v3_txn(c, t, &r, &err));
+  CHECK(etcdrs_v3_response_succeeded(r) && etcdrs_v3_response_op_count(r) == 2);
+  const etcdrs_v3_response *read_op = etcdrs_v3_response_op(r, 1);
+  CHECK(bytes_is(etcdrs_v3_response_kv(read_op, 0).value, "txn"));
+  CHECK(etcdrs_v3_response_op(r, 2) == NULL);
+  etcdrs_v3_response_free(r);
+  /* Sent again, the value compare fails: the delete runs instead. */
+  OK(etcdrs_client_v3_txn(c, t, &r, &err));
+  CHECK(!etcdrs_v3_response_succeeded(r) && etcdrs_v3_response_op_count(r) == 1);
+  CHECK(etcdrs_v3_response_count(etcdrs_v3_response_op(r, 0)) == 1);
+  etcdrs_v3_response_free(r);
+  etcdrs_txn_free(t);
+  /* A duplicate key in one txn is etcd's error. */
+  t = etcdrs_txn_new();
+  OK(etcdrs_txn_put(t, true, k1, strlen(k1), S("x"), NULL, &err));
+  OK(etcdrs_txn_put(t, true, k1, strlen(k1), S("y"), NULL, &err));
+  V3_FAILS(ETCDRS_GRPC_INVALID_ARGUMENT, "etcdserver: duplicate key given in txn request",
+           etcdrs_client_v3_txn(c, t, &r, &err));
+  FAILS(ETCDRS_CODE_INVALID_ARGUMENT,
+        etcdrs_txn_compare(t, S("k"), NULL, 0, 99, ETCDRS_COMPARE_EQUAL, 0, NULL, 0, &err));
+  etcdrs_txn_free(t);
+
+  /* Leases: grant, attach, time to live with keys, renew, revoke. */
+  OK(etcdrs_client_v3_lease_grant(c, 60, 0, &r, &err));
+  int64_t lease = etcdrs_v3_response_lease_id(r);
+  CHECK(lease > 0 && etcdrs_v3_response_ttl(r) == 60);
+  etcdrs_v3_response_free(r);
+  etcdrs_put_options leased = {0};
+  leased.lease = lease;
+  OK(etcdrs_client_v3_put(c, k2, strlen(k2), S("leased"), &leased, &r, &err));
+  etcdrs_v3_response_free(r);
+  OK(etcdrs_client_v3_lease_time_to_live(c, lease, true, &r, &err));
+  CHECK(etcdrs_v3_response_granted_ttl(r) == 60 && etcdrs_v3_response_ttl(r) > 50);
+  CHECK(etcdrs_v3_response_kv_count(r) == 1 && bytes_is(etcdrs_v3_response_kv(r, 0).key, k2));
+  etcdrs_v3_response_free(r);
+  OK(etcdrs_client_v3_lease_keep_alive_once(c, lease, &r, &err));
+  CHECK(etcdrs_v3_response_ttl(r) == 60 && etcdrs_v3_response_lease_id(r) == lease);
+  etcdrs_v3_response_free(r);
+  etcdrs_lease_keeper *keeper = NULL;
+  OK(etcdrs_client_v3_lease_keep_alive(c, lease, &keeper, &err));
+  CHECK(etcdrs_lease_keeper_ttl(keeper) == 60);
+  OK(etcdrs_client_v3_lease_revoke(c, lease, &r, &err));
+  etcdrs_v3_response_free(r);
+  etcdrs_lease_keeper_free(keeper);
+  keeper = NULL;
+  OK(etcdrs_client_v3_range(c, k2, strlen(k2), NULL, 0, NULL, &r, &err));
+  CHECK(etcdrs_v3_response_kv_count(r) == 0);
+  etcdrs_v3_response_free(r);
+  V3_FAILS(ETCDRS_GRPC_NOT_FOUND, "etcdserver: requested lease not found",
+           etcdrs_client_v3_lease_revoke(c, lease, &r, &err));
+  V3_FAILS(ETCDRS_GRPC_NOT_FOUND, "etcdserver: requested lease not found",
+           etcdrs_client_v3_lease_keep_alive(c, lease, &keeper, &err));
+  CHECK(keeper == NULL); /* out-parameters are written only on success */
+  V3_FAILS(ETCDRS_GRPC_NOT_FOUND, "etcdserver: requested lease not found",
+           etcdrs_client_v3_put(c, k2, strlen(k2), S("v"), &leased, &r, &err));
+
+  /* Delete the prefix with the deleted key-values. */
+  OK(etcdrs_client_v3_delete_range(c, k1, strlen(k1), end, strlen(end), true, &r, &err));
+  CHECK(etcdrs_v3_response_count(r) == 1 && etcdrs_v3_response_kv_count(r) == 1);
+  etcdrs_v3_response_free(r);
+
+  /* Bad input: etcd's errors from the member, library errors before it. */
+  V3_FAILS(ETCDRS_GRPC_INVALID_ARGUMENT, "etcdserver: key is not provided",
+           etcdrs_client_v3_put(c, "", 0, S("v"), NULL, &r, &err));
+  FAILS(ETCDRS_CODE_NULL_ARGUMENT, etcdrs_client_v3_put(c, NULL, 0, S("v"), NULL, &r, &err));
+  FAILS(ETCDRS_CODE_NULL_ARGUMENT, etcdrs_client_v3_put(c, S("k"), NULL, 3, NULL, &r, &err));
+  FAILS(ETCDRS_CODE_NULL_ARGUMENT, etcdrs_client_v3_range(c, S("k"), NULL, 0, NULL, NULL, &err));
+  FAILS(ETCDRS_CODE_NULL_ARGUMENT, etcdrs_client_v3_range(NULL, S("k"), NULL, 0, NULL, &r, &err));
+  FAILS(ETCDRS_CODE_NULL_ARGUMENT, etcdrs_client_v3_txn(c, NULL, &r, &err));
+  FAILS(ETCDRS_CODE_NULL_ARGUMENT, etcdrs_txn_put(NULL, true, S("k"), S("v"), NULL, &err));
+  /* Accessors of NULL answer zero. */
+  CHECK(etcdrs_v3_response_kv_count(NULL) == 0 && etcdrs_v3_response_header(NULL).revision == 0);
+  CHECK(etcdrs_v3_response_json(NULL).data == NULL && etcdrs_v3_response_op(NULL, 0) == NULL);
+  etcdrs_v3_response_free(NULL);
+  etcdrs_txn_free(NULL);
+  etcdrs_v3_watch_free(NULL);
+  etcdrs_v3_watch_cancel(NULL);
+  etcdrs_lease_keeper_free(NULL);
+}
+
+struct v3_writer_args {
+  etcdrs_client *client;
+  const char *prefix;
+  int count;
+};
+
+static void *v3_writer(void *p) {
+  struct v3_writer_args *a = p;
+  for (int i = 0; i < a->count; i++) {
+    char k[64];
+    snprintf(k, sizeof k, "%s/%d", a->prefix, i);
+    etcdrs_v3_response *r = NULL;
+    OK(etcdrs_client_v3_put(a->client, k, strlen(k), S("x"), NULL, &r, &err));
+    etcdrs_v3_response_free(r);
+  }
+  return NULL;
+}
+
+static void *v3_canceller(void *p) {
+  sleep_ms(300);
+  etcdrs_v3_watch_cancel((etcdrs_v3_watch *)p);
+  return NULL;
+}
+
+/* A v3 watch through `c`: polled while another thread writes and a third cancels; then
+ * a watch from an old revision replays it, and one below the compaction is cancelled. */
+static void watch_v3(etcdrs_client *c, const char *prefix) {
+  char end[64];
+  snprintf(end, sizeof end, "%s0", prefix);
+  etcdrs_v3_watch *w = NULL;
+  etcdrs_v3_watch_options o = {0};
+  o.prev_kv = true;
+  OK(etcdrs_client_v3_watch(c, prefix, strlen(prefix), end, strlen(end), &o, &w, &err));
+  etcdrs_v3_response *r = NULL;
+  FAILS(ETCDRS_CODE_TIMEOUT, etcdrs_v3_watch_next(w, 50, &r, &err));
+
+  struct v3_writer_args a = {c, prefix, 5};
+  pthread_t wt, ct;
+  CHECK(pthread_create(&wt, NULL, v3_writer, &a) == 0);
+  int seen = 0;
+  int64_t first_rev = 0;
+  while (seen < 5) {
+    OK(etcdrs_v3_watch_next(w, 10000, &r, &err));
+    for (size_t i = 0; i < etcdrs_v3_response_event_count(r); i++, seen++) {
+      etcdrs_v3_event e = etcdrs_v3_response_event(r, i);
+      char want[64];
+      snprintf(want, sizeof want, "%s/%d", prefix, seen);
+      CHECK(e.event_type == ETCDRS_EVENT_PUT && bytes_is(e.kv.key, want));
+      CHECK(!e.has_prev_kv && e.kv.version == 1);
+      if (first_rev == 0) first_rev = e.kv.mod_revision;
+    }
+    etcdrs_v3_response_free(r);
+  }
+  CHECK(seen == 5);
+  CHECK(pthread_join(wt, NULL) == 0);
+  CHECK(pthread_create(&ct, NULL, v3_canceller, w) == 0);
+  FAILS(ETCDRS_CODE_CANCELLED, etcdrs_v3_watch_next(w, 20000, &r, &err));
+  CHECK(pthread_join(ct, NULL) == 0);
+  FAILS(ETCDRS_CODE_CANCELLED, etcdrs_v3_watch_next(w, 10, &r, &err));
+  etcdrs_v3_watch_free(w);
+
+  /* From an old revision: the history comes first; a delete has its prev_kv. */
+  char k0[64];
+  snprintf(k0, sizeof k0, "%s/0", prefix);
+  OK(etcdrs_client_v3_delete_range(c, k0, strlen(k0), NULL, 0, false, &r, &err));
+  etcdrs_v3_response_free(r);
+  o.start_revision = first_rev;
+  OK(etcdrs_client_v3_watch(c, prefix, strlen(prefix), end, strlen(end), &o, &w, &err));
+  seen = 0;
+  etcdrs_v3_event last;
+  while (seen < 6) {
+    OK(etcdrs_v3_watch_next(w, 10000, &r, &err));
+    for (size_t i = 0; i < etcdrs_v3_response_event_count(r); i++, seen++) {
+      last = etcdrs_v3_response_event(r, i);
+      if (seen == 5) {
+        CHECK(last.event_type == ETCDRS_EVENT_DELETE && bytes_is(last.kv.key, k0));
+        CHECK(last.has_prev_kv && bytes_is(last.prev_kv.value, "x"));
+      }
+    }
+    etcdrs_v3_response_free(r);
+  }
+  etcdrs_v3_watch_free(w);
+
+  /* Below a compaction: the member cancels the watch with the compacted revision. */
+  OK(etcdrs_client_v3_range(c, k0, strlen(k0), NULL, 0, NULL, &r, &err));
+  int64_t now = etcdrs_v3_response_header(r).revision;
+  etcdrs_v3_response_free(r);
+  OK(etcdrs_client_v3_compact(c, now, true, &r, &err));
+  etcdrs_v3_response_free(r);
+  V3_FAILS(ETCDRS_GRPC_OUT_OF_RANGE, "etcdserver: mvcc: required revision has been compacted",
+           etcdrs_client_v3_compact(c, now, false, &r, &err));
+  OK(etcdrs_client_v3_watch(c, prefix, strlen(prefix), end, strlen(end), &o, &w, &err));
+  OK(etcdrs_v3_watch_next(w, 10000, &r, &err));
+  CHECK(etcdrs_v3_response_canceled(r) && etcdrs_v3_response_compact_revision(r) == now);
+  etcdrs_v3_response_free(r);
+  FAILS(ETCDRS_CODE_CANCELLED, etcdrs_v3_watch_next(w, 5000, &r, &err));
+  etcdrs_v3_watch_free(w);
+}
+
+static void test_v3_in_process_and_over_grpc(const char *dir) {
+  etcdrs_node *node = start_single(dir, "v3");
+  etcdrs_client *local = NULL, *remote = NULL;
+  OK(etcdrs_node_client(node, &local, &err));
+  etcdrs_str urls = etcdrs_node_client_urls(node);
+  OK(etcdrs_client_new(urls.data, urls.len, 10000, &remote, &err));
+  exercise_v3(local, "/local");
+  exercise_v3(remote, "/remote");
+  watch_v3(local, "/wl");
+  watch_v3(remote, "/wr");
+  /* What one client wrote, the other reads: one store. */
+  etcdrs_v3_response *r = NULL;
+  OK(etcdrs_client_v3_put(local, S("/shared3"), S("v"), NULL, &r, &err));
+  int64_t rev = etcdrs_v3_response_header(r).revision;
+  etcdrs_v3_response_free(r);
+  OK(etcdrs_client_v3_range(remote, S("/shared3"), NULL, 0, NULL, &r, &err));
+  CHECK(etcdrs_v3_response_kv(r, 0).mod_revision == rev);
+  etcdrs_v3_response_free(r);
+  /* A stopped member: its in-process client says so with etcd's v3 error. */
+  OK(etcdrs_node_stop(node, &err));
+  V3_FAILS(ETCDRS_GRPC_UNAVAILABLE, "etcdserver: server stopped",
+           etcdrs_client_v3_range(local, S("/shared3"), NULL, 0, NULL, &r, &err));
+  etcdrs_client_free(local);
+  etcdrs_client_free(remote);
+  etcdrs_node_free(node);
+}
+
 /* ---------------------------------------------------------------- a cluster in-process */
 
 static void test_three_members_in_one_process(const char *dir, char **ports) {
@@ -597,6 +894,7 @@ int main(int argc, char **argv) {
   test_errors_without_a_member();
   test_a_member_in_process(argv[1]);
   test_a_watch_polled_while_others_write_and_cancel(argv[1]);
+  test_v3_in_process_and_over_grpc(argv[1]);
   test_three_members_in_one_process(argv[1], argv + 2);
   printf("ok: %d checks\n", checks);
   return 0;
