@@ -3,7 +3,8 @@
 
 use crate::error::V3Error;
 use crate::pb::etcdserverpb::{
-    kv_client::KvClient, lease_client::LeaseClient, watch_client::WatchClient,
+    cluster_client::ClusterClient, kv_client::KvClient, lease_client::LeaseClient,
+    maintenance_client::MaintenanceClient, watch_client::WatchClient,
 };
 use crate::pb::v3electionpb::election_client::ElectionClient;
 use crate::pb::v3lockpb::lock_client::LockClient;
@@ -115,4 +116,6 @@ services!(
     watch: WatchClient,
     lock: LockClient,
     election: ElectionClient,
+    cluster: ClusterClient,
+    maintenance: MaintenanceClient,
 );

@@ -1,16 +1,22 @@
-//! The client's v3 API: KV, txn, compaction, leases and watches, answered by the member in
-//! this process or over gRPC, with the same results either way (both are etcdserverpb
-//! messages: bytes in, bytes out).
+//! The client's v3 API: KV, txn, compaction, leases, watches, locks and elections,
+//! membership and maintenance, answered by the member in this process or over gRPC, with the
+//! same results either way (both are etcdserverpb messages: bytes in, bytes out). Bindings
+//! without protobuf reach the unary calls as etcd's gateway JSON (`call_json`).
 
 use super::{Client, Via};
 use crate::error::V3Error;
 use crate::mvcc::{Delivery, WatchSpec};
 use crate::pb::etcdserverpb::{
-    watch_request::RequestUnion, CompactionRequest, CompactionResponse, DeleteRangeRequest,
-    DeleteRangeResponse, LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest,
-    LeaseKeepAliveResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest,
-    LeaseTimeToLiveResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, TxnRequest,
-    TxnResponse, WatchCreateRequest, WatchRequest, WatchResponse,
+    cluster_server::Cluster as _, maintenance_server::Maintenance as _,
+    watch_request::RequestUnion, AlarmRequest, AlarmResponse, CompactionRequest,
+    CompactionResponse, DefragmentRequest, DefragmentResponse, DeleteRangeRequest,
+    DeleteRangeResponse, HashKvRequest, HashKvResponse, HashRequest, HashResponse,
+    LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
+    LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+    MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
+    MemberRemoveRequest, MemberRemoveResponse, MemberUpdateRequest, MemberUpdateResponse,
+    PutRequest, PutResponse, RangeRequest, RangeResponse, StatusRequest, StatusResponse,
+    TxnRequest, TxnResponse, WatchCreateRequest, WatchRequest, WatchResponse,
 };
 use crate::pb::v3electionpb::{
     CampaignRequest, CampaignResponse, LeaderKey, LeaderRequest, LeaderResponse, ProclaimRequest,
@@ -43,6 +49,35 @@ macro_rules! v3_call {
                     })
                     .await
             }
+        }
+    };
+}
+
+/// In-process, a Cluster or Maintenance call is the gRPC service's own method on the member
+/// (one implementation of each).
+macro_rules! local_service {
+    ($service:ident, $s:ident, $method:ident, $r:ident) => {
+        async {
+            crate::grpc::$service($s.clone())
+                .$method(tonic::Request::new($r))
+                .await
+                .map(tonic::Response::into_inner)
+                .map_err(super::grpc::v3_error)
+        }
+    };
+}
+
+/// The calls `call_json` knows, by their gateway path: request type, call.
+macro_rules! json_calls {
+    ($self:ident, $method:ident, $body:ident; $($path:literal => $call:ident,)*) => {
+        match $method {
+            $($path => {
+                let r = serde_json::from_str(if $body.trim().is_empty() { "{}" } else { $body })
+                    .map_err(|e| V3Error::Internal(format!("bad {} request: {e}", $path)))?;
+                let answer = $self.$call(r).await?;
+                Ok(serde_json::to_string(&answer).expect("json"))
+            })*
+            _ => Err(V3Error::Internal(format!("no v3 call {:?}", $method))),
         }
     };
 }
@@ -103,6 +138,146 @@ impl V3<'_> {
         r: LeaseTimeToLiveRequest,
     ) -> Result<LeaseTimeToLiveResponse, V3Error> {
         v3_call!(self, r, lease, lease_time_to_live)
+    }
+
+    pub async fn lease_revoke_request(
+        &self,
+        r: LeaseRevokeRequest,
+    ) -> Result<LeaseRevokeResponse, V3Error> {
+        self.lease_revoke(r.id).await
+    }
+
+    pub async fn lease_keep_alive_request(
+        &self,
+        r: LeaseKeepAliveRequest,
+    ) -> Result<LeaseKeepAliveResponse, V3Error> {
+        self.lease_keep_alive(r.id).await
+    }
+
+    pub async fn lock_request(&self, r: LockRequest) -> Result<LockResponse, V3Error> {
+        self.lock(r.name, r.lease).await
+    }
+
+    pub async fn unlock_request(&self, r: UnlockRequest) -> Result<UnlockResponse, V3Error> {
+        self.unlock(r.key).await
+    }
+
+    pub async fn member_list(&self, r: MemberListRequest) -> Result<MemberListResponse, V3Error> {
+        v3_call!(self, r, cluster, member_list, |s, r| local_service!(
+            ClusterService,
+            s,
+            member_list,
+            r
+        ))
+    }
+
+    pub async fn member_add(&self, r: MemberAddRequest) -> Result<MemberAddResponse, V3Error> {
+        v3_call!(self, r, cluster, member_add, |s, r| local_service!(
+            ClusterService,
+            s,
+            member_add,
+            r
+        ))
+    }
+
+    pub async fn member_remove(
+        &self,
+        r: MemberRemoveRequest,
+    ) -> Result<MemberRemoveResponse, V3Error> {
+        v3_call!(self, r, cluster, member_remove, |s, r| local_service!(
+            ClusterService,
+            s,
+            member_remove,
+            r
+        ))
+    }
+
+    pub async fn member_update(
+        &self,
+        r: MemberUpdateRequest,
+    ) -> Result<MemberUpdateResponse, V3Error> {
+        v3_call!(self, r, cluster, member_update, |s, r| local_service!(
+            ClusterService,
+            s,
+            member_update,
+            r
+        ))
+    }
+
+    /// The answering member's status (version, db size, leader, raft index and term).
+    pub async fn status(&self, r: StatusRequest) -> Result<StatusResponse, V3Error> {
+        v3_call!(self, r, maintenance, status, |s, r| local_service!(
+            MaintenanceService,
+            s,
+            status,
+            r
+        ))
+    }
+
+    pub async fn hash(&self, r: HashRequest) -> Result<HashResponse, V3Error> {
+        v3_call!(self, r, maintenance, hash, |s, r| local_service!(
+            MaintenanceService,
+            s,
+            hash,
+            r
+        ))
+    }
+
+    pub async fn hash_kv(&self, r: HashKvRequest) -> Result<HashKvResponse, V3Error> {
+        v3_call!(self, r, maintenance, hash_kv, |s, r| local_service!(
+            MaintenanceService,
+            s,
+            hash_kv,
+            r
+        ))
+    }
+
+    pub async fn defragment(&self, r: DefragmentRequest) -> Result<DefragmentResponse, V3Error> {
+        v3_call!(self, r, maintenance, defragment, |s, r| local_service!(
+            MaintenanceService,
+            s,
+            defragment,
+            r
+        ))
+    }
+
+    pub async fn alarm(&self, r: AlarmRequest) -> Result<AlarmResponse, V3Error> {
+        v3_call!(self, r, maintenance, alarm, |s, r| local_service!(
+            MaintenanceService,
+            s,
+            alarm,
+            r
+        ))
+    }
+
+    /// One unary call given as etcd's gateway JSON (its path without /v3/, e.g. "kv/range",
+    /// and its request object), answered as the gateway answers: for bindings that have JSON
+    /// but not protobuf. The same calls as the typed methods.
+    pub async fn call_json(&self, method: &str, body: &str) -> Result<String, V3Error> {
+        json_calls!(self, method, body;
+            "kv/range" => range,
+            "kv/put" => put,
+            "kv/deleterange" => delete_range,
+            "kv/txn" => txn,
+            "kv/compaction" => compact,
+            "lease/grant" => lease_grant,
+            "lease/revoke" => lease_revoke_request,
+            "lease/keepalive" => lease_keep_alive_request,
+            "lease/timetolive" => lease_time_to_live,
+            "lock/lock" => lock_request,
+            "lock/unlock" => unlock_request,
+            "election/campaign" => campaign,
+            "election/proclaim" => proclaim,
+            "cluster/member/list" => member_list,
+            "cluster/member/add" => member_add,
+            "cluster/member/remove" => member_remove,
+            "cluster/member/update" => member_update,
+            "maintenance/status" => status,
+            "maintenance/hash" => hash,
+            "maintenance/hashkv" => hash_kv,
+            "maintenance/defragment" => defragment,
+            "maintenance/alarm" => alarm,
+        )
     }
 
     /// Renew a lease once; TTL 0 when it is gone (as etcd's keep-alive stream answers).
@@ -194,7 +369,18 @@ impl V3<'_> {
 
     /// Watch: the first answer says the watcher was created, then events come as they
     /// happen (from `start_revision` when given).
-    pub async fn watch(&self, create: WatchCreateRequest) -> Result<V3Watch, V3Error> {
+    ///
+    /// (Boxed as a Send future here, where its lifetimes are known: callers that hand it to
+    /// another thread, as the Python binding does, could not prove it Send themselves.)
+    pub fn watch(
+        &self,
+        create: WatchCreateRequest,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<V3Watch, V3Error>> + Send + '_>>
+    {
+        Box::pin(self.watch_inner(create))
+    }
+
+    async fn watch_inner(&self, create: WatchCreateRequest) -> Result<V3Watch, V3Error> {
         match &*self.0.via {
             Via::Local(s) => {
                 let (tx, rx) = mpsc::channel(128);
@@ -230,9 +416,9 @@ impl V3<'_> {
                             let Some(rx) = rx else {
                                 return Err(tonic::Status::unavailable("watch already opened"));
                             };
-                            let requests = futures_util::stream::unfold(rx, |mut rx| async {
-                                rx.recv().await.map(|r| (r, rx))
-                            });
+                            let mut rx = rx;
+                            let requests =
+                                futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
                             c.watch(requests).await
                         }
                     })

@@ -10,6 +10,10 @@ mod lock;
 mod maintenance;
 mod watch;
 
+// The services an in-process client calls for Cluster and Maintenance (one implementation).
+pub(crate) use cluster::ClusterService;
+pub(crate) use maintenance::MaintenanceService;
+
 use crate::error::V3Error;
 use crate::pb::etcdserverpb::{
     cluster_server::ClusterServer, kv_server::KvServer, lease_server::LeaseServer,
