@@ -1,7 +1,7 @@
 //! The one conversion of an etcdrs error into a Python exception. The classes and the
 //! errorCode → class table are declared once, in etcdrs/errors.py.
 
-use etcdrs_core::Error;
+use etcdrs_core::{Error, V3Error};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -35,4 +35,18 @@ impl<T> IntoPy<T> for Result<T, Error> {
     fn py_err(self) -> PyResult<T> {
         self.map_err(to_py)
     }
+}
+
+/// A v3 call's error as the exception python-etcd3 raises for its gRPC code (the classes
+/// and the table live in etcdrs/v3/exceptions.py).
+pub fn v3_to_py(e: V3Error) -> PyErr {
+    Python::attach(|py| {
+        let build = || -> PyResult<PyErr> {
+            let exceptions = py.import("etcdrs.v3.exceptions")?;
+            let exc =
+                exceptions.call_method1("exception_for", (e.grpc_code(), e.message().as_ref()))?;
+            Ok(PyErr::from_value(exc))
+        };
+        build().unwrap_or_else(|failed| failed)
+    })
 }

@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<node::Node>()?;
     m.add_class::<client::NativeClient>()?;
+    m.add_class::<client::NativeV3Watch>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // The core's error table, by name: etcdrs.errors maps names to exception classes.
     let codes = pyo3::types::PyDict::new(m.py());

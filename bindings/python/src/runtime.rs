@@ -16,6 +16,16 @@ where
     T: Send + 'static,
     F: Future<Output = Result<T, Error>> + Send + 'static,
 {
+    block_on_with(py, fut, to_py)
+}
+
+/// As `block_on`, for calls whose errors `raise` turns into Python exceptions (v3 calls).
+pub fn block_on_with<T, E, F>(py: Python<'_>, fut: F, raise: fn(E) -> PyErr) -> PyResult<T>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    F: Future<Output = Result<T, E>> + Send + 'static,
+{
     let rt = etcdrs_core::blocking::runtime();
     let mut fut = Box::pin(fut);
     loop {
@@ -27,7 +37,7 @@ where
             })
         });
         match done {
-            Some(result) => return result.map_err(to_py),
+            Some(result) => return result.map_err(raise),
             None => py.check_signals()?,
         }
     }

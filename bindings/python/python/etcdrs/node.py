@@ -1,9 +1,12 @@
 """`etcdrs.Node`: an etcd member running inside this Python process."""
 
-from typing import Any, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 from . import _native
 from .client import Client
+
+if TYPE_CHECKING:
+    from .v3 import Etcd3Client
 
 
 def _flag(value: Union[str, int, List[str], Dict[str, str]]) -> str:
@@ -58,6 +61,13 @@ class Node:
     def client(self, read_timeout: float = 60) -> Client:
         """A client that calls this member directly, without HTTP."""
         return Client(read_timeout=read_timeout, _native_client=self._node.client())
+
+    def v3_client(self, timeout: Optional[float] = None) -> "Etcd3Client":
+        """A client with python-etcd3's API (``etcdrs.v3``) that calls this member's v3 API
+        directly, without gRPC."""
+        from .v3 import Etcd3Client
+
+        return Etcd3Client(timeout=timeout, _native_client=self._node.client())
 
     def stop(self) -> None:
         self._node.stop()
