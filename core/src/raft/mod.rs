@@ -484,8 +484,10 @@ impl RaftDriver {
             StateRole::PreCandidate => RaftRole::PreCandidate,
             StateRole::Follower => RaftRole::Follower,
         };
+        let conf = r.prs().conf();
+        let sole_voter = conf.voters().ids().len() == 1 && conf.learners().is_empty();
         self.status
-            .update(r.term, r.raft_log.committed, r.leader_id, role);
+            .update(r.term, r.raft_log.committed, r.leader_id, role, sole_voter);
     }
 }
 

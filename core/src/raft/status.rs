@@ -1,7 +1,7 @@
 //! What the raft driver tells the rest of the member (term, commit index, leader, role),
 //! without locks on the hot path.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
@@ -30,6 +30,8 @@ pub struct RaftStatus {
     commit: AtomicU64,
     leader: AtomicU64,
     role: AtomicU8,
+    /// This member leads a cluster where it is the only voter.
+    sole_voter: AtomicBool,
     /// When the current leader was first seen, for leaderInfo.uptime.
     leader_since: Mutex<(u64, Instant, SystemTime)>,
 }
@@ -41,13 +43,16 @@ impl Default for RaftStatus {
             commit: AtomicU64::new(0),
             leader: AtomicU64::new(0),
             role: AtomicU8::new(0),
+            sole_voter: AtomicBool::new(false),
             leader_since: Mutex::new((0, Instant::now(), SystemTime::now())),
         }
     }
 }
 
 impl RaftStatus {
-    pub fn update(&self, term: u64, commit: u64, leader: u64, role: RaftRole) {
+    pub fn update(&self, term: u64, commit: u64, leader: u64, role: RaftRole, sole_voter: bool) {
+        self.sole_voter
+            .store(sole_voter && role == RaftRole::Leader, Relaxed);
         self.term.store(term, Relaxed);
         self.commit.store(commit, Relaxed);
         let prev = self.leader.swap(leader, Relaxed);
@@ -56,6 +61,12 @@ impl RaftStatus {
             *self.leader_since.lock().unwrap_or_else(|p| p.into_inner()) =
                 (leader, Instant::now(), SystemTime::now());
         }
+    }
+
+    /// Whether this member is the leader of a cluster where it is the only voter: nobody
+    /// else can commit, and its own store already holds every write it acknowledged.
+    pub fn sole_voter(&self) -> bool {
+        self.sole_voter.load(Relaxed)
     }
 
     pub fn term(&self) -> u64 {
