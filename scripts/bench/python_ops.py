@@ -1,6 +1,6 @@
 """Operations per second from Python, one client, one thread: set (distinct keys, 64-byte
-values) then get (the same keys). Run by scripts/bench/python.sh; prints one JSON line per
-client. A measurement, not a test."""
+values) then get (the same keys); for v3 clients (python-etcd3's API) put and get. Run by
+scripts/bench/python.sh; prints one JSON line per client. A measurement, not a test."""
 
 import json
 import os
@@ -14,15 +14,18 @@ VALUE = "x" * 64
 
 def measure(name, client):
     rows = {"client": name}
+    v3 = hasattr(client, "put")
+    write = client.put if v3 else client.write
+    read = client.get if v3 else client.read
     for op in ("set", "get"):
         lat = []
         start = time.perf_counter()
         for i in range(N):
             t = time.perf_counter()
             if op == "set":
-                client.write("/bench/k%d" % i, VALUE)
+                write("/bench/k%d" % i, VALUE)
             else:
-                client.read("/bench/k%d" % i)
+                read("/bench/k%d" % i)
             lat.append(time.perf_counter() - t)
         took = time.perf_counter() - start
         lat.sort()
@@ -34,18 +37,25 @@ def measure(name, client):
 
 def main():
     which = sys.argv[1]
-    if which == "etcdrs-in-process":
+    if which.endswith("in-process"):
         import etcdrs
         with tempfile.TemporaryDirectory() as d, etcdrs.Node(name="bench", data_dir=d + "/m") as n:
-            measure(which, n.client())
+            measure(which, n.v3_client() if "v3" in which else n.client())
+        return
+    host, port = sys.argv[2].rsplit(":", 1)
+    if which.startswith("python-etcd3"):
+        import etcd3
+        client = etcd3.client(host=host, port=int(port))
     elif which.startswith("python-etcd"):
         import etcd
-        host, port = sys.argv[2].rsplit(":", 1)
-        measure(which, etcd.Client(host=host, port=int(port)))
-    elif which.startswith("etcdrs-http"):
+        client = etcd.Client(host=host, port=int(port))
+    elif which.startswith("etcdrs-v3-grpc"):
+        import etcdrs.v3
+        client = etcdrs.v3.client(host=host, port=int(port))
+    else:
         import etcdrs
-        host, port = sys.argv[2].rsplit(":", 1)
-        measure(which, etcdrs.Client(host=host, port=int(port)))
+        client = etcdrs.Client(host=host, port=int(port))
+    measure(which, client)
 
 
 if __name__ == "__main__":

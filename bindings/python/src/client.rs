@@ -3,12 +3,13 @@
 
 use crate::errors::{v3_to_py, IntoPy};
 use crate::runtime::{block_on, block_on_with};
-use etcdrs_core::pb::etcdserverpb::WatchCreateRequest;
+use etcdrs_core::pb::etcdserverpb::{RangeRequest, WatchCreateRequest};
 use etcdrs_core::within;
 use etcdrs_core::{Client, Error, ErrorCode, LockField, LockHolder, V3Error, V3Watch};
 use etcdrs_core::{KeyRequest, Method};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -206,21 +207,67 @@ impl NativeClient {
         timeout: Option<f64>,
     ) -> PyResult<String> {
         let c = self.client.clone();
-        let call = async move { c.v3().call_json(&method, &request).await };
-        match timeout.filter(|t| *t > 0.0).map(Duration::from_secs_f64) {
-            None => block_on_with(py, call, v3_to_py),
-            Some(t) => block_on_with(
-                py,
-                async move {
-                    tokio::time::timeout(t, call).await.unwrap_or_else(|_| {
-                        Err(etcdrs_core::V3Error::Internal(
-                            "deadline exceeded".to_string(),
-                        ))
-                    })
-                },
-                v3_to_py,
-            ),
-        }
+        v3_call(py, timeout, async move {
+            c.v3().call_json(&method, &request).await
+        })
+    }
+
+    /// A v3 range without JSON (the common read): (header as (cluster_id, member_id,
+    /// revision, raft_term), [(key, value, create_revision, mod_revision, version, lease)],
+    /// count, more). Sort order and target are etcd's numbers.
+    #[pyo3(signature = (key, range_end = None, limit = 0, revision = 0, sort_order = 0,
+        sort_target = 0, serializable = false, keys_only = false, count_only = false,
+        timeout = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn v3_range<'py>(
+        &self,
+        py: Python<'py>,
+        key: Vec<u8>,
+        range_end: Option<Vec<u8>>,
+        limit: i64,
+        revision: i64,
+        sort_order: i32,
+        sort_target: i32,
+        serializable: bool,
+        keys_only: bool,
+        count_only: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<(RangeHeader, Vec<RangeKv<'py>>, i64, bool)> {
+        let r = RangeRequest {
+            key: key.into(),
+            range_end: range_end.unwrap_or_default().into(),
+            limit,
+            revision,
+            sort_order,
+            sort_target,
+            serializable,
+            keys_only,
+            count_only,
+            ..Default::default()
+        };
+        let c = self.client.clone();
+        let resp = v3_call(py, timeout, async move { c.v3().range(r).await })?;
+        let h = resp.header.unwrap_or_default();
+        let kvs = resp
+            .kvs
+            .iter()
+            .map(|kv| {
+                (
+                    PyBytes::new(py, &kv.key),
+                    PyBytes::new(py, &kv.value),
+                    kv.create_revision,
+                    kv.mod_revision,
+                    kv.version,
+                    kv.lease,
+                )
+            })
+            .collect();
+        Ok((
+            (h.cluster_id, h.member_id, h.revision, h.raft_term),
+            kvs,
+            resp.count,
+            resp.more,
+        ))
     }
 
     /// A v3 watch from a WatchCreateRequest as gateway JSON. The watcher exists on the
@@ -232,6 +279,47 @@ impl NativeClient {
             cancelled: Arc::new(tokio::sync::Notify::new()),
         })
     }
+}
+
+type RangeHeader = (u64, u64, i64, u64);
+type RangeKv<'py> = (Bound<'py, PyBytes>, Bound<'py, PyBytes>, i64, i64, i64, i64);
+
+/// How a v3 call failed: the member's error, or no answer within the caller's timeout.
+enum CallError {
+    V3(V3Error),
+    Timeout,
+}
+
+impl CallError {
+    fn raise(self) -> PyErr {
+        match self {
+            CallError::V3(e) => v3_to_py(e),
+            // python-etcd3's class for an expired deadline.
+            CallError::Timeout => crate::errors::v3_code_to_py(4, "deadline exceeded"),
+        }
+    }
+}
+
+/// Run a v3 call from Python, bounded by `timeout` seconds (None or 0: unbounded).
+fn v3_call<T: Send + 'static>(
+    py: Python<'_>,
+    timeout: Option<f64>,
+    call: impl std::future::Future<Output = Result<T, V3Error>> + Send + 'static,
+) -> PyResult<T> {
+    let timeout = timeout.filter(|t| *t > 0.0).map(Duration::from_secs_f64);
+    block_on_with(
+        py,
+        async move {
+            let call = async { call.await.map_err(CallError::V3) };
+            match timeout {
+                Some(t) => tokio::time::timeout(t, call)
+                    .await
+                    .unwrap_or(Err(CallError::Timeout)),
+                None => call.await,
+            }
+        },
+        CallError::raise,
+    )
 }
 
 /// Open a watch and wait for the member to say it exists.

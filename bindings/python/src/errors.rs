@@ -40,11 +40,15 @@ impl<T> IntoPy<T> for Result<T, Error> {
 /// A v3 call's error as the exception python-etcd3 raises for its gRPC code (the classes
 /// and the table live in etcdrs/v3/exceptions.py).
 pub fn v3_to_py(e: V3Error) -> PyErr {
+    v3_code_to_py(e.grpc_code(), &e.message())
+}
+
+/// The exception for gRPC `code` with `message`.
+pub fn v3_code_to_py(code: i32, message: &str) -> PyErr {
     Python::attach(|py| {
         let build = || -> PyResult<PyErr> {
             let exceptions = py.import("etcdrs.v3.exceptions")?;
-            let exc =
-                exceptions.call_method1("exception_for", (e.grpc_code(), e.message().as_ref()))?;
+            let exc = exceptions.call_method1("exception_for", (code, message))?;
             Ok(PyErr::from_value(exc))
         };
         build().unwrap_or_else(|failed| failed)

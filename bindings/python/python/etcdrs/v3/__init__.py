@@ -57,15 +57,22 @@ _FLAGS = {"more", "succeeded", "created", "canceled", "isLearner", "fragment"}
 class Message:
     """A v3 answer with protobuf's reading rules: ``response.header.revision``,
     ``kv.value`` (bytes), 64-bit numbers as ints; a field that is absent reads as its zero
-    value."""
+    value. Fields are converted from the JSON when first read."""
+
+    __slots__ = ("_fields", "_read")
 
     def __init__(self, fields: Dict[str, Any]):
-        self._fields = {k: _convert(k, v) for k, v in fields.items()}
+        self._fields = fields
+        self._read: Dict[str, Any] = {}
 
     def __getattr__(self, name: str) -> Any:
-        fields = self.__dict__.get("_fields", {})
+        read = self._read
+        if name in read:
+            return read[name]
+        fields = self._fields
         if name in fields:
-            return fields[name]
+            v = read[name] = _convert(name, fields[name])
+            return v
         if name in _BYTES:
             return b""
         if name in _NUMBERS:
@@ -93,7 +100,7 @@ def _convert(name: str, v: Any) -> Any:
     if isinstance(v, list):
         if name in _BYTES_LISTS:
             return [base64.b64decode(x) for x in v]
-        return [_convert(name, x) for x in v]
+        return [Message(x) if isinstance(x, dict) else x for x in v]
     if isinstance(v, str):
         if name in _BYTES and name != "name":
             return base64.b64decode(v)
@@ -131,12 +138,27 @@ class KVMetadata:
     and the answer's header."""
 
     def __init__(self, keyvalue: Message, header: Message):
-        self.key = keyvalue.key
-        self.create_revision = keyvalue.create_revision
-        self.mod_revision = keyvalue.mod_revision
-        self.version = keyvalue.version
-        self.lease_id = keyvalue.lease
+        kv = keyvalue._fields
+        self.key = base64.b64decode(kv.get("key", ""))
+        self.create_revision = int(kv.get("create_revision", 0))
+        self.mod_revision = int(kv.get("mod_revision", 0))
+        self.version = int(kv.get("version", 0))
+        self.lease_id = int(kv.get("lease", 0))
         self.response_header = header
+
+
+def _metadata(kv: Tuple[bytes, bytes, int, int, int, int], header: Message) -> KVMetadata:
+    m = KVMetadata.__new__(KVMetadata)
+    m.key, _, m.create_revision, m.mod_revision, m.version, m.lease_id = kv
+    m.response_header = header
+    return m
+
+
+def _kv_pairs(r: Message) -> List[Tuple[bytes, KVMetadata]]:
+    """A range answer's (value, metadata) pairs."""
+    header = r.header
+    return [(base64.b64decode(kv.get("value", "")), KVMetadata(Message(kv), header))
+            for kv in r._fields.get("kvs", ())]
 
 
 class Status:
@@ -446,6 +468,10 @@ class WatchResponse:
 _SORT_ORDERS = {None: "NONE", "ascend": "ASCEND", "descend": "DESCEND"}
 _SORT_TARGETS = {None: "KEY", "key": "KEY", "version": "VERSION", "create": "CREATE",
                  "mod": "MOD", "value": "VALUE"}
+_SORT_ORDER_NUMBERS = {None: 0, "ascend": 1, "descend": 2}
+_SORT_TARGET_NUMBERS = {None: 0, "key": 0, "version": 1, "create": 2, "mod": 3, "value": 4}
+_REVISION_FILTERS = ("min_mod_revision", "max_mod_revision", "min_create_revision",
+                     "max_create_revision")
 
 
 class Etcd3Client:
@@ -491,17 +517,18 @@ class Etcd3Client:
         if sort_target not in _SORT_TARGETS:
             raise ValueError('sort_target must be one of "key", '
                              '"version", "create", "mod" or "value"')
-        r: Dict[str, Any] = {
-            "key": _b64(key),
-            "sort_order": _SORT_ORDERS[sort_order],
-            "sort_target": _SORT_TARGETS[sort_target],
-            "serializable": serializable,
-            "keys_only": keys_only,
-            "count_only": count_only,
-        }
-        for name, v in (("range_end", range_end),):
-            if v is not None:
-                r[name] = _b64(v)
+        # Only what differs from the defaults: the common read stays a short request.
+        r: Dict[str, Any] = {"key": _b64(key)}
+        if range_end is not None:
+            r["range_end"] = _b64(range_end)
+        if sort_order is not None:
+            r["sort_order"] = _SORT_ORDERS[sort_order]
+        if sort_target not in (None, "key"):
+            r["sort_target"] = _SORT_TARGETS[sort_target]
+        for name, flag in (("serializable", serializable), ("keys_only", keys_only),
+                           ("count_only", count_only)):
+            if flag:
+                r[name] = True
         for name, n in (("limit", limit), ("revision", revision),
                         ("min_mod_revision", min_mod_revision),
                         ("max_mod_revision", max_mod_revision),
@@ -511,16 +538,39 @@ class Etcd3Client:
                 r[name] = str(int(n))
         return r
 
+    def _pairs(self, key: Bytesish, range_end: Optional[Bytesish] = None,
+               limit: Optional[int] = None, revision: Optional[int] = None,
+               sort_order: Optional[str] = None, sort_target: Optional[str] = "key",
+               serializable: bool = False, keys_only: bool = False, count_only: bool = False,
+               **filters: Any) -> List[Tuple[bytes, KVMetadata]]:
+        """A read's (value, metadata) pairs; the common read skips JSON."""
+        if any(filters.get(f) is not None for f in _REVISION_FILTERS):
+            return _kv_pairs(self._call("kv/range", self._range_request(
+                key, range_end, limit, revision, sort_order, sort_target, serializable,
+                keys_only, count_only, **filters)))
+        if sort_order not in _SORT_ORDER_NUMBERS:
+            raise ValueError('unknown sort order: "{}"'.format(sort_order))
+        if sort_target not in _SORT_TARGET_NUMBERS:
+            raise ValueError('sort_target must be one of "key", '
+                             '"version", "create", "mod" or "value"')
+        (cluster_id, member_id, rev, term), kvs, _, _ = self._client.v3_range(
+            _b(key), None if range_end is None else _b(range_end), int(limit or 0),
+            int(revision or 0), _SORT_ORDER_NUMBERS[sort_order],
+            _SORT_TARGET_NUMBERS[sort_target], serializable, keys_only, count_only,
+            self.timeout)
+        header = Message({"cluster_id": cluster_id, "member_id": member_id, "revision": rev,
+                          "raft_term": term})
+        return [(kv[1], _metadata(kv, header)) for kv in kvs]
+
     def get_response(self, key: Bytesish, **kwargs: Any) -> Message:
         return self._call("kv/range", self._range_request(key, **kwargs))
 
     def get(self, key: Bytesish, **kwargs: Any) -> Tuple[Optional[bytes], Optional[KVMetadata]]:
         """The key's value and metadata; (None, None) when it does not exist."""
-        r = self.get_response(key, **kwargs)
-        if r.count < 1:
+        pairs = self._pairs(key, **kwargs)
+        if not pairs:
             return None, None
-        kv = r.kvs[-1]
-        return kv.value, KVMetadata(kv, r.header)
+        return pairs[-1]
 
     def get_prefix_response(self, key_prefix: Bytesish, **kwargs: Any) -> Message:
         if any(k in kwargs for k in ("key", "range_end")):
@@ -529,8 +579,10 @@ class Etcd3Client:
             key_prefix, range_end=prefix_range_end(_b(key_prefix)), **kwargs))
 
     def get_prefix(self, key_prefix: Bytesish, **kwargs: Any) -> Iterator[Tuple[bytes, KVMetadata]]:
-        r = self.get_prefix_response(key_prefix, **kwargs)
-        return ((kv.value, KVMetadata(kv, r.header)) for kv in r.kvs)
+        if any(k in kwargs for k in ("key", "range_end")):
+            raise TypeError("Don't use key or range_end with prefix")
+        return iter(self._pairs(key_prefix, range_end=prefix_range_end(_b(key_prefix)),
+                                **kwargs))
 
     def get_range_response(self, range_start: Bytesish, range_end: Bytesish,
                            sort_order: Optional[str] = None, sort_target: str = "key",
@@ -541,9 +593,7 @@ class Etcd3Client:
 
     def get_range(self, range_start: Bytesish, range_end: Bytesish,
                   **kwargs: Any) -> Iterator[Tuple[bytes, KVMetadata]]:
-        r = self.get_range_response(range_start, range_end, **kwargs)
-        for kv in r.kvs:
-            yield kv.value, KVMetadata(kv, r.header)
+        yield from self._pairs(range_start, range_end=range_end, **kwargs)
 
     def get_all_response(self, sort_order: Optional[str] = None, sort_target: str = "key",
                          keys_only: bool = False) -> Message:
@@ -552,17 +602,19 @@ class Etcd3Client:
             keys_only=keys_only))
 
     def get_all(self, **kwargs: Any) -> Iterator[Tuple[bytes, KVMetadata]]:
-        r = self.get_all_response(**kwargs)
-        for kv in r.kvs:
-            yield kv.value, KVMetadata(kv, r.header)
+        yield from self._pairs(b"\0", range_end=b"\0", **kwargs)
 
     # -------------------------------------------------------------- writes
 
     @staticmethod
     def _put_request(key: Bytesish, value: Bytesish, lease: Any = None,
                      prev_kv: bool = False) -> Dict[str, Any]:
-        return {"key": _b64(key), "value": _b64(value), "lease": str(_lease_id(lease)),
-                "prev_kv": prev_kv}
+        r: Dict[str, Any] = {"key": _b64(key), "value": _b64(value)}
+        if lease is not None:
+            r["lease"] = str(_lease_id(lease))
+        if prev_kv:
+            r["prev_kv"] = True
+        return r
 
     def put(self, key: Bytesish, value: Bytesish, lease: Any = None,
             prev_kv: bool = False) -> Message:
