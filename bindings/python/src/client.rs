@@ -270,6 +270,18 @@ impl NativeClient {
         ))
     }
 
+    /// The member's v3 snapshot (what `etcdctl snapshot save` writes), as bytes.
+    #[pyo3(signature = (timeout = None))]
+    fn v3_snapshot<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let c = self.client.clone();
+        let image = v3_call(py, timeout, async move { c.v3().snapshot().await })?;
+        Ok(PyBytes::new(py, &image))
+    }
+
     /// A v3 watch from a WatchCreateRequest as gateway JSON. The watcher exists on the
     /// member when this returns.
     fn v3_watch(&self, py: Python<'_>, create: String) -> PyResult<NativeV3Watch> {

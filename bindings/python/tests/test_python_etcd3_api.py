@@ -3,6 +3,8 @@ against a member in this process and against a member process over gRPC, and wit
 python-etcd3 itself (``etcd3`` from PyPI) against real etcd 3.4, so the expectations are
 etcd's and python-etcd3's."""
 
+import hashlib
+import io
 import threading
 import time
 
@@ -230,6 +232,13 @@ def test_members_status_and_maintenance(api):
     assert isinstance(c.hash(), int)
     c.defragment()
     assert list(c.list_alarms()) == []
+    # A snapshot as etcdctl saves it: the store's image and etcd's SHA-256 trailer.
+    c.put("/snap", "shot")
+    out = io.BytesIO()
+    c.snapshot(out)
+    image = out.getvalue()
+    assert len(image) > 32
+    assert hashlib.sha256(image[:-32]).digest() == image[-32:]
     c.lease(30, lease_id=7)
     with pytest.raises(etcd3.exceptions.PreconditionFailedError):
         c.lease(30, lease_id=7)

@@ -15,8 +15,9 @@ use crate::pb::etcdserverpb::{
     LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
     MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
     MemberRemoveRequest, MemberRemoveResponse, MemberUpdateRequest, MemberUpdateResponse,
-    PutRequest, PutResponse, RangeRequest, RangeResponse, StatusRequest, StatusResponse,
-    TxnRequest, TxnResponse, WatchCreateRequest, WatchRequest, WatchResponse,
+    PutRequest, PutResponse, RangeRequest, RangeResponse, SnapshotRequest, SnapshotResponse,
+    StatusRequest, StatusResponse, TxnRequest, TxnResponse, WatchCreateRequest, WatchRequest,
+    WatchResponse,
 };
 use crate::pb::v3electionpb::{
     CampaignRequest, CampaignResponse, LeaderKey, LeaderRequest, LeaderResponse, ProclaimRequest,
@@ -248,6 +249,29 @@ impl V3<'_> {
             alarm,
             r
         ))
+    }
+
+    /// The member's v3 store as `etcdctl snapshot save` writes it (the Maintenance service's
+    /// Snapshot stream, joined): etcdrs's image with etcd's SHA-256 trailer.
+    pub async fn snapshot(&self) -> Result<Vec<u8>, V3Error> {
+        use futures_util::StreamExt as _;
+        let mut chunks = match &*self.0.via {
+            Via::Local(s) => crate::grpc::MaintenanceService(s.clone())
+                .snapshot(tonic::Request::new(SnapshotRequest {}))
+                .await
+                .map_err(super::grpc::v3_error)?
+                .into_inner(),
+            Via::Http(h) => Box::pin(
+                h.grpc
+                    .maintenance(|mut c| async move { c.snapshot(SnapshotRequest {}).await })
+                    .await?,
+            ) as tonic::codegen::BoxStream<SnapshotResponse>,
+        };
+        let mut image = Vec::new();
+        while let Some(chunk) = chunks.next().await {
+            image.extend_from_slice(&chunk.map_err(super::grpc::v3_error)?.blob);
+        }
+        Ok(image)
     }
 
     /// One unary call given as etcd's gateway JSON (its path without /v3/, e.g. "kv/range",

@@ -45,6 +45,22 @@ class NativeClient:
     def v3(self, method: str, request: str, timeout: Optional[float] = None) -> str:
         """One v3 call as etcd's gateway JSON ("kv/range", "lease/grant", ...)."""
         ...
+    def v3_range(
+        self,
+        key: bytes,
+        range_end: Optional[bytes] = None,
+        limit: int = 0,
+        revision: int = 0,
+        sort_order: int = 0,
+        sort_target: int = 0,
+        serializable: bool = False,
+        keys_only: bool = False,
+        count_only: bool = False,
+        timeout: Optional[float] = None,
+    ) -> Tuple[
+        Tuple[int, int, int, int], List[Tuple[bytes, bytes, int, int, int, int]], int, bool
+    ]: ...
+    def v3_snapshot(self, timeout: Optional[float] = None) -> bytes: ...
     def v3_watch(self, create: str) -> NativeV3Watch: ...
 
 class NativeV3Watch:

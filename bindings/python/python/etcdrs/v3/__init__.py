@@ -848,6 +848,11 @@ class Etcd3Client:
     def compact(self, revision: int, physical: bool = False) -> None:
         self._call("kv/compaction", {"revision": str(int(revision)), "physical": physical})
 
+    def snapshot(self, file_obj: Any) -> None:
+        """Write the member's snapshot (what ``etcdctl snapshot save`` writes) to
+        ``file_obj``."""
+        file_obj.write(self._client.v3_snapshot(self.timeout))
+
     def defragment(self) -> Message:
         return self._call("maintenance/defragment", {})
 
