@@ -112,3 +112,23 @@ def test_cluster_views(client):
     assert client.leader["id"] in members
     assert "leaderInfo" in client.stats
     assert "getsSuccess" in client.store_stats
+
+
+def test_api_execute(client):
+    # python-etcd's raw call: its response's status, JSON data and etcd's index header.
+    r = client.api_execute(client.key_endpoint + "/compat/raw", client._MPUT,
+                           params={"value": "v1"})
+    assert r.status == 201
+    body = __import__("json").loads(r.data.decode("utf-8"))
+    assert body["action"] == "set" and body["node"]["value"] == "v1"
+    assert int(r.getheader("X-Etcd-Index")) == body["node"]["modifiedIndex"]
+    r = client.api_execute(client.key_endpoint + "/compat/raw", client._MPUT,
+                           params={"value": "v2", "prevValue": "v1"})
+    assert r.status == 200
+    r = client.api_execute(client.key_endpoint + "/compat/raw", client._MGET)
+    assert b'"value":"v2"' in r.data
+    with pytest.raises(etcd.EtcdKeyNotFound):
+        client.api_execute(client.key_endpoint + "/compat/none", client._MGET)
+    with pytest.raises(etcd.EtcdCompareFailed):
+        client.api_execute(client.key_endpoint + "/compat/raw", client._MPUT,
+                           params={"value": "v3", "prevValue": "nope"})

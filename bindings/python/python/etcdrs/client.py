@@ -86,6 +86,22 @@ class EtcdResult:
 Host = Union[str, Tuple[Tuple[str, int], ...]]
 
 
+class ApiResponse:
+    """What ``Client.api_execute`` answers, read as python-etcd's (urllib3) response is:
+    ``status``, ``data`` (bytes), ``headers``, ``getheader(name, default)``."""
+
+    def __init__(self, status: int, data: bytes, headers: Dict[str, str]):
+        self.status = status
+        self.data = data
+        self.headers = headers
+
+    def getheader(self, name: str, default: Optional[str] = None) -> Optional[str]:
+        for k, v in self.headers.items():
+            if k.lower() == name.lower():
+                return v
+        return default
+
+
 class Client:
     """A client of an etcd cluster with python-etcd's API.
 
@@ -228,6 +244,38 @@ class Client:
             result = self.watch(key, index=local_index, timeout=0, recursive=recursive)
             local_index = result.modifiedIndex + 1
             yield result
+
+    # -- python-etcd's raw call -----------------------------------------------------------
+
+    _MGET = "GET"
+    _MPUT = "PUT"
+    _MPOST = "POST"
+    _MDELETE = "DELETE"
+
+    def api_execute(self, path: str, method: str, params: Optional[Dict[str, Any]] = None,
+                    timeout: Optional[float] = None) -> "ApiResponse":
+        """python-etcd's raw keys-API call: ``path`` under ``key_endpoint`` (e.g.
+        ``/v2/keys/foo``), etcd's form fields in ``params``. Answers what python-etcd's
+        does (``status``, ``data`` as etcd's JSON bytes, ``getheader``/``headers`` with
+        X-Etcd-Index, X-Raft-Index, X-Raft-Term); a failure raises etcd's exception as
+        python-etcd does. Other paths have calls of their own (machines, members, stats,
+        leader)."""
+        if method not in (self._MGET, self._MPUT, self._MPOST, self._MDELETE):
+            raise EtcdException("HTTP method {} not supported".format(method))
+        prefix = self.key_endpoint
+        if path != prefix and not path.startswith(prefix + "/"):
+            raise EtcdException(
+                "api_execute serves the keys API (%s/...); %s has its own call" % (prefix, path))
+        fields = {k: _field(v) for k, v in (params or {}).items() if v is not None}
+        body, created, etcd_index, raft_index, raft_term = self._client.request(
+            method, path[len(prefix):] or "/", fields,
+            timeout if timeout is not None else (self.read_timeout or None))
+        return ApiResponse(201 if created else 200, body.encode("utf-8"), {
+            "Content-Type": "application/json",
+            "X-Etcd-Index": str(etcd_index),
+            "X-Raft-Index": str(raft_index),
+            "X-Raft-Term": str(raft_term),
+        })
 
     # -- the cluster -------------------------------------------------------------------
 
