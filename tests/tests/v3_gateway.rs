@@ -252,6 +252,27 @@ fn the_json_gateway_answers_as_etcd() {
             ));
         }
     }
+    // Size limits are the gRPC message's (not the JSON body's): a value over
+    // --max-request-bytes is etcd's "request is too large", a message over the gRPC limit
+    // the gRPC server's own refusal (429).
+    for value_len in [1_600_000usize, 3_000_000] {
+        use base64::Engine as _;
+        let value = base64::engine::general_purpose::STANDARD.encode(vec![b'x'; value_len]);
+        let body = format!(r#"{{"key":"Ymln","value":"{value}"}}"#);
+        let theirs = essence(
+            &post(&format!("{}/v3/kv/put", etcd.url), &body),
+            Check::Same,
+        );
+        let ours = essence(
+            &post(&format!("{}/v3/kv/put", member.url), &body),
+            Check::Same,
+        );
+        if theirs != ours {
+            diffs.push(format!(
+                "a {value_len}-byte value\n  etcd:   {theirs}\n  etcdrs: {ours}"
+            ));
+        }
+    }
     // Another method on a gateway path: 405, as etcd.
     for url in [&etcd.url, &member.url] {
         let r = try_http("GET", &format!("{url}/v3/kv/range"), &[]).unwrap();

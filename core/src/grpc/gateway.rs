@@ -89,7 +89,7 @@ pub(crate) async fn serve(req: Request<Incoming>, server: &Arc<Server>) -> Respo
     };
     macro_rules! call {
         ($service:expr, $method:ident) => {
-            match first_message(&body) {
+            match first_message(&body, limit) {
                 Err(s) => error(&s),
                 Ok(r) => unary_answer($service.$method(tonic::Request::new(r)).await),
             }
@@ -97,7 +97,7 @@ pub(crate) async fn serve(req: Request<Incoming>, server: &Arc<Server>) -> Respo
     }
     macro_rules! stream {
         ($service:expr, $method:ident) => {
-            match first_message(&body) {
+            match first_message(&body, limit) {
                 Err(s) => error(&s),
                 Ok(r) => stream_answer(
                     $service
@@ -197,15 +197,18 @@ fn not_found() -> Response<Body> {
     r
 }
 
-/// The whole body, refused past what the gRPC server would take in one message.
+/// The whole body, refused when it cannot hold a message the gRPC server would take:
+/// JSON carries bytes as base64 and names every field, so the body may be a few times the
+/// message, whose own size (`limit`) is checked once it is parsed.
 async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Status> {
-    let body = http_body_util::Limited::new(body, limit)
+    let body = http_body_util::Limited::new(body, limit.saturating_mul(4))
         .collect()
         .await
         .map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
                 Status::resource_exhausted(format!(
-                    "grpc: received message larger than max (more than {limit} bytes)"
+                    "grpc: received message larger than max (more than {} vs. {limit})",
+                    limit.saturating_mul(4)
                 ))
             } else {
                 Status::invalid_argument(e.to_string())
@@ -215,8 +218,12 @@ async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Status> {
 }
 
 /// A body's first JSON object as a request message; an empty body is the empty message, and
-/// what follows the first object is not read (as grpc-gateway's decoder).
-fn first_message<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Status> {
+/// what follows the first object is not read (as grpc-gateway's decoder). A message larger
+/// than `limit` encoded is refused as the gRPC server refuses it.
+fn first_message<T: DeserializeOwned + Default + prost::Message>(
+    body: &[u8],
+    limit: usize,
+) -> Result<T, Status> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
@@ -224,15 +231,26 @@ fn first_message<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Status
         .into_iter::<T>()
         .next()
     {
-        Some(Ok(m)) => Ok(m),
+        Some(Ok(m)) => within_limit(m, limit),
         Some(Err(e)) => Err(Status::invalid_argument(e.to_string())),
         None => Ok(T::default()),
     }
 }
 
+/// etcd's gateway hands the message to its gRPC server, which refuses one over its limit.
+fn within_limit<T: prost::Message>(m: T, limit: usize) -> Result<T, Status> {
+    let len = m.encoded_len();
+    if len > limit {
+        return Err(Status::resource_exhausted(format!(
+            "grpc: received message larger than max ({len} vs. {limit})"
+        )));
+    }
+    Ok(m)
+}
+
 /// The request objects of a streaming call, parsed as the body arrives. The stream ends with
 /// the body, or at the first object that does not parse (grpc-gateway stops sending then).
-fn body_messages<T: DeserializeOwned + Send + 'static>(
+fn body_messages<T: DeserializeOwned + prost::Message + Send + 'static>(
     body: Incoming,
     limit: usize,
 ) -> impl Stream<Item = Result<T, Status>> + Send + Unpin + 'static {
@@ -246,14 +264,14 @@ fn body_messages<T: DeserializeOwned + Send + 'static>(
                     Some(Ok(m)) => {
                         let used = objects.byte_offset();
                         let _ = buf.split_to(used);
-                        return Some((Ok(m), (frames, buf, ended)));
+                        return Some((within_limit(m, limit), (frames, buf, ended)));
                     }
                     // A partial object waits for more of the body; anything else ends it.
                     Some(Err(e)) if !e.is_eof() || ended => return None,
                     None if ended => return None,
                     _ => {}
                 }
-                if buf.len() > limit {
+                if buf.len() > limit.saturating_mul(4) {
                     return None;
                 }
                 match frames.next().await {
