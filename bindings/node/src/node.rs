@@ -37,7 +37,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 }
 
 fn not_running() -> Error {
-    Error::new(ErrorCode::InvalidArgument, "the member is not running", 0)
+    Error::new(ErrorCode::Stopped, "the member is not running", 0)
 }
 
 #[napi]
