@@ -4,6 +4,6 @@
 const { Node } = require('./lib/node');
 const { Client } = require('./lib/client');
 const { EtcdError } = require('./lib/errors');
-const { Etcd, Watcher } = require('./lib/etcd');
+const { Etcd, Watcher, CancellationToken } = require('./lib/etcd');
 
-module.exports = { Node, Client, EtcdError, Etcd, Watcher };
+module.exports = { Node, Client, EtcdError, Etcd, Watcher, CancellationToken };

@@ -45,7 +45,7 @@ class Client {
   }
 
   async _request(method, key, options) {
-    return keyResult(await call(this._native.request(method, key, fields(options), this._timeout)));
+    return keyResult(await call(() => this._native.request(method, key, fields(options), this._timeout)));
   }
 
   /** Read a key or a directory (`recursive`, `sorted`; `quorum` reads through raft). */
@@ -130,7 +130,7 @@ class Client {
       async next() {
         let answer;
         try {
-          answer = await call(watch.next());
+          answer = await call(() => watch.next());
         } catch (e) {
           done();
           throw e;
@@ -147,64 +147,64 @@ class Client {
 
   /** The client URLs of the cluster's members. */
   async machines() {
-    return JSON.parse(await call(this._native.info('machines')));
+    return JSON.parse(await call(() => this._native.info('machines')));
   }
 
   /** The leader member: { id, name, peerURLs, clientURLs }. */
   async leader() {
-    return JSON.parse(await call(this._native.info('leader')));
+    return JSON.parse(await call(() => this._native.info('leader')));
   }
 
   /** The members, as /v2/members lists them. */
   async members() {
-    return JSON.parse(await call(this._native.info('members')));
+    return JSON.parse(await call(() => this._native.info('members')));
   }
 
   /** /v2/stats/<kind>: 'self', 'store' or 'leader'. */
   async stats(kind) {
-    return JSON.parse(await call(this._native.info(`stats/${kind}`)));
+    return JSON.parse(await call(() => this._native.info(`stats/${kind}`)));
   }
 
   /** { etcdserver, etcdcluster }, as GET /version answers. */
   async version() {
-    return JSON.parse(await call(this._native.info('version')));
+    return JSON.parse(await call(() => this._native.info('version')));
   }
 
   /** Acquire lock `name` with a TTL (waiting for it, `timeout` seconds at most); answers
    * the holder's index. */
   lockAcquire(name, { ttl, value, timeout } = {}) {
-    return call(this._native.lockAcquire(name, ttl, value, timeout));
+    return call(() => this._native.lockAcquire(name, ttl, value, timeout));
   }
 
   /** The lock's holder: its 'value' (default) or 'index'. */
   lockRetrieve(name, field = 'value') {
-    return call(this._native.lockRetrieve(name, field));
+    return call(() => this._native.lockRetrieve(name, field));
   }
 
   /** Renew the lock held under `index` or `value` for `ttl` more seconds. */
   lockRenew(name, { ttl, index, value } = {}) {
-    return call(this._native.lockRenew(name, ttl, index, value));
+    return call(() => this._native.lockRenew(name, ttl, index, value));
   }
 
   /** Release the lock held under `index` or `value`. */
   lockRelease(name, { index, value } = {}) {
-    return call(this._native.lockRelease(name, index, value));
+    return call(() => this._native.lockRelease(name, index, value));
   }
 
   /** Campaign as `leader` of `name` with a TTL (waiting `timeout` seconds at most);
    * answers the leadership's index. */
   setLeader(name, leader, { ttl, timeout } = {}) {
-    return call(this._native.setLeader(name, leader, ttl, timeout));
+    return call(() => this._native.setLeader(name, leader, ttl, timeout));
   }
 
   /** The current leader of `name`. */
   getLeader(name) {
-    return call(this._native.getLeader(name));
+    return call(() => this._native.getLeader(name));
   }
 
   /** Step down as `leader` of `name`. */
   deleteLeader(name, leader) {
-    return call(this._native.deleteLeader(name, leader));
+    return call(() => this._native.deleteLeader(name, leader));
   }
 }
 

@@ -31,10 +31,12 @@ function fromNative(e) {
   return e;
 }
 
-/** Await a native call, turning its error into an EtcdError. */
-async function call(promise) {
+/** A native call's answer, turning its error into an EtcdError. The native module answers
+ * a call that did not have to wait at once, and a Promise for one that does; either way
+ * this is a Promise. */
+async function call(f) {
   try {
-    return await promise;
+    return await f();
   } catch (e) {
     throw fromNative(e);
   }

@@ -7,7 +7,7 @@
 
 const { EventEmitter } = require('node:events');
 const native = require('./native');
-const { EtcdError, fromNative } = require('./errors');
+const { EtcdError, call, fromNative } = require('./errors');
 const { Client, fields, keyResult } = require('./client');
 
 /** node-etcd options that are not etcd fields. */
@@ -41,9 +41,8 @@ function keyHeaders(answer) {
   };
 }
 
-/** The error node-etcd hands its callback for what the native call threw. */
-function nodeEtcdError(e) {
-  const err = fromNative(e);
+/** The error node-etcd hands its callback for what a call threw. */
+function nodeEtcdError(err) {
   if (!(err instanceof EtcdError)) return [err, {}];
   if (err.errorCode < 1000) {
     // etcd answered with an error body.
@@ -113,7 +112,7 @@ class Etcd {
         const answer = client.requestSync(method, path, fields(form), this.options.timeout);
         return { err: null, body: keyResult(answer), headers: keyHeaders(answer) };
       } catch (e) {
-        const [err, headers] = nodeEtcdError(e);
+        const [err, headers] = nodeEtcdError(fromNative(e));
         return { err, body: '', headers };
       }
     }
@@ -121,12 +120,14 @@ class Etcd {
     let pending;
     let watch = null;
     if (wait) {
-      watch = client.watch(path, Number(form.waitIndex || 0), String(form.recursive) === 'true');
-      pending = watch.next().finally(() => watch.cancel());
+      pending = call(() => {
+        watch = client.watch(path, Number(form.waitIndex || 0), String(form.recursive) === 'true');
+        return watch.next();
+      }).finally(() => watch && watch.cancel());
     } else {
-      pending = client.request(method, path, fields(form), this.options.timeout);
+      pending = call(() => client.request(method, path, fields(form), this.options.timeout));
     }
-    const token = new CancellationToken(watch && (() => watch.cancel()));
+    const token = new CancellationToken(() => watch && watch.cancel());
     pending.then(
       (answer) => {
         if (token.aborted || !callback) return;
@@ -145,7 +146,7 @@ class Etcd {
   /** A cluster fact (JSON from the native client), answered through `callback`. */
   _info(what, transform, callback) {
     const token = new CancellationToken();
-    this._client._native.info(what).then(
+    call(() => this._client._native.info(what)).then(
       (text) => {
         if (!token.aborted && callback) callback(null, transform(JSON.parse(text)), {});
       },

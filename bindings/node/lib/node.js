@@ -43,7 +43,7 @@ class Node {
     }
     this._native = callSync(() => new native.NativeNode(name, dataDir, flags));
     this._info = null;
-    this._started = call(this._native.start()).then((info) => {
+    this._started = call(() => this._native.start()).then((info) => {
       this._info = info;
       running.add(this);
       return info;
@@ -55,7 +55,7 @@ class Node {
   /** Wait until the member has started and joined its cluster (`timeout` ms at most). */
   async ready({ timeout = 60000 } = {}) {
     await this._started;
-    if (!(await call(this._native.waitReady(timeout)))) {
+    if (!(await call(() => this._native.waitReady(timeout)))) {
       throw new Error(`etcdrs: member ${this._info.name} did not join its cluster within ${timeout} ms`);
     }
     return this;
@@ -99,7 +99,7 @@ class Node {
   /** Stop the member; acknowledged writes are already on disk. Idempotent. */
   async close() {
     await this._started.catch(() => {});
-    await call(this._native.stop());
+    await call(() => this._native.stop());
     running.delete(this);
   }
 }

@@ -1,12 +1,13 @@
 //! `NativeClient`: core's `Client` (over HTTP or in-process). Keys-API calls take etcd's
 //! form fields and are parsed by core exactly as the HTTP API parses them.
 
-use crate::errors::{on_core, IntoJs};
+use crate::errors::{run, Answer, IntoJs};
 use etcdrs_core::blocking::to_json as json;
 use etcdrs_core::{
     within, Client, Error, ErrorCode, KeyRequest, KeyResponse, LockField, LockHolder, Method,
     WatchCanceller, WatchOptions, WatchStream,
 };
+use napi::Env;
 use napi_derive::napi;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -94,21 +95,21 @@ impl NativeClient {
     /// (value, ttl, dir, prevValue, prevIndex, prevExist, refresh, recursive, sorted,
     /// quorum, wait, waitIndex).
     #[napi]
-    pub async fn request(
+    pub fn request<'env>(
         &self,
+        env: &'env Env,
         method: String,
         key: String,
         fields: HashMap<String, String>,
         timeout_ms: Option<f64>,
-    ) -> napi::Result<KeyAnswer> {
+    ) -> napi::Result<Answer<'env, KeyAnswer>> {
         let req = key_request(&method, &key, &fields).js()?;
         let c = self.client.clone();
-        on_core(async move {
+        run(env, async move {
             within(timeout(timeout_ms), c.request(req))
                 .await
                 .map(KeyAnswer::from)
         })
-        .await
     }
 
     /// `request`, waiting on the calling (JS) thread: node-etcd's *Sync calls.
@@ -129,9 +130,9 @@ impl NativeClient {
     /// Cluster facts as etcd's JSON: "version", "machines", "members", "leader",
     /// "stats/self", "stats/store" or "stats/leader".
     #[napi]
-    pub async fn info(&self, what: String) -> napi::Result<String> {
+    pub fn info<'env>(&self, env: &'env Env, what: String) -> napi::Result<Answer<'env, String>> {
         let c = self.client.clone();
-        on_core(async move {
+        run(env, async move {
             match what.as_str() {
                 "version" => json(&c.version().await?),
                 "machines" => json(&c.machines().await?),
@@ -147,7 +148,6 @@ impl NativeClient {
                 )),
             }
         })
-        .await
     }
 
     /// Every change of `key` from `waitIndex` on (0: the next one).
@@ -172,95 +172,115 @@ impl NativeClient {
     /// Acquire lock `name` (waiting for it; `timeoutS` seconds at most); answers the
     /// holder's index.
     #[napi]
-    pub async fn lock_acquire(
+    pub fn lock_acquire<'env>(
         &self,
+        env: &'env Env,
         name: String,
         ttl: f64,
         value: Option<String>,
         timeout_s: Option<f64>,
-    ) -> napi::Result<f64> {
+    ) -> napi::Result<Answer<'env, f64>> {
         let ttl = index(ttl, "ttl").js()?;
         let wait = timeout_s.map(|t| index(t, "timeout")).transpose().js()?;
         let c = self.client.clone();
-        on_core(async move { c.lock_acquire(&name, ttl, value.as_deref(), wait).await })
-            .await
-            .map(|i| i as f64)
+        run(env, async move {
+            c.lock_acquire(&name, ttl, value.as_deref(), wait)
+                .await
+                .map(|i| i as f64)
+        })
     }
 
     /// `field`: "value" or "index".
     #[napi]
-    pub async fn lock_retrieve(&self, name: String, field: String) -> napi::Result<String> {
+    pub fn lock_retrieve<'env>(
+        &self,
+        env: &'env Env,
+        name: String,
+        field: String,
+    ) -> napi::Result<Answer<'env, String>> {
         let field = match field.as_str() {
             "value" => LockField::Value,
             "index" => LockField::Index,
             _ => return Err(Error::new(ErrorCode::InvalidField, "Get", 0)).js(),
         };
         let c = self.client.clone();
-        on_core(async move { c.lock_retrieve(&name, field).await }).await
+        run(env, async move { c.lock_retrieve(&name, field).await })
     }
 
     #[napi]
-    pub async fn lock_renew(
+    pub fn lock_renew<'env>(
         &self,
+        env: &'env Env,
         name: String,
         ttl: f64,
         index_: Option<f64>,
         value: Option<String>,
-    ) -> napi::Result<()> {
+    ) -> napi::Result<Answer<'env, ()>> {
         let ttl = index(ttl, "ttl").js()?;
         let held = index_.map(|i| index(i, "index")).transpose().js()?;
         let c = self.client.clone();
-        on_core(async move {
+        run(env, async move {
             let holder = LockHolder::from_parts(held, value.as_deref(), "Renew")?;
             c.lock_renew(&name, holder, ttl).await
         })
-        .await
     }
 
     #[napi]
-    pub async fn lock_release(
+    pub fn lock_release<'env>(
         &self,
+        env: &'env Env,
         name: String,
         index_: Option<f64>,
         value: Option<String>,
-    ) -> napi::Result<()> {
+    ) -> napi::Result<Answer<'env, ()>> {
         let held = index_.map(|i| index(i, "index")).transpose().js()?;
         let c = self.client.clone();
-        on_core(async move {
+        run(env, async move {
             let holder = LockHolder::from_parts(held, value.as_deref(), "Release")?;
             c.lock_release(&name, holder).await
         })
-        .await
     }
 
     /// Campaign as `leader` of `name` (waiting `timeoutS` seconds at most); answers the
     /// leadership's index.
     #[napi]
-    pub async fn set_leader(
+    pub fn set_leader<'env>(
         &self,
+        env: &'env Env,
         name: String,
         leader: String,
         ttl: f64,
         timeout_s: Option<f64>,
-    ) -> napi::Result<f64> {
+    ) -> napi::Result<Answer<'env, f64>> {
         let ttl = index(ttl, "ttl").js()?;
         let wait = timeout_s.map(|t| index(t, "timeout")).transpose().js()?;
         let c = self.client.clone();
-        on_core(async move { c.set_leader(&name, &leader, ttl, wait).await })
-            .await
-            .map(|i| i as f64)
+        run(env, async move {
+            c.set_leader(&name, &leader, ttl, wait)
+                .await
+                .map(|i| i as f64)
+        })
     }
 
     #[napi]
-    pub async fn get_leader(&self, name: String) -> napi::Result<String> {
+    pub fn get_leader<'env>(
+        &self,
+        env: &'env Env,
+        name: String,
+    ) -> napi::Result<Answer<'env, String>> {
         let c = self.client.clone();
-        on_core(async move { c.get_leader(&name).await }).await
+        run(env, async move { c.get_leader(&name).await })
     }
 
     #[napi]
-    pub async fn delete_leader(&self, name: String, leader: String) -> napi::Result<()> {
+    pub fn delete_leader<'env>(
+        &self,
+        env: &'env Env,
+        name: String,
+        leader: String,
+    ) -> napi::Result<Answer<'env, ()>> {
         let c = self.client.clone();
-        on_core(async move { c.delete_leader(&name, &leader).await }).await
+        run(env, async move { c.delete_leader(&name, &leader).await })
     }
 }
 
@@ -275,15 +295,14 @@ pub struct NativeWatch {
 #[napi]
 impl NativeWatch {
     #[napi]
-    pub async fn next(&self) -> napi::Result<Option<KeyAnswer>> {
+    pub fn next<'env>(&self, env: &'env Env) -> napi::Result<Answer<'env, Option<KeyAnswer>>> {
         let stream = self.stream.clone();
-        on_core(async move {
+        run(env, async move {
             match stream.lock().await.next().await {
                 None => Ok(None),
                 Some(r) => r.map(|r| Some(KeyAnswer::from(r))),
             }
         })
-        .await
     }
 
     /// End the watch: a waiting `next` answers null at once, and so do later ones.

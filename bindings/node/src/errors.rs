@@ -1,8 +1,12 @@
-//! The one conversion of a core error into a JS error. The JS half (lib/errors.js) turns
-//! the payload into an `EtcdError`; the table of kinds is the core's `ErrorCode`.
+//! The one conversion of a core error into a JS error, and the one way a core call reaches
+//! JS. The JS half (lib/errors.js) turns the error payload into an `EtcdError`; the table
+//! of kinds is the core's `ErrorCode`.
 
 use etcdrs_core::Error;
+use napi::bindgen_prelude::{Either, Object, ToNapiValue};
+use napi::Env;
 use std::future::Future;
+use std::task::{Context, Poll, Waker};
 
 /// What starts the message of an error that carries an etcd error payload.
 const MARK: &str = "ETCDRS_ERROR ";
@@ -29,17 +33,33 @@ impl<T> IntoJs<T> for Result<T, Error> {
     }
 }
 
-/// Run a core call on the core's client runtime (its connections and timers live there)
-/// and hand its result to the awaiting Promise.
-pub async fn on_core<T, F>(call: F) -> napi::Result<T>
+/// A call's answer as JS sees it: the value, when the call finished without waiting, or a
+/// Promise of it.
+pub type Answer<'env, T> = Either<T, Object<'env>>;
+
+/// Run a core call. One step runs on the JS thread (in the core runtime's context): a call
+/// that needs no waiting (an in-process read of the member's store) answers then and there.
+/// Anything that waits (a write through raft, a watch, a lock, the network) goes on on the
+/// core's client runtime, and its Promise is settled from there: the JS thread never waits.
+pub fn run<'env, T, F>(env: &'env Env, call: F) -> napi::Result<Answer<'env, T>>
 where
-    T: Send + 'static,
+    T: ToNapiValue + Send + 'static,
     F: Future<Output = Result<T, Error>> + Send + 'static,
 {
-    match etcdrs_core::blocking::runtime().spawn(call).await {
-        Ok(result) => result.js(),
-        Err(e) => Err(napi::Error::from_reason(format!(
-            "etcdrs: the call did not finish: {e}"
-        ))),
+    let runtime = etcdrs_core::blocking::runtime();
+    let mut call = Box::pin(call);
+    {
+        let _entered = runtime.enter();
+        if let Poll::Ready(result) = call.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            return result.map(Either::A).js();
+        }
     }
+    let (deferred, promise) = env.create_deferred::<T, _>()?;
+    runtime.spawn(async move {
+        match call.await {
+            Ok(v) => deferred.resolve(move |_| Ok(v)),
+            Err(e) => deferred.reject(to_js(e)),
+        }
+    });
+    Ok(Either::B(promise))
 }

@@ -1,8 +1,9 @@
 //! `NativeNode`: a member running inside the Node process.
 
 use crate::client::NativeClient;
-use crate::errors::{on_core, IntoJs};
+use crate::errors::{run, Answer, IntoJs};
 use etcdrs_core::{format_id, Config, Error, ErrorCode};
+use napi::Env;
 use napi_derive::napi;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -63,7 +64,7 @@ impl NativeNode {
 
     /// Start the member (opening its log, binding its ports) off the JS thread.
     #[napi]
-    pub async fn start(&self) -> napi::Result<NodeInfo> {
+    pub fn start<'env>(&self, env: &'env Env) -> napi::Result<Answer<'env, NodeInfo>> {
         let config = lock(&self.config).take().ok_or_else(|| {
             Error::new(
                 ErrorCode::InvalidArgument,
@@ -72,7 +73,7 @@ impl NativeNode {
             )
         });
         let slot = self.node.clone();
-        on_core(async move {
+        run(env, async move {
             let config = config?;
             let node = blocking(move || etcdrs_core::Node::start(config)).await??;
             let info = NodeInfo {
@@ -84,22 +85,24 @@ impl NativeNode {
             *lock(&slot) = Some(node);
             Ok(info)
         })
-        .await
     }
 
     /// Wait at most `timeoutMs` until the member is part of its cluster.
     #[napi]
-    pub async fn wait_ready(&self, timeout_ms: f64) -> napi::Result<bool> {
+    pub fn wait_ready<'env>(
+        &self,
+        env: &'env Env,
+        timeout_ms: f64,
+    ) -> napi::Result<Answer<'env, bool>> {
         let slot = self.node.clone();
         let timeout = Duration::from_secs_f64(timeout_ms.max(0.0) / 1000.0);
-        on_core(async move {
+        run(env, async move {
             blocking(move || match &*lock(&slot) {
                 Some(node) => Ok(node.wait_ready(timeout)),
                 None => Err(not_running()),
             })
             .await?
         })
-        .await
     }
 
     /// Why the member failed and serves no more (its raft driver, log writer or apply loop
@@ -123,16 +126,15 @@ impl NativeNode {
 
     /// Stop the member off the JS thread (idempotent).
     #[napi]
-    pub async fn stop(&self) -> napi::Result<()> {
+    pub fn stop<'env>(&self, env: &'env Env) -> napi::Result<Answer<'env, ()>> {
         let slot = self.node.clone();
-        on_core(async move {
+        run(env, async move {
             let node = lock(&slot).take();
             if let Some(mut node) = node {
                 blocking(move || node.stop()).await?;
             }
             Ok(())
         })
-        .await
     }
 
     /// Stop the member on the calling thread: for process exit, when no Promise can be
