@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # Runs every test of the project: unit tests, integration tests with real member processes,
-# crash tests, differential tests against real etcd 3.4, the C ABI tests (gcc, valgrind), and
-# the Python package's pytest suite.
+# crash tests, differential tests against real etcd 3.4, the C ABI tests (gcc, valgrind), the
+# Python package's pytest suite and the Node package's node --test suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 export CARGO_TERM_COLOR=never
 # The integration tests start the real binary and link C programs against libetcdrs.so/.a:
-# build them first (same profile as the tests). The Python crate is built by pip (below).
-cargo build --workspace --exclude etcdrs-python
+# build them first (same profile as the tests). The Python crate is built by pip and the
+# Node addon by npm (below).
+cargo build --workspace --exclude etcdrs-python --exclude etcdrs-node
 status=0
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --exclude etcdrs-python --no-fail-fast --test-threads 2 || status=$?
+  cargo nextest run --workspace --exclude etcdrs-python --exclude etcdrs-node --no-fail-fast \
+    --test-threads 2 || status=$?
 else
-  cargo test --workspace --exclude etcdrs-python --no-fail-fast -- --test-threads 2 || status=$?
+  cargo test --workspace --exclude etcdrs-python --exclude etcdrs-node --no-fail-fast \
+    -- --test-threads 2 || status=$?
 fi
 # The Python package: built into a venv with pip, tested with pytest.
 scripts/test-python.sh || status=$?
+# The Node package: built by npm install (cargo underneath), tested with node --test.
+scripts/test-node.sh || status=$?
 exit $status

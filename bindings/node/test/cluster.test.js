@@ -74,3 +74,28 @@ test('a member keeps its data across a restart, and close is idempotent', async 
   assert.equal((await again.client().get('/kept')).node.value, 'yes');
   await again.close();
 });
+
+test('a member left running lets the process exit (stopped by the exit hook), its writes kept', () => {
+  const dataDir = tmpDir('exit');
+  const script = `
+    const { Node } = require(${JSON.stringify(require.resolve('..'))});
+    (async () => {
+      const node = new Node({ name: 'x', dataDir: ${JSON.stringify(dataDir)} });
+      await node.ready();
+      await node.client().set('/left', 'running');
+      console.log('written');
+    })();`;
+  // The script ends without close(): the process must still exit, stopping the member.
+  const run = require('node:child_process').spawnSync(process.execPath, ['-e', script], {
+    encoding: 'utf8',
+    timeout: 30000,
+  });
+  assert.equal(run.status, 0, `${run.signal || ''} ${run.stderr}`);
+  assert.equal(run.stdout.trim(), 'written');
+  return (async () => {
+    const again = new Node({ name: 'x', dataDir });
+    await again.ready();
+    assert.equal((await again.client().get('/left')).node.value, 'running');
+    await again.close();
+  })();
+});
