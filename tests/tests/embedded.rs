@@ -158,6 +158,32 @@ async fn continuous_watch_sees_every_change_and_cancels_from_elsewhere() {
     }
 }
 
+/// A watch from "now" polled with a timeout (as the C ABI and the Julia package poll it):
+/// a poll that gives up keeps the wait, so a change made before the next poll is seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_polled_with_timeouts_misses_no_change_between_polls() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = node(&dir, "p");
+    for (i, client) in [n.client(), Client::http(n.client_urls(), None).unwrap()]
+        .into_iter()
+        .enumerate()
+    {
+        let key = format!("/polled/{i}");
+        let mut stream = client.watch_stream(&key, WatchOptions::default());
+        for _ in 0..3 {
+            let idle = tokio::time::timeout(Duration::from_millis(20), stream.next()).await;
+            assert!(idle.is_err(), "no change yet");
+        }
+        client.set(&key, "between polls", None).await.unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .expect("the change made between polls")
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.event.node.value.as_deref(), Some("between polls"));
+    }
+}
+
 #[test]
 fn stop_is_idempotent_and_a_restart_keeps_the_data() {
     let dir = tempfile::tempdir().unwrap();

@@ -325,6 +325,7 @@ impl Client {
             cancel: WatchCanceller {
                 inner: Arc::new((AtomicBool::new(false), Notify::new())),
             },
+            pending: None,
         }
     }
 
@@ -574,12 +575,20 @@ impl WatchCanceller {
     }
 }
 
+/// A wait for the next change, kept while nobody polls it.
+type PendingWatch =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<KeyResponse>> + Send>>;
+
 /// A continuous watch. `next` gives every change in order; None once cancelled.
 pub struct WatchStream {
     client: Client,
     key: String,
     options: WatchOptions,
     cancel: WatchCanceller,
+    /// The wait in flight. A `next` given up by its caller (a poll with a timeout) leaves it
+    /// here and the following `next` goes on with it: a wait from "now" (index 0) is not
+    /// started again later, which would miss a change made in between.
+    pending: Option<PendingWatch>,
 }
 
 impl WatchStream {
@@ -588,23 +597,32 @@ impl WatchStream {
     }
 
     /// The next change. An error (e.g. 401, the index fell out of history) does not end the
-    /// stream; the caller decides whether to go on.
+    /// stream; the caller decides whether to go on. Dropping the returned future before it
+    /// answers loses nothing: the next call resumes the same wait.
     pub async fn next(&mut self) -> Option<Result<KeyResponse>> {
         let notified = self.cancel.inner.1.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         if self.cancel.is_cancelled() {
+            self.pending = None;
             return None;
         }
-        let watch = self.client.watch(&self.key, self.options);
+        let watch = self.pending.get_or_insert_with(|| {
+            let (client, key, options) = (self.client.clone(), self.key.clone(), self.options);
+            Box::pin(async move { client.watch(&key, options).await })
+        });
         tokio::select! {
             r = watch => {
+                self.pending = None;
                 if let Ok(resp) = &r {
                     self.options.wait_index = resp.event.node.modified_index + 1;
                 }
                 Some(r)
             }
-            _ = notified => None,
+            _ = notified => {
+                self.pending = None;
+                None
+            }
         }
     }
 }
