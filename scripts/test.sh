@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: unit tests, integration tests with real member processes,
 # crash tests, differential tests against real etcd 3.4, the C ABI tests (gcc, valgrind), the
-# Python package's pytest suite and the Node package's node --test suites.
+# Python package's pytest suite, the Node package's node --test suites and the Julia
+# package's checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -22,4 +23,6 @@ fi
 scripts/test-python.sh || status=$?
 # The Node package: built by npm install (cargo underneath), tested with node --test.
 scripts/test-node.sh || status=$?
+# The Julia package: parsed, linted and checked against the C header (no Julia runtime).
+scripts/test-julia.sh || status=$?
 exit $status

@@ -1,6 +1,8 @@
 //! The C tests (ffi/tests/c/test_etcdrs.c), compiled by gcc against the committed header and
 //! linked once against libetcdrs.so and once against libetcdrs.a; the same program under
-//! valgrind; and examples/c/hello.c and v3.c built with pkg-config after an install to a prefix.
+//! valgrind; the Julia package's C call sequences (bindings/julia/Etcdrs/test/c/sequences.c)
+//! under valgrind; and examples/c/hello.c and v3.c built with pkg-config after an install to
+//! a prefix.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -54,6 +56,11 @@ fn run(cmd: &mut Command) -> Output {
 
 /// Compile the C tests into `dir`, linked dynamically or statically.
 fn compile(dir: &Path, dynamic: bool) -> PathBuf {
+    compile_source(&repo().join("ffi/tests/c/test_etcdrs.c"), dir, dynamic)
+}
+
+/// Compile one C test program into `dir`, linked dynamically or statically.
+fn compile_source(source: &Path, dir: &Path, dynamic: bool) -> PathBuf {
     let lib = lib_dir();
     let exe = dir.join(if dynamic { "test_dyn" } else { "test_static" });
     let mut gcc = Command::new("gcc");
@@ -67,7 +74,7 @@ fn compile(dir: &Path, dynamic: bool) -> PathBuf {
     ])
     .arg("-I")
     .arg(repo().join("include"))
-    .arg(repo().join("ffi/tests/c/test_etcdrs.c"))
+    .arg(source)
     .arg("-o")
     .arg(&exe)
     .arg("-pthread");
@@ -80,6 +87,27 @@ fn compile(dir: &Path, dynamic: bool) -> PathBuf {
     }
     run(&mut gcc);
     exe
+}
+
+/// valgrind, failing on memory errors and on definite leaks.
+const VALGRIND: &[&str] = &[
+    "valgrind",
+    "--error-exitcode=99",
+    "--leak-check=full",
+    "--show-leak-kinds=definite",
+    "--errors-for-leak-kinds=definite",
+];
+
+fn assert_clean(report: &str) {
+    assert!(
+        report.contains("ERROR SUMMARY: 0 errors"),
+        "valgrind found errors:\n{report}"
+    );
+    assert!(
+        report.contains("definitely lost: 0 bytes")
+            || report.contains("All heap blocks were freed"),
+        "valgrind found leaks:\n{report}"
+    );
 }
 
 fn run_c_tests(exe: &Path, under: Option<&[&str]>) -> String {
@@ -123,25 +151,27 @@ fn c_tests_pass_linked_against_the_static_library() {
 fn c_tests_are_clean_under_valgrind() {
     let dir = tempfile::tempdir().unwrap();
     let exe = compile(dir.path(), true);
-    let report = run_c_tests(
-        &exe,
-        Some(&[
-            "valgrind",
-            "--error-exitcode=99",
-            "--leak-check=full",
-            "--show-leak-kinds=definite",
-            "--errors-for-leak-kinds=definite",
-        ]),
+    let report = run_c_tests(&exe, Some(VALGRIND));
+    assert_clean(&report);
+}
+
+/// What the Julia package does, C call by C call (bindings/julia/check proves the calls are
+/// the package's), runs against a member in the process and over HTTP, clean under valgrind.
+#[test]
+fn julia_call_sequences_are_clean_under_valgrind() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = compile_source(
+        &repo().join("bindings/julia/Etcdrs/test/c/sequences.c"),
+        dir.path(),
+        true,
     );
-    assert!(
-        report.contains("ERROR SUMMARY: 0 errors"),
-        "valgrind found errors:\n{report}"
-    );
-    assert!(
-        report.contains("definitely lost: 0 bytes")
-            || report.contains("All heap blocks were freed"),
-        "valgrind found leaks:\n{report}"
-    );
+    let scratch = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(VALGRIND[0]);
+    cmd.args(&VALGRIND[1..]).arg(&exe).arg(scratch.path());
+    let out = run(&mut cmd);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("ok: "), "{stdout}");
+    assert_clean(&String::from_utf8_lossy(&out.stderr));
 }
 
 /// The README's way: install to a prefix, compile the example with pkg-config, run it.
