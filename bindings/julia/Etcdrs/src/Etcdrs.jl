@@ -522,6 +522,13 @@ flag_text(v::AbstractDict) = join(["$k=$u" for (k, u) in v], ",")
 flag_text(v) = string(v)
 
 """
+    close(node::EtcdNode)
+
+Stop the member if it runs and free it now (the finalizer does the same later).
+"""
+Base.close(node::EtcdNode) = free_node(node)
+
+"""
     client_urls(node) -> Vector{String}
 
 The URLs the member serves clients on.

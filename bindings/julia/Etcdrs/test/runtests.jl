@@ -158,6 +158,8 @@ end
         end
         @test e isa EtcdError && e.errorCode == 1010
         close(local_client)
+        close(node)
+        close(node)
     end
 
     @testset "three members in this process" begin

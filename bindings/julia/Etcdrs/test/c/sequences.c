@@ -93,7 +93,7 @@ static etcdrs_client *seq_EtcdServer__2(const etcdrs_node *node) {
   return c;
 }
 
-static void seq_close(etcdrs_client *c) { etcdrs_client_free(c); }
+static void seq_close__1(etcdrs_client *c) { etcdrs_client_free(c); }
 
 /* The keys calls: call, check, response_dict. */
 static etcdrs_status seq_set(const etcdrs_client *c, const char *key, const char *value, int64_t ttl) {
@@ -355,6 +355,8 @@ static etcdrs_node *seq_start_node(const char *name, const char *data_dir, const
 
 static void seq_free_node(etcdrs_node *node) { etcdrs_node_free(node); }
 
+static void seq_close__2(etcdrs_node *node) { seq_free_node(node); }
+
 static etcdrs_status seq_failure(const etcdrs_node *node) {
   etcdrs_error *err = NULL;
   etcdrs_status st = etcdrs_node_failure(node, &err);
@@ -492,14 +494,14 @@ int main(int argc, char **argv) {
   bool found = false;
   EXPECT(seq_exists(dead, "/k", &found) == ETCDRS_CODE_CONNECTION_FAILED);
   EXPECT(seq_machines(dead) == ETCDRS_CODE_CONNECTION_FAILED);
-  seq_close(dead);
+  seq_close__1(dead);
 
   EXPECT(seq_stop(node) == ETCDRS_OK);
   EXPECT(seq_stop(node) == ETCDRS_OK);
   EXPECT(seq_get(local, "/local", false) == ETCDRS_CODE_STOPPED);
-  seq_close(local);
-  seq_close(http);
-  seq_free_node(node);
+  seq_close__1(local);
+  seq_close__1(http);
+  seq_close__2(node);
   printf("ok: %d checks\n", checks);
   return 0;
 }
