@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub mod cluster;
+pub mod robustness;
 
 /// The `etcdrs` binary of this workspace (built by the test script before the tests run).
 pub fn etcdrs_bin() -> PathBuf {
@@ -328,7 +329,16 @@ pub fn http(method: &str, url: &str, form: &[(&str, &str)]) -> Reply {
 
 /// As `http`, but a member that cannot be reached is an Err, not a panic.
 pub fn try_http(method: &str, url: &str, form: &[(&str, &str)]) -> Result<Reply, String> {
-    let a = agent();
+    try_http_via(&agent(), method, url, form)
+}
+
+/// `try_http` through a given agent (its own timeouts).
+pub fn try_http_via(
+    a: &ureq::Agent,
+    method: &str,
+    url: &str,
+    form: &[(&str, &str)],
+) -> Result<Reply, String> {
     if matches!(method, "PUT" | "POST") {
         try_reply(a.request(method, url).send_form(form))
     } else {
