@@ -180,19 +180,7 @@ pub fn linearizable(ops: &[Op], init: &State) -> bool {
     let mut state = init.clone();
     let mut node = ev.next[0];
     while ev.next[0] != NIL {
-        if node == NIL {
-            // Every remaining call was tried: go back.
-            let Some((call, before)) = stack.pop() else {
-                return false;
-            };
-            let i = ev.op[call];
-            done[i / 64] &= !(1 << (i % 64));
-            state = before;
-            ev.unlift(call);
-            node = ev.next[call];
-            continue;
-        }
-        if ev.is_call[node] {
+        if node != NIL && ev.is_call[node] {
             let i = ev.op[node];
             if let Some(next) = step(&state, &ops[i].kind) {
                 done[i / 64] |= 1 << (i % 64);
@@ -205,17 +193,18 @@ pub fn linearizable(ops: &[Op], init: &State) -> bool {
                 done[i / 64] &= !(1 << (i % 64));
             }
             node = ev.next[node];
-        } else {
-            // The return of an operation not placed yet: nothing after it can come first.
-            let Some((call, before)) = stack.pop() else {
-                return false;
-            };
-            let i = ev.op[call];
-            done[i / 64] &= !(1 << (i % 64));
-            state = before;
-            ev.unlift(call);
-            node = ev.next[call];
+            continue;
         }
+        // The return of an operation not placed yet (nothing after it can come first), or
+        // the end of the list: undo the last placement and try the next call after it.
+        let Some((call, before)) = stack.pop() else {
+            return false;
+        };
+        let i = ev.op[call];
+        done[i / 64] &= !(1 << (i % 64));
+        state = before;
+        ev.unlift(call);
+        node = ev.next[call];
     }
     true
 }
