@@ -299,11 +299,11 @@ fn agent() -> ureq::Agent {
         .build()
 }
 
-fn try_reply(r: Result<ureq::Response, ureq::Error>) -> Result<Reply, String> {
+fn try_reply(r: Result<ureq::Response, ureq::Error>) -> Result<Reply, Box<ureq::Transport>> {
     let resp = match r {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => return Err(e.to_string()),
+        Err(ureq::Error::Transport(t)) => return Err(Box::new(t)),
     };
     let status = resp.status();
     let headers = resp
@@ -329,7 +329,7 @@ pub fn http(method: &str, url: &str, form: &[(&str, &str)]) -> Reply {
 
 /// As `http`, but a member that cannot be reached is an Err, not a panic.
 pub fn try_http(method: &str, url: &str, form: &[(&str, &str)]) -> Result<Reply, String> {
-    try_http_via(&agent(), method, url, form)
+    try_http_via(&agent(), method, url, form).map_err(|e| e.to_string())
 }
 
 /// `try_http` through a given agent (its own timeouts).
@@ -338,7 +338,7 @@ pub fn try_http_via(
     method: &str,
     url: &str,
     form: &[(&str, &str)],
-) -> Result<Reply, String> {
+) -> Result<Reply, Box<ureq::Transport>> {
     if matches!(method, "PUT" | "POST") {
         try_reply(a.request(method, url).send_form(form))
     } else {

@@ -2,12 +2,12 @@
 //! writing, reading and swapping a few keys through different members while faults are
 //! injected at random times from a seed, then the checkers' verdicts on the history.
 
-use super::linearizability::{linearizable, lost_write, minimal_failing, Op, OpKind, State};
+use super::linearizability::{check, lost_write, minimal_failing, Check, Op, OpKind, State};
 use crate::cluster::Cluster;
 use crate::eventually;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -116,6 +116,11 @@ pub struct Report {
     pub ok: usize,
     pub failed: usize,
     pub unknown: usize,
+    /// Unknown outcomes settled by the watch record (it saw the write, or it never happened).
+    pub resolved: usize,
+    /// Events the history watcher saw, and whether its record has no hole.
+    pub watch_events: usize,
+    pub watch_whole: bool,
     pub verdicts: Vec<Verdict>,
     /// The whole history, one operation per line, per key (kept for replay on failure).
     pub history: String,
@@ -144,7 +149,7 @@ impl Report {
             })
             .collect();
         format!(
-            "seed {} members {} clients {} keys {} snapshot-count {} faults [{}] ops {} (ok {}, failed {}, unknown {}) {}",
+            "seed {} members {} clients {} keys {} snapshot-count {} faults [{}] ops {} (ok {}, failed {}, unknown {}, resolved by the watch {}) watch events {}{} {}",
             self.seed,
             self.config.members,
             self.config.clients,
@@ -155,6 +160,9 @@ impl Report {
             self.ok,
             self.failed,
             self.unknown,
+            self.resolved,
+            self.watch_events,
+            if self.watch_whole { "" } else { " (with a gap)" },
             verdicts.join(" ")
         )
     }
@@ -165,6 +173,8 @@ struct Recorded {
     key: usize,
     op: Op,
     index: Option<u64>,
+    /// For an acknowledged write or swap: the modifiedIndex it was given.
+    modified: Option<u64>,
 }
 
 fn signal(pid: u32, sig: &str) {
@@ -184,6 +194,23 @@ fn publish(cluster: &Cluster, urls: &Urls) {
         .map(|m| m.as_ref().map(|m| m.url.clone()))
         .collect();
     *urls.write().unwrap() = now;
+}
+
+/// What became of a request.
+enum Answer {
+    Reply(crate::Reply),
+    /// No connection was made: the member never saw it.
+    NotSent,
+    /// Sent, but no answer came (a timeout, a dropped connection): it may have happened.
+    Lost,
+}
+
+fn answer(r: Result<crate::Reply, Box<ureq::Transport>>) -> Answer {
+    match r {
+        Ok(reply) => Answer::Reply(reply),
+        Err(t) if t.kind() == ureq::ErrorKind::ConnectionFailed => Answer::NotSent,
+        Err(_) => Answer::Lost,
+    }
 }
 
 /// One client: operations on random keys through member `client % n`, one at a time.
@@ -244,9 +271,23 @@ fn client_loop(
                 r,
             )
         };
-        let complete = start.elapsed().as_nanos() as u64;
-        let (op, index) = match (kind, reply) {
-            (OpKind::Read { .. }, Ok(r)) if r.status == 200 || r.status == 404 => {
+        let complete = Some(start.elapsed().as_nanos() as u64);
+        let reply = match answer(reply) {
+            Answer::Reply(r) => Some(r),
+            // Never sent: nothing happened, nothing to record.
+            Answer::NotSent => {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            Answer::Lost => None,
+        };
+        let index = reply
+            .as_ref()
+            .and_then(|r| r.header("X-Etcd-Index"))
+            .and_then(|v| v.parse().ok());
+        let modified = |r: &crate::Reply| r.json()["node"]["modifiedIndex"].as_u64();
+        let (op, modified) = match (kind, reply) {
+            (OpKind::Read { .. }, Some(r)) if r.status == 200 || r.status == 404 => {
                 let body = r.json();
                 let seen = if r.status == 200 {
                     body["node"]["value"].as_str().map(String::from)
@@ -256,54 +297,52 @@ fn client_loop(
                     continue;
                 };
                 last[key] = seen.clone();
-                let index = r.header("X-Etcd-Index").and_then(|v| v.parse().ok());
+                let kind = OpKind::Read { value: seen };
                 (
                     Op {
                         client,
-                        kind: OpKind::Read { value: seen },
+                        kind,
                         invoke,
-                        complete: Some(complete),
+                        complete,
                     },
-                    index,
+                    None,
                 )
             }
             // A read without an answer says nothing.
             (OpKind::Read { .. }, _) => continue,
-            (OpKind::Write { value }, Ok(r)) if r.status == 200 || r.status == 201 => {
+            (OpKind::Write { value }, Some(r)) if r.status == 200 || r.status == 201 => {
                 last[key] = Some(value.clone());
-                let index = r.header("X-Etcd-Index").and_then(|v| v.parse().ok());
+                let kind = OpKind::Write { value };
                 (
                     Op {
                         client,
-                        kind: OpKind::Write { value },
+                        kind,
                         invoke,
-                        complete: Some(complete),
+                        complete,
                     },
-                    index,
+                    modified(&r),
                 )
             }
-            (OpKind::Cas { expect, value, .. }, Ok(r))
+            (OpKind::Cas { expect, value, .. }, Some(r))
                 if r.status == 200 || (r.status == 412 && r.json()["errorCode"] == 101) =>
             {
                 let swapped = r.status == 200;
-                if swapped {
-                    last[key] = Some(value.clone());
-                } else {
-                    last[key] = None;
-                }
-                let index = r.header("X-Etcd-Index").and_then(|v| v.parse().ok());
+                last[key] = swapped.then(|| value.clone());
+                let at = if swapped { modified(&r) } else { None };
+                let swapped = Some(swapped);
+                let kind = OpKind::Cas {
+                    expect,
+                    value,
+                    swapped,
+                };
                 (
                     Op {
                         client,
-                        kind: OpKind::Cas {
-                            expect,
-                            value,
-                            swapped: Some(swapped),
-                        },
+                        kind,
                         invoke,
-                        complete: Some(complete),
+                        complete,
                     },
-                    index,
+                    at,
                 )
             }
             // Anything else (a timeout, a dropped connection, an error from a member that
@@ -312,18 +351,127 @@ fn client_loop(
                 if let OpKind::Cas { .. } = kind {
                     last[key] = None;
                 }
+                std::thread::sleep(Duration::from_millis(20));
+                let complete = None;
                 (
                     Op {
                         client,
                         kind,
                         invoke,
-                        complete: None,
+                        complete,
                     },
                     None,
                 )
             }
         };
-        out.lock().unwrap().push(Recorded { key, op, index });
+        out.lock().unwrap().push(Recorded {
+            key,
+            op,
+            index,
+            modified,
+        });
+    }
+}
+
+/// A change to a key as a watcher saw it, and when.
+#[derive(Clone, Debug)]
+struct Observed {
+    index: u64,
+    key: usize,
+    value: Option<String>,
+    at: u64,
+}
+
+/// What the history watcher saw.
+#[derive(Default)]
+struct WatchLog {
+    events: Vec<Observed>,
+    /// Why the record is not whole (the history it asked for was cleared), if it is not.
+    gap: Option<String>,
+    /// It waited a while after the last write and nothing more came.
+    caught_up: bool,
+    /// Times it resumed from its next index on another member or connection.
+    resumed: usize,
+}
+
+/// One watcher over every key (`?wait=true&recursive=true`), resuming from the index after
+/// its last event on whichever member answers, through every fault. After `stop` it ends
+/// when a wait of a second brings nothing (it has seen every change).
+fn watch_loop(urls: Urls, start: Instant, stop: Arc<AtomicBool>, log: Arc<Mutex<WatchLog>>) {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_millis(1000))
+        .build();
+    let mut next = 1u64;
+    let mut member = 0usize;
+    let mut give_up = None;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            let deadline = *give_up.get_or_insert_with(|| Instant::now() + Duration::from_secs(30));
+            if Instant::now() > deadline {
+                return;
+            }
+        }
+        let all = urls.read().unwrap().clone();
+        let Some(base) = all[member % all.len()].clone() else {
+            member += 1;
+            continue;
+        };
+        let url = format!("{base}/v2/keys/robustness");
+        let next_s = next.to_string();
+        let q = [
+            ("wait", "true"),
+            ("recursive", "true"),
+            ("waitIndex", next_s.as_str()),
+        ];
+        let r = crate::try_http_via(&agent, "GET", &url, &q);
+        let at = start.elapsed().as_nanos() as u64;
+        // The member answers a wait with its headers at once and the event when it comes;
+        // a body that is not JSON is a wait that timed out or a member that went away.
+        let answered = r.ok().and_then(|r| {
+            let body: serde_json::Value = serde_json::from_str(&r.body).ok()?;
+            Some((r.status, body))
+        });
+        match answered {
+            Some((200, body)) => {
+                let node = &body["node"];
+                let Some(index) = node["modifiedIndex"].as_u64() else {
+                    continue;
+                };
+                let key = node["key"]
+                    .as_str()
+                    .and_then(|k| k.strip_prefix("/robustness/k"))
+                    .and_then(|k| k.parse().ok());
+                let mut log = log.lock().unwrap();
+                if let Some(key) = key {
+                    let value = node["value"].as_str().map(String::from);
+                    log.events.push(Observed {
+                        index,
+                        key,
+                        value,
+                        at,
+                    });
+                }
+                next = index.max(next) + 1;
+            }
+            Some((400, body)) if body["errorCode"] == 401 => {
+                // Fell more than the event history behind: the record has a hole.
+                let mut log = log.lock().unwrap();
+                log.gap
+                    .get_or_insert_with(|| format!("history cleared at waitIndex {next}: {body}"));
+                next = body["index"].as_u64().unwrap_or(next) + 1;
+            }
+            None if stop.load(Ordering::SeqCst) => {
+                // A second without a change after the clients stopped: caught up.
+                log.lock().unwrap().caught_up = true;
+                return;
+            }
+            _ => {
+                // Another member, from the same index.
+                member += 1;
+                log.lock().unwrap().resumed += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
     }
 }
 
@@ -481,6 +629,12 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
             std::thread::spawn(move || client_loop(c, seed, cfg, urls, start, stop, out))
         })
         .collect();
+    let watch_stop = Arc::new(AtomicBool::new(false));
+    let watch_log = Arc::new(Mutex::new(WatchLog::default()));
+    let watcher = {
+        let (urls, stop, log) = (urls.clone(), watch_stop.clone(), watch_log.clone());
+        std::thread::spawn(move || watch_loop(urls, start, stop, log))
+    };
 
     // Faults at random times until the duration is over; each ends before the next starts.
     let mut faults = Vec::new();
@@ -556,25 +710,27 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
                         complete: Some(complete),
                     },
                     index: Some(index),
+                    modified: None,
                 });
             }
         }
     }
+    watch_stop.store(true, Ordering::SeqCst);
+    let _ = watcher.join();
+    let watched = std::mem::take(&mut *watch_log.lock().unwrap());
 
     let ops = recorded.len();
-    let ok = recorded
-        .iter()
-        .filter(|r| {
-            r.op.complete.is_some()
-                && !matches!(
-                    r.op.kind,
-                    OpKind::Cas {
-                        swapped: Some(false),
-                        ..
-                    }
-                )
-        })
-        .count();
+    let acknowledged = |o: &Op| {
+        o.complete.is_some()
+            && !matches!(
+                o.kind,
+                OpKind::Cas {
+                    swapped: Some(false),
+                    ..
+                }
+            )
+    };
+    let ok = recorded.iter().filter(|r| acknowledged(&r.op)).count();
     let failed = recorded
         .iter()
         .filter(|r| {
@@ -614,6 +770,17 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
         violation: regress,
     });
 
+    verdicts.push(Verdict {
+        check: "watch",
+        violation: watch_violation(&recorded, &watched, &finals),
+    });
+    let whole = watched.gap.is_none() && watched.caught_up;
+    let resolved = if whole {
+        resolve_unknowns(&mut recorded, &watched)
+    } else {
+        0
+    };
+
     // Per key: linearizable, and no acknowledged write lost.
     let mut history = String::new();
     let mut nonlinear = None;
@@ -630,13 +797,21 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
         for o in &sorted {
             let _ = writeln!(history, "  {o}");
         }
-        if nonlinear.is_none() && !linearizable(&ops, &None) {
-            let min = minimal_failing(&ops, &None, 2000);
-            let lines: Vec<String> = min.iter().map(|o| format!("  {o}")).collect();
-            nonlinear = Some(format!(
-                "key k{key} is not linearizable; a smallest failing part:\n{}",
-                lines.join("\n")
-            ));
+        if nonlinear.is_none() {
+            nonlinear = match check(&ops, &None, SEARCH_BUDGET) {
+                Check::Linearizable => None,
+                Check::Undecided => Some(format!(
+                    "key k{key}: undecided after {SEARCH_BUDGET} search states"
+                )),
+                Check::NotLinearizable => {
+                    let min = minimal_failing(&ops, &None, 2000);
+                    let lines: Vec<String> = min.iter().map(|o| format!("  {o}")).collect();
+                    Some(format!(
+                        "key k{key} is not linearizable; a smallest failing part:\n{}",
+                        lines.join("\n")
+                    ))
+                }
+            };
         }
         if lost.is_none() {
             if let Some(final_value) = &finals[key] {
@@ -653,6 +828,13 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
         violation: lost,
     });
     let _ = writeln!(history, "recovered in {recovered_in:?}");
+    let _ = writeln!(
+        history,
+        "watch: {} events, resumed {} times, {}",
+        watched.events.len(),
+        watched.resumed,
+        watched.gap.as_deref().unwrap_or("no gap")
+    );
     if verdicts.iter().any(|v| v.violation.is_some()) {
         let _ = writeln!(history, "logs:\n{}", cluster.logs());
     }
@@ -664,7 +846,118 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
         ok,
         failed,
         unknown,
+        resolved,
+        watch_events: watched.events.len(),
+        watch_whole: whole,
         verdicts,
         history,
     }
+}
+
+/// States the linearizability search may visit per key before it calls the key undecided.
+const SEARCH_BUDGET: usize = 5_000_000;
+
+/// The watch guarantees over what the history watcher saw: events in index order, none
+/// twice; every event a change some client asked for; and, when the record is whole, no
+/// acknowledged write or swap missing (at the modifiedIndex its client was given) and each
+/// key's last event its final value.
+fn watch_violation(
+    recorded: &[Recorded],
+    watched: &WatchLog,
+    finals: &[Option<State>],
+) -> Option<String> {
+    for w in watched.events.windows(2) {
+        if w[1].index <= w[0].index {
+            return Some(format!(
+                "event at index {} came after index {}",
+                w[1].index, w[0].index
+            ));
+        }
+    }
+    let mut asked: BTreeMap<(usize, &str), &Recorded> = BTreeMap::new();
+    for r in recorded {
+        if let OpKind::Write { value } | OpKind::Cas { value, .. } = &r.op.kind {
+            asked.insert((r.key, value.as_str()), r);
+        }
+    }
+    for e in &watched.events {
+        let Some(v) = &e.value else {
+            return Some(format!(
+                "k{} deleted at index {}: nobody deletes",
+                e.key, e.index
+            ));
+        };
+        let Some(r) = asked.get(&(e.key, v.as_str())) else {
+            return Some(format!(
+                "k{} = {v:?} at index {}: nobody wrote it",
+                e.key, e.index
+            ));
+        };
+        if e.at < r.op.invoke {
+            return Some(format!(
+                "k{} = {v:?} seen at index {} before it was written: {}",
+                e.key, e.index, r.op
+            ));
+        }
+    }
+    if watched.gap.is_some() || !watched.caught_up {
+        return None;
+    }
+    let seen: HashMap<u64, &Observed> = watched.events.iter().map(|e| (e.index, e)).collect();
+    for r in recorded {
+        let (Some(index), OpKind::Write { value } | OpKind::Cas { value, .. }) =
+            (r.modified, &r.op.kind)
+        else {
+            continue;
+        };
+        match seen.get(&index) {
+            Some(e) if e.key == r.key && e.value.as_deref() == Some(value) => {}
+            other => {
+                return Some(format!(
+                    "acknowledged at index {index}: {} (k{}); the watcher saw {other:?}",
+                    r.op, r.key
+                ))
+            }
+        }
+    }
+    for (key, last) in finals.iter().enumerate() {
+        let Some(last) = last else { continue };
+        let event = watched.events.iter().rev().find(|e| e.key == key);
+        if event.map(|e| &e.value) != Some(last) && !(event.is_none() && last.is_none()) {
+            return Some(format!(
+                "k{key}: final value {last:?}, last event {event:?}"
+            ));
+        }
+    }
+    None
+}
+
+/// With a whole watch record, an operation whose outcome its client never learned is known:
+/// a write or swap whose value the watcher saw took effect before the watcher saw it (its
+/// completion becomes that time, and a swap is known to have swapped); one whose value
+/// never appeared never took effect and is dropped. Answers how many were resolved.
+fn resolve_unknowns(recorded: &mut Vec<Recorded>, watched: &WatchLog) -> usize {
+    let seen: HashMap<(usize, &str), u64> = watched
+        .events
+        .iter()
+        .filter_map(|e| e.value.as_deref().map(|v| ((e.key, v), e.at)))
+        .collect();
+    let before = recorded.iter().filter(|r| r.op.complete.is_none()).count();
+    recorded.retain_mut(|r| {
+        if r.op.complete.is_some() {
+            return true;
+        }
+        let (OpKind::Write { value } | OpKind::Cas { value, .. }) = &r.op.kind else {
+            return true;
+        };
+        let Some(&at) = seen.get(&(r.key, value.as_str())) else {
+            return false;
+        };
+        r.op.complete = Some(at.max(r.op.invoke));
+        if let OpKind::Cas { swapped, .. } = &mut r.op.kind {
+            *swapped = Some(true);
+        }
+        true
+    });
+    before
 }

@@ -170,8 +170,23 @@ impl Events {
     }
 }
 
+/// What the search found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    Linearizable,
+    NotLinearizable,
+    /// It gave up after visiting its budget of (operations placed, state) pairs: many
+    /// operations with unknown outcomes make the search exponential.
+    Undecided,
+}
+
 /// Whether the register history `ops` is linearizable from state `init`.
 pub fn linearizable(ops: &[Op], init: &State) -> bool {
+    check(ops, init, usize::MAX) == Check::Linearizable
+}
+
+/// `linearizable`, giving up after `budget` distinct search states.
+pub fn check(ops: &[Op], init: &State, budget: usize) -> Check {
     let mut ev = Events::new(ops);
     let words = ops.len().div_ceil(64).max(1);
     let mut done = vec![0u64; words];
@@ -185,6 +200,9 @@ pub fn linearizable(ops: &[Op], init: &State) -> bool {
             if let Some(next) = step(&state, &ops[i].kind) {
                 done[i / 64] |= 1 << (i % 64);
                 if seen.insert((done.clone(), next.clone())) {
+                    if seen.len() > budget {
+                        return Check::Undecided;
+                    }
                     stack.push((node, std::mem::replace(&mut state, next)));
                     ev.lift(node);
                     node = ev.next[0];
@@ -198,7 +216,7 @@ pub fn linearizable(ops: &[Op], init: &State) -> bool {
         // The return of an operation not placed yet (nothing after it can come first), or
         // the end of the list: undo the last placement and try the next call after it.
         let Some((call, before)) = stack.pop() else {
-            return false;
+            return Check::NotLinearizable;
         };
         let i = ev.op[call];
         done[i / 64] &= !(1 << (i % 64));
@@ -206,7 +224,7 @@ pub fn linearizable(ops: &[Op], init: &State) -> bool {
         ev.unlift(call);
         node = ev.next[call];
     }
-    true
+    Check::Linearizable
 }
 
 /// A smallest non-linearizable part of a non-linearizable history: operations are dropped
@@ -411,6 +429,18 @@ mod tests {
             read(2, Some("b"), 5, 6),
         ];
         assert!(linearizable(&c, &None));
+    }
+
+    #[test]
+    fn a_search_over_its_budget_is_undecided_not_passed() {
+        // Twelve writes that may each have happened or not, then a read no write explains:
+        // the search tries every subset before it can say no.
+        let mut h: Vec<Op> = (0..12)
+            .map(|c| write(c, &format!("v{c}"), c as u64, None))
+            .collect();
+        h.push(read(99, Some("never written"), 100, 110));
+        assert_eq!(check(&h, &None, 100), Check::Undecided);
+        assert_eq!(check(&h, &None, usize::MAX), Check::NotLinearizable);
     }
 
     #[test]
