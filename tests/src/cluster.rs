@@ -4,8 +4,8 @@
 //! URL, which the proxy forwards to wherever the member listens now (also after a restart).
 
 use crate::{eventually, get, try_http, Member};
-use std::collections::HashSet;
-use std::io::{Read, Write};
+use std::collections::{HashMap, HashSet};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 pub const TOKEN: &str = "etcdrs-test-cluster";
 
-/// The network between the proxies: which members are cut off.
+/// The network between the proxies: which links are cut, slow or flaky. A cut link stalls
+/// (its bytes wait, as TCP's do behind a partition) rather than failing fast; healing lets
+/// them through.
 #[derive(Clone, Default)]
 pub struct Network {
     inner: Arc<NetInner>,
@@ -22,15 +24,33 @@ pub struct Network {
 
 #[derive(Default)]
 struct NetInner {
-    isolated: Mutex<HashSet<String>>,
+    faults: Mutex<LinkFaults>,
     conns: Mutex<Vec<ProxiedConn>>,
+}
+
+/// Faults on the links between members (ids, hex).
+#[derive(Default)]
+struct LinkFaults {
+    /// Members cut off from everyone.
+    isolated: HashSet<String>,
+    /// One-way cuts: bytes from the first member to the second wait.
+    cut: HashSet<(String, String)>,
+    /// Latency added to every chunk a member sends or receives.
+    slow: HashMap<String, Duration>,
+    /// Chance that a chunk to or from a member ends its connection instead.
+    flaky: HashMap<String, f64>,
+}
+
+impl LinkFaults {
+    fn blocked(&self, from: &str, to: &str) -> bool {
+        self.isolated.contains(from)
+            || self.isolated.contains(to)
+            || self.cut.contains(&(from.to_string(), to.to_string()))
+    }
 }
 
 /// A live proxied connection.
 struct ProxiedConn {
-    /// The member it reaches and the member it comes from (ids, hex; "" when unknown).
-    to: String,
-    from: String,
     client: TcpStream,
     upstream: TcpStream,
     /// The URL of the proxy that carries it.
@@ -45,15 +65,55 @@ impl ProxiedConn {
 }
 
 impl Network {
-    fn blocked(&self, to: &str, from: &str) -> bool {
-        let cut = self.inner.isolated.lock().unwrap();
-        cut.contains(to) || cut.contains(from)
+    fn faults(&self) -> std::sync::MutexGuard<'_, LinkFaults> {
+        self.inner.faults.lock().unwrap()
     }
 
-    /// Close the connections `hit` picks.
-    fn close_where(&self, hit: impl Fn(&ProxiedConn) -> bool) {
+    /// Cut member `id` (hex) off: nothing reaches it, nothing it sends arrives.
+    pub fn isolate(&self, id: &str) {
+        self.faults().isolated.insert(id.to_string());
+    }
+
+    /// Undo `isolate`.
+    pub fn heal(&self, id: &str) {
+        self.faults().isolated.remove(id);
+    }
+
+    /// Nothing `from` sends reaches `to` (the other way still works).
+    pub fn cut_one_way(&self, from: &str, to: &str) {
+        self.faults().cut.insert((from.to_string(), to.to_string()));
+    }
+
+    /// Every link between the two sides cut both ways.
+    pub fn partition(&self, side: &[String], other: &[String]) {
+        let mut f = self.faults();
+        for a in side {
+            for b in other {
+                f.cut.insert((a.clone(), b.clone()));
+                f.cut.insert((b.clone(), a.clone()));
+            }
+        }
+    }
+
+    /// Every chunk to or from member `id` waits `delay` first.
+    pub fn slow_down(&self, id: &str, delay: Duration) {
+        self.faults().slow.insert(id.to_string(), delay);
+    }
+
+    /// Each chunk to or from member `id` ends its connection with probability `chance`.
+    pub fn make_flaky(&self, id: &str, chance: f64) {
+        self.faults().flaky.insert(id.to_string(), chance);
+    }
+
+    /// Every link whole, fast and reliable again.
+    pub fn heal_all(&self) {
+        *self.faults() = LinkFaults::default();
+    }
+
+    /// Close every connection that went through the proxy at `url`.
+    fn sever(&self, url: &str) {
         self.inner.conns.lock().unwrap().retain(|c| {
-            if hit(c) {
+            if c.via == url {
                 c.close();
                 return false;
             }
@@ -61,19 +121,48 @@ impl Network {
         });
     }
 
-    /// Cut member `id` (hex) off: nothing reaches it, nothing it sends arrives.
-    pub fn isolate(&self, id: &str) {
-        self.inner.isolated.lock().unwrap().insert(id.to_string());
-        self.close_where(|c| c.to == id || c.from == id);
-    }
-
-    /// Close every connection that went through the proxy at `url`.
-    fn sever(&self, url: &str) {
-        self.close_where(|c| c.via == url);
-    }
-
-    pub fn heal(&self, id: &str) {
-        self.inner.isolated.lock().unwrap().remove(id);
+    /// Copy `r` to `w` (bytes `from` sends `to`), subject to the link's faults; ends when
+    /// either side closes, a flaky link drops it, or `stop` is set.
+    fn pump(&self, mut r: TcpStream, mut w: TcpStream, from: &str, to: &str, stop: &AtomicBool) {
+        let mut buf = vec![0u8; 64 * 1024];
+        let _ = r.set_read_timeout(Some(Duration::from_millis(100)));
+        'pump: while !stop.load(Ordering::Acquire) {
+            let n = match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    continue
+                }
+                Err(_) => break,
+            };
+            loop {
+                let (blocked, delay, chance) = {
+                    let f = self.faults();
+                    let delay = f.slow.get(from).or(f.slow.get(to)).copied();
+                    let chance = f.flaky.get(from).or(f.flaky.get(to)).copied();
+                    (f.blocked(from, to), delay, chance)
+                };
+                if stop.load(Ordering::Acquire) {
+                    break 'pump;
+                }
+                if blocked {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+                if chance.is_some_and(|c| rand::random::<f64>() < c) {
+                    break 'pump;
+                }
+                if let Some(d) = delay {
+                    std::thread::sleep(d);
+                }
+                break;
+            }
+            if w.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = r.shutdown(Shutdown::Both);
+        let _ = w.shutdown(Shutdown::Both);
     }
 }
 
@@ -127,7 +216,7 @@ impl PeerProxy {
                     break;
                 }
                 let Ok(mut client) = conn else { continue };
-                let (t, net, via) = (t.clone(), net.clone(), via.clone());
+                let (t, net, via, st) = (t.clone(), net.clone(), via.clone(), st.clone());
                 let member = me.lock().unwrap().clone();
                 std::thread::spawn(move || {
                     let Some(head) = read_head(&mut client) else {
@@ -135,12 +224,19 @@ impl PeerProxy {
                     };
                     let from = sender_of(&head);
                     let port = t.load(Ordering::Acquire);
-                    if port == 0 || net.blocked(&member, &from) {
-                        return; // dropped: the connection closes
+                    if port == 0 {
+                        return; // nobody to forward to yet: the connection closes
                     }
                     let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", port)) else {
                         return;
                     };
+                    // The head waits behind a cut like any other bytes.
+                    while net.faults().blocked(&from, &member) {
+                        if st.load(Ordering::Acquire) {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
                     if upstream.write_all(&head).is_err() {
                         return;
                     }
@@ -149,20 +245,17 @@ impl PeerProxy {
                     };
                     if let (Ok(c3), Ok(u3)) = (client.try_clone(), upstream.try_clone()) {
                         net.inner.conns.lock().unwrap().push(ProxiedConn {
-                            to: member.clone(),
-                            from,
                             client: c3,
                             upstream: u3,
                             via,
                         });
                     }
-                    let pump = |mut r: TcpStream, mut w: TcpStream| {
-                        let _ = std::io::copy(&mut r, &mut w);
-                        let _ = r.shutdown(Shutdown::Both);
-                        let _ = w.shutdown(Shutdown::Both);
+                    let back = {
+                        let (net, from, member, st) =
+                            (net.clone(), from.clone(), member.clone(), st.clone());
+                        std::thread::spawn(move || net.pump(u2, c2, &member, &from, &st))
                     };
-                    let back = std::thread::spawn(move || pump(u2, c2));
-                    pump(client, upstream);
+                    net.pump(client, upstream, &from, &member, &st);
                     let _ = back.join();
                 });
             }
@@ -214,13 +307,76 @@ pub struct Cluster {
     pub members: Vec<Option<Member>>,
     pub proxies: Vec<PeerProxy>,
     pub ids: Vec<String>,
+    /// Members taken out of the cluster (their slots stay, empty).
+    pub removed: Vec<bool>,
+    /// Each member's data on a disk of its own that a test can fill (when tmpfs mounts are
+    /// allowed: root, or a container that permits it).
+    pub disks: Vec<SmallDisk>,
     pub dir: tempfile::TempDir,
     extra: Vec<String>,
+}
+
+/// A small tmpfs holding one member's data dir, unmounted on drop.
+pub struct SmallDisk {
+    pub root: PathBuf,
+}
+
+impl SmallDisk {
+    /// Mount a tmpfs of `mib` MiB at `root`; None where mounting is not allowed.
+    pub fn mount(root: &std::path::Path, mib: u64) -> Option<SmallDisk> {
+        std::fs::create_dir_all(root).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(root)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallDisk {
+            root: root.to_path_buf(),
+        })
+    }
+
+    fn filler(&self) -> PathBuf {
+        self.root.join("filler")
+    }
+
+    /// Fill what is left of the disk.
+    pub fn fill(&self) {
+        let Ok(mut f) = std::fs::File::create(self.filler()) else {
+            return;
+        };
+        let chunk = vec![0u8; 1 << 20];
+        while f.write_all(&chunk).is_ok() {}
+        let mut byte = [0u8; 1];
+        while f.write_all(&byte[..]).is_ok() {
+            byte[0] = 1;
+        }
+    }
+
+    /// Make room again.
+    pub fn free(&self) {
+        let _ = std::fs::remove_file(self.filler());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.root)
+            .status();
+    }
 }
 
 impl Cluster {
     /// Start `n` members with these extra flags and wait (bounded) for a leader.
     pub fn start(n: usize, extra: &[&str]) -> Cluster {
+        Cluster::start_on(n, extra, false)
+    }
+
+    /// `start`, each member's data on a small disk of its own when `small_disks` and the
+    /// machine allows mounting (see `disks`).
+    pub fn start_on(n: usize, extra: &[&str], small_disks: bool) -> Cluster {
         let net = Network::default();
         let proxies: Vec<PeerProxy> = (0..n).map(|_| PeerProxy::start(&net)).collect();
         // A member's id follows from its advertised peer URL: the proxy's.
@@ -238,9 +394,17 @@ impl Cluster {
             members: Vec::new(),
             proxies,
             ids,
+            removed: vec![false; n],
+            disks: Vec::new(),
             dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
         };
+        if small_disks {
+            let disks: Option<Vec<SmallDisk>> = (0..n)
+                .map(|i| SmallDisk::mount(&c.dir.path().join(format!("disk{i}")), 256))
+                .collect();
+            c.disks = disks.unwrap_or_default();
+        }
         let spawned: Vec<_> = (0..n)
             .map(|i| {
                 let args = c.args(i, &initial, "new");
@@ -261,7 +425,10 @@ impl Cluster {
     }
 
     fn data_dir(&self, i: usize) -> PathBuf {
-        self.dir.path().join(format!("m{i}"))
+        match self.disks.get(i) {
+            Some(d) => d.root.join("data"),
+            None => self.dir.path().join(format!("m{i}")),
+        }
     }
 
     fn args(&self, i: usize, initial: &str, state: &str) -> Vec<String> {
@@ -336,16 +503,23 @@ impl Cluster {
 
     /// Start member i again on its data dir.
     pub fn restart(&mut self, i: usize) {
+        self.try_restart(i).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// `restart`, an Err (with the member's log) when it does not come up.
+    pub fn try_restart(&mut self, i: usize) -> Result<(), String> {
         self.kill9(i);
         let initial = self.initial_cluster();
         let m = Member::spawn(&self.data_dir(i), self.args(i, &initial, "new"))
-            .unwrap_or_else(|log| panic!("m{i} did not restart:\n{log}"));
+            .map_err(|log| format!("m{i} did not restart:\n{log}"))?;
         self.proxies[i].set_target(m.peer_url.as_deref().expect("peer url in log"));
         self.members[i] = Some(m);
+        Ok(())
     }
 
     fn initial_cluster(&self) -> String {
         (0..self.proxies.len())
+            .filter(|i| !self.removed[*i])
             .map(|i| format!("m{i}={}", self.proxies[i].url))
             .collect::<Vec<_>>()
             .join(",")
@@ -353,25 +527,69 @@ impl Cluster {
 
     /// Add a member through `via` (POST /v2/members) and start it to join; returns its index.
     pub fn add_member(&mut self, via: usize) -> usize {
+        self.try_add_member(via).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `add_member`, an Err when the cluster refuses or the member does not start.
+    pub fn try_add_member(&mut self, via: usize) -> Result<usize, String> {
         let i = self.proxies.len();
         let p = PeerProxy::start(&self.net);
         let body = format!(r#"{{"peerURLs":["{}"]}}"#, p.url);
         let resp = ureq::post(&format!("{}/v2/members", self.url(via)))
+            .timeout(Duration::from_secs(10))
             .set("Content-Type", "application/json")
             .send_string(&body)
-            .unwrap_or_else(|e| panic!("member add: {e}"));
-        assert_eq!(resp.status(), 201);
-        let added: serde_json::Value = serde_json::from_str(&resp.into_string().unwrap()).unwrap();
-        let id = added["id"].as_str().unwrap().to_string();
+            .map_err(|e| format!("member add: {e}"))?;
+        if resp.status() != 201 {
+            return Err(format!("member add answered {}", resp.status()));
+        }
+        let added: serde_json::Value =
+            serde_json::from_str(&resp.into_string().unwrap_or_default())
+                .map_err(|e| format!("member add answer: {e}"))?;
+        let id = added["id"]
+            .as_str()
+            .ok_or("no id in the answer")?
+            .to_string();
         p.front(&id);
         self.proxies.push(p);
         self.ids.push(id);
+        self.removed.push(false);
+        self.members.push(None);
         let initial = self.initial_cluster();
         let m = Member::spawn(&self.data_dir(i), self.args(i, &initial, "existing"))
-            .unwrap_or_else(|log| panic!("m{i} did not join:\n{log}"));
+            .map_err(|log| format!("m{i} did not join:\n{log}"))?;
         self.proxies[i].set_target(m.peer_url.as_deref().expect("peer url in log"));
-        self.members.push(Some(m));
-        i
+        self.members[i] = Some(m);
+        Ok(i)
+    }
+
+    /// Remove member i through `via` (DELETE /v2/members/<id>); it stops, its slot stays empty.
+    pub fn try_remove_member(&mut self, i: usize, via: usize) -> Result<(), String> {
+        let url = format!("{}/v2/members/{}", self.url(via), self.ids[i]);
+        let resp = ureq::delete(&url)
+            .timeout(Duration::from_secs(10))
+            .call()
+            .map_err(|e| format!("member remove: {e}"))?;
+        if resp.status() != 204 {
+            return Err(format!("member remove answered {}", resp.status()));
+        }
+        self.removed[i] = true;
+        // A removed member shuts itself down; do not wait on it for long.
+        if let Some(m) = self.members[i].as_mut() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline && matches!(m.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        self.kill9(i);
+        Ok(())
+    }
+
+    /// Indices of the members in the cluster (running or not).
+    pub fn active(&self) -> Vec<usize> {
+        (0..self.members.len())
+            .filter(|i| !self.removed[*i])
+            .collect()
     }
 
     /// The whole key space as member i serves it locally (sorted), with its X-Etcd-Index.

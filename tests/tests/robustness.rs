@@ -9,6 +9,7 @@ use std::time::Duration;
 
 fn assert_passes(seed: u64, cfg: Config) {
     let report = run(seed, &cfg);
+    println!("{}", report.summary());
     let why: Vec<String> = report
         .verdicts
         .iter()
@@ -44,6 +45,7 @@ fn three_members_under_kills_pauses_and_partitions_stay_linearizable() {
                 FaultKind::IsolateLeader,
                 FaultKind::IsolateMinority,
             ],
+            mix: 0.3,
             snapshot_count: 20,
             election_timeout_ms: 500,
         },
@@ -51,7 +53,7 @@ fn three_members_under_kills_pauses_and_partitions_stay_linearizable() {
 }
 
 #[test]
-fn five_members_losing_a_majority_stay_linearizable() {
+fn five_members_losing_a_majority_or_bridged_stay_linearizable() {
     assert_passes(
         11,
         Config {
@@ -59,7 +61,12 @@ fn five_members_losing_a_majority_stay_linearizable() {
             clients: 5,
             keys: 1,
             duration: Duration::from_secs(6),
-            faults: vec![FaultKind::KillMajority, FaultKind::IsolateMajority],
+            faults: vec![
+                FaultKind::KillMajority,
+                FaultKind::IsolateMajority,
+                FaultKind::Bridge,
+            ],
+            mix: 0.0,
             snapshot_count: 50,
             election_timeout_ms: 500,
         },
@@ -67,7 +74,7 @@ fn five_members_losing_a_majority_stay_linearizable() {
 }
 
 #[test]
-fn a_single_member_killed_and_paused_keeps_every_acknowledged_write() {
+fn a_single_member_killed_paused_and_out_of_disk_keeps_every_acknowledged_write() {
     assert_passes(
         3,
         Config {
@@ -75,7 +82,35 @@ fn a_single_member_killed_and_paused_keeps_every_acknowledged_write() {
             clients: 3,
             keys: 2,
             duration: Duration::from_secs(5),
-            faults: vec![FaultKind::KillLeader, FaultKind::PauseLeader],
+            // A full disk where tmpfs can be mounted (the run says when it cannot).
+            faults: vec![
+                FaultKind::KillLeader,
+                FaultKind::PauseLeader,
+                FaultKind::FullDisk,
+            ],
+            mix: 0.0,
+            snapshot_count: 20,
+            election_timeout_ms: 500,
+        },
+    );
+}
+
+#[test]
+fn three_members_with_one_way_cuts_slow_and_flaky_links_and_a_member_replaced() {
+    assert_passes(
+        5,
+        Config {
+            members: 3,
+            clients: 4,
+            keys: 2,
+            duration: Duration::from_secs(8),
+            faults: vec![
+                FaultKind::LeaderSendsNothing,
+                FaultKind::SlowMember,
+                FaultKind::FlakyMember,
+                FaultKind::ReplaceMember,
+            ],
+            mix: 0.3,
             snapshot_count: 20,
             election_timeout_ms: 500,
         },

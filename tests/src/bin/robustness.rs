@@ -3,12 +3,27 @@
 //! workload for SECONDS of faults, and prints one line per run with the seed, the faults,
 //! the operations and each checker's verdict. A run that fails keeps its history and the
 //! members' logs in ROBUSTNESS_OUT (default: robustness-failures/) as seed-<seed>.txt;
-//! `robustness 1 <seed>` replays it. Exits 1 if any run failed.
+//! `robustness 1 <seed>` replays it. ROBUSTNESS_FAULTS (comma-separated names, e.g.
+//! `kill-leader,full-disk`) limits the faults drawn from; the names are printed with
+//! `robustness --faults`. Exits 1 if any run failed.
 
-use etcdrs_tests::robustness::campaign::{run, Config};
+use etcdrs_tests::robustness::campaign::{run, Config, FaultKind};
 use std::time::Duration;
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--faults") {
+        for k in FaultKind::ALL {
+            println!("{}", k.name());
+        }
+        return;
+    }
+    let allowed: Vec<FaultKind> = match std::env::var("ROBUSTNESS_FAULTS") {
+        Ok(names) => names
+            .split(',')
+            .map(|n| FaultKind::named(n.trim()).unwrap_or_else(|| panic!("no fault named {n}")))
+            .collect(),
+        Err(_) => FaultKind::ALL.to_vec(),
+    };
     let args: Vec<u64> = std::env::args()
         .skip(1)
         .map(|a| a.parse().expect("RUNS FIRST_SEED SECONDS are numbers"))
@@ -21,7 +36,7 @@ fn main() {
     );
     let (mut failed, mut ops, mut faults) = (0, 0, 0);
     for seed in first..first + runs {
-        let cfg = Config::random(seed, Duration::from_secs(seconds));
+        let cfg = Config::random(seed, Duration::from_secs(seconds), &allowed);
         let report = run(seed, &cfg);
         println!("{}", report.summary());
         ops += report.ops;

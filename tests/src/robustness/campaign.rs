@@ -31,6 +31,18 @@ pub enum FaultKind {
     IsolateMinority,
     /// Cut a majority off: the rest cannot make progress until healed.
     IsolateMajority,
+    /// Two sides that cannot talk, and one member that talks to both (Jepsen's bridge).
+    Bridge,
+    /// Nothing the leader sends arrives; what others send it still does.
+    LeaderSendsNothing,
+    /// 20–150 ms of latency on every chunk to and from one member.
+    SlowMember,
+    /// Peer connections of one member dropped at random.
+    FlakyMember,
+    /// Remove a member (the leader or not) and add a new one, under load.
+    ReplaceMember,
+    /// Fill one member's disk, then free it (and restart the member if it stopped).
+    FullDisk,
 }
 
 impl FaultKind {
@@ -42,16 +54,50 @@ impl FaultKind {
         FaultKind::IsolateLeader,
         FaultKind::IsolateMinority,
         FaultKind::IsolateMajority,
+        FaultKind::Bridge,
+        FaultKind::LeaderSendsNothing,
+        FaultKind::SlowMember,
+        FaultKind::FlakyMember,
+        FaultKind::ReplaceMember,
+        FaultKind::FullDisk,
     ];
+
+    /// Its name on the command line (kebab case of the variant).
+    pub fn name(self) -> String {
+        let debug = format!("{self:?}");
+        let mut name = String::new();
+        for (i, c) in debug.chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                name.push('-');
+            }
+            name.push(c.to_ascii_lowercase());
+        }
+        name
+    }
+
+    /// The kind with this `name`.
+    pub fn named(name: &str) -> Option<FaultKind> {
+        FaultKind::ALL.iter().copied().find(|k| k.name() == name)
+    }
 
     /// Whether the fault means anything for a cluster of `n`.
     fn applies(self, n: usize) -> bool {
         match self {
-            FaultKind::KillFollower | FaultKind::IsolateMinority | FaultKind::IsolateLeader => {
-                n > 1
-            }
+            FaultKind::KillFollower
+            | FaultKind::IsolateMinority
+            | FaultKind::IsolateLeader
+            | FaultKind::LeaderSendsNothing
+            | FaultKind::SlowMember
+            | FaultKind::FlakyMember => n > 1,
+            FaultKind::Bridge | FaultKind::ReplaceMember => n >= 3,
             _ => true,
         }
+    }
+
+    /// Whether another fault may run at the same time (membership changes and full disks
+    /// run alone, so what they leave behind is theirs).
+    fn mixes(self) -> bool {
+        !matches!(self, FaultKind::ReplaceMember | FaultKind::FullDisk)
     }
 }
 
@@ -64,27 +110,31 @@ pub struct Config {
     /// How long faults are injected (the clients run a little longer).
     pub duration: Duration,
     pub faults: Vec<FaultKind>,
+    /// Chance that a second fault starts while one is on.
+    pub mix: f64,
     /// A small --snapshot-count, so snapshots and catch-up from them happen all the time.
     pub snapshot_count: u64,
     pub election_timeout_ms: u64,
 }
 
 impl Config {
-    /// A random configuration from `seed`: 1, 3 or 5 members and a random mix of faults.
-    pub fn random(seed: u64, duration: Duration) -> Config {
+    /// A random configuration from `seed`: 1, 3 or 5 members and a random mix of the
+    /// `allowed` faults.
+    pub fn random(seed: u64, duration: Duration, allowed: &[FaultKind]) -> Config {
         let mut rng = StdRng::seed_from_u64(seed);
         let members = [1, 3, 3, 5][rng.gen_range(0..4)];
-        let mut faults: Vec<FaultKind> = FaultKind::ALL
+        let mut faults: Vec<FaultKind> = allowed
             .iter()
             .copied()
-            .filter(|f| f.applies(members) && rng.gen_bool(0.6))
+            .filter(|f| f.applies(members) && rng.gen_bool(0.5))
             .collect();
         if faults.is_empty() {
-            faults.push(if members > 1 {
-                FaultKind::KillLeader
-            } else {
-                FaultKind::PauseLeader
-            });
+            let fits: Vec<FaultKind> = allowed
+                .iter()
+                .copied()
+                .filter(|f| f.applies(members))
+                .collect();
+            faults.push(*fits.first().unwrap_or(&FaultKind::PauseLeader));
         }
         Config {
             members,
@@ -92,6 +142,7 @@ impl Config {
             keys: rng.gen_range(1..=3),
             duration,
             faults,
+            mix: [0.0, 0.3, 0.6][rng.gen_range(0..3)],
             snapshot_count: [20, 50, 200][rng.gen_range(0..3)],
             election_timeout_ms: 500,
         }
@@ -228,12 +279,16 @@ fn client_loop(
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_millis(1500))
         .build();
-    let member = client % cfg.members;
     let mut n = 0u64;
     // What this client last saw in each key: the expected value of its next swap.
     let mut last: Vec<Option<String>> = vec![None; cfg.keys];
     while !stop.load(Ordering::SeqCst) {
-        let Some(base) = urls.read().unwrap()[member].clone() else {
+        // Its own member, or the next one that runs (members restart, leave and join).
+        let base = {
+            let all = urls.read().unwrap();
+            (0..all.len()).find_map(|k| all[(client + k) % all.len()].clone())
+        };
+        let Some(base) = base else {
             std::thread::sleep(Duration::from_millis(20));
             continue;
         };
@@ -281,7 +336,7 @@ fn client_loop(
             }
             Answer::Lost => None,
         };
-        let index = reply
+        let mut index = reply
             .as_ref()
             .and_then(|r| r.header("X-Etcd-Index"))
             .and_then(|v| v.parse().ok());
@@ -353,6 +408,9 @@ fn client_loop(
                 }
                 std::thread::sleep(Duration::from_millis(20));
                 let complete = None;
+                // An error's X-Etcd-Index is where the answering member's store was (a new
+                // member catching up is behind): only answers that took effect count.
+                index = None;
                 (
                     Op {
                         client,
@@ -475,33 +533,50 @@ fn watch_loop(urls: Urls, start: Instant, stop: Arc<AtomicBool>, log: Arc<Mutex<
     }
 }
 
-/// Inject one fault; answers what was done and how to undo it.
-fn inject(cluster: &mut Cluster, urls: &Urls, kind: FaultKind, rng: &mut StdRng) -> (String, Undo) {
-    let n = cluster.members.len();
+/// Inject one fault; answers what was done and how to undo it. `busy` are members another
+/// fault holds (they are not picked again).
+fn inject(
+    cluster: &mut Cluster,
+    urls: &Urls,
+    kind: FaultKind,
+    busy: &[usize],
+    rng: &mut StdRng,
+) -> (String, Undo) {
+    let active = cluster.active();
+    let n = active.len();
     let leader = cluster.leader();
-    let pick_other = |rng: &mut StdRng, not: Option<usize>| loop {
-        let i = rng.gen_range(0..n);
-        if Some(i) != not || n == 1 {
-            return i;
-        }
-    };
-    let majority = n / 2 + 1;
-    let some = |rng: &mut StdRng, count: usize| {
-        let mut all: Vec<usize> = (0..n).collect();
+    // Members in a random order, those another fault holds last.
+    let shuffled = |rng: &mut StdRng| {
+        let mut all = active.clone();
         for i in (1..all.len()).rev() {
             all.swap(i, rng.gen_range(0..=i));
         }
+        all.sort_by_key(|i| busy.contains(i));
+        all
+    };
+    let some = |rng: &mut StdRng, count: usize| {
+        let mut all = shuffled(rng);
         all.truncate(count);
         all
     };
+    let follower = |rng: &mut StdRng| {
+        let all = shuffled(rng);
+        all.iter()
+            .copied()
+            .find(|i| Some(*i) != leader)
+            .unwrap_or(all[0])
+    };
+    let the_leader = |rng: &mut StdRng| leader.unwrap_or_else(|| some(rng, 1)[0]);
+    let majority = n / 2 + 1;
+    let id = |i: usize| cluster.ids[i].clone();
     let (what, undo) = match kind {
         FaultKind::KillFollower => {
-            let i = pick_other(rng, leader);
+            let i = follower(rng);
             cluster.kill9(i);
             (format!("kill -9 m{i} (a follower)"), Undo::Restart(vec![i]))
         }
         FaultKind::KillLeader => {
-            let i = leader.unwrap_or_else(|| pick_other(rng, None));
+            let i = the_leader(rng);
             cluster.kill9(i);
             (format!("kill -9 m{i} (the leader)"), Undo::Restart(vec![i]))
         }
@@ -513,37 +588,107 @@ fn inject(cluster: &mut Cluster, urls: &Urls, kind: FaultKind, rng: &mut StdRng)
             (format!("kill -9 {}", names(&set)), Undo::Restart(set))
         }
         FaultKind::PauseLeader => {
-            let i = leader.unwrap_or_else(|| pick_other(rng, None));
+            let i = the_leader(rng);
             let pid = cluster.members[i].as_ref().map(|m| m.child.id());
             if let Some(pid) = pid {
                 signal(pid, "STOP");
             }
-            (format!("SIGSTOP m{i} (the leader)"), Undo::Continue(pid))
+            (format!("SIGSTOP m{i} (the leader)"), Undo::Continue(i, pid))
         }
         FaultKind::IsolateLeader => {
-            let i = leader.unwrap_or_else(|| pick_other(rng, None));
-            cluster.net.isolate(&cluster.ids[i]);
-            (format!("isolate m{i} (the leader)"), Undo::Heal(vec![i]))
+            let i = the_leader(rng);
+            cluster.net.isolate(&id(i));
+            (format!("isolate m{i} (the leader)"), Undo::Heal)
         }
         FaultKind::IsolateMinority => {
             let set = some(rng, (n - 1) / 2);
             for &i in &set {
-                cluster.net.isolate(&cluster.ids[i]);
+                cluster.net.isolate(&id(i));
             }
-            (
-                format!("isolate {} (a minority)", names(&set)),
-                Undo::Heal(set),
-            )
+            (format!("isolate {} (a minority)", names(&set)), Undo::Heal)
         }
         FaultKind::IsolateMajority => {
             let set = some(rng, majority);
             for &i in &set {
-                cluster.net.isolate(&cluster.ids[i]);
+                cluster.net.isolate(&id(i));
             }
+            (format!("isolate {} (a majority)", names(&set)), Undo::Heal)
+        }
+        FaultKind::Bridge => {
+            let all = shuffled(rng);
+            let (bridge, rest) = all.split_first().expect("members");
+            let (a, b) = rest.split_at(rest.len() / 2);
+            let side = |s: &[usize]| s.iter().map(|i| id(*i)).collect::<Vec<_>>();
+            cluster.net.partition(&side(a), &side(b));
             (
-                format!("isolate {} (a majority)", names(&set)),
-                Undo::Heal(set),
+                format!("bridge m{bridge} between {} and {}", names(a), names(b)),
+                Undo::Heal,
             )
+        }
+        FaultKind::LeaderSendsNothing => {
+            let i = the_leader(rng);
+            for &j in &active {
+                if j != i {
+                    cluster.net.cut_one_way(&id(i), &id(j));
+                }
+            }
+            (format!("m{i} (the leader) sends nothing"), Undo::Heal)
+        }
+        FaultKind::SlowMember => {
+            let i = some(rng, 1)[0];
+            let ms = rng.gen_range(20..150);
+            cluster.net.slow_down(&id(i), Duration::from_millis(ms));
+            (format!("m{i} {ms} ms slow"), Undo::Heal)
+        }
+        FaultKind::FlakyMember => {
+            let i = some(rng, 1)[0];
+            let chance = [0.05, 0.2, 0.5][rng.gen_range(0..3)];
+            cluster.net.make_flaky(&id(i), chance);
+            (
+                format!("m{i} drops {:.0}% of its peer chunks", chance * 100.0),
+                Undo::Heal,
+            )
+        }
+        FaultKind::ReplaceMember => {
+            let out = some(rng, 1)[0];
+            let via = active.iter().copied().find(|i| *i != out).unwrap_or(out);
+            let what = match cluster.try_remove_member(out, via) {
+                Err(e) => format!("remove m{out}: {e}"),
+                Ok(()) => {
+                    // The cluster must have its leader again before it takes a new member.
+                    let _ = eventually(Duration::from_secs(10), || cluster.leader());
+                    let via = cluster.leader().unwrap_or(via);
+                    match cluster.try_add_member(via) {
+                        Ok(new) => format!(
+                            "replace m{out}{} with m{new}",
+                            if Some(out) == leader {
+                                " (the leader)"
+                            } else {
+                                ""
+                            }
+                        ),
+                        Err(e) => format!("removed m{out}; add failed: {e}"),
+                    }
+                }
+            };
+            (what, Undo::Nothing)
+        }
+        FaultKind::FullDisk => {
+            // Members that joined later have no small disk of their own.
+            let on_disk: Vec<usize> = shuffled(rng)
+                .into_iter()
+                .filter(|i| *i < cluster.disks.len())
+                .collect();
+            match on_disk.first() {
+                Some(&i) => {
+                    cluster.disks[i].fill();
+                    (format!("m{i}'s disk full"), Undo::FreeDisk(i))
+                }
+                None => (
+                    "(no full disk: no member on a small disk)".into(),
+                    Undo::Nothing,
+                ),
+            }
         }
     };
     publish(cluster, urls);
@@ -560,31 +705,55 @@ fn names(set: &[usize]) -> String {
 /// How to end a fault.
 enum Undo {
     Restart(Vec<usize>),
-    Continue(Option<u32>),
-    Heal(Vec<usize>),
+    Continue(usize, Option<u32>),
+    /// Every link fault healed (faults on links do not overlap members another link fault
+    /// holds, so healing all ends just this one's... and any other's, which is fine: the
+    /// other's end comes early).
+    Heal,
+    FreeDisk(usize),
+    Nothing,
 }
 
-fn undo(cluster: &mut Cluster, urls: &Urls, u: Undo) {
+/// The members a fault holds until it ends.
+fn held_by(u: &Undo) -> Vec<usize> {
+    match u {
+        Undo::Restart(set) => set.clone(),
+        Undo::Continue(i, _) | Undo::FreeDisk(i) => vec![*i],
+        Undo::Heal | Undo::Nothing => Vec::new(),
+    }
+}
+
+/// End a fault; an Err when a member does not come back.
+fn undo(cluster: &mut Cluster, urls: &Urls, u: Undo) -> Result<(), String> {
+    let mut result = Ok(());
     match u {
         Undo::Restart(set) => {
-            // Restart together: a majority restarted one by one could not elect anyone
-            // until the last one is up, which is fine, but slower.
             for i in set {
-                cluster.restart(i);
+                if let Err(e) = cluster.try_restart(i) {
+                    result = Err(e);
+                }
             }
         }
-        Undo::Continue(pid) => {
+        Undo::Continue(_, pid) => {
             if let Some(pid) = pid {
                 signal(pid, "CONT");
             }
         }
-        Undo::Heal(set) => {
-            for i in set {
-                cluster.net.heal(&cluster.ids[i]);
+        Undo::Heal => cluster.net.heal_all(),
+        Undo::FreeDisk(i) => {
+            cluster.disks[i].free();
+            // A member that could not write stops (fail-stop); it must come back on its data.
+            let stopped = cluster.members[i]
+                .as_mut()
+                .is_some_and(|m| !matches!(m.child.try_wait(), Ok(None)));
+            if stopped {
+                result = cluster.try_restart(i);
             }
         }
+        Undo::Nothing => {}
     }
     publish(cluster, urls);
+    result
 }
 
 /// A quorum read of key `key` through member `i`: (value, index) or None.
@@ -606,7 +775,8 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
     let election = cfg.election_timeout_ms.to_string();
     let heartbeat = (cfg.election_timeout_ms / 10).max(10).to_string();
     let snapshots = cfg.snapshot_count.to_string();
-    let mut cluster = Cluster::start(
+    let small_disks = cfg.faults.contains(&FaultKind::FullDisk);
+    let mut cluster = Cluster::start_on(
         cfg.members,
         &[
             "--election-timeout",
@@ -616,6 +786,7 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
             "--snapshot-count",
             &snapshots,
         ],
+        small_disks,
     );
     let urls: Urls = Arc::new(RwLock::new(Vec::new()));
     publish(&cluster, &urls);
@@ -636,19 +807,37 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
         std::thread::spawn(move || watch_loop(urls, start, stop, log))
     };
 
-    // Faults at random times until the duration is over; each ends before the next starts.
+    // Faults at random times until the duration is over; sometimes a second one starts
+    // while the first is on (then both end together, the later one first).
     let mut faults = Vec::new();
+    let mut broken = None;
     while start.elapsed() < cfg.duration {
         std::thread::sleep(Duration::from_millis(rng.gen_range(200..800)));
+        let active = cluster.active().len();
         let kind = cfg.faults[rng.gen_range(0..cfg.faults.len())];
-        if !kind.applies(cfg.members) {
+        if !kind.applies(active) {
             continue;
         }
-        let (what, u) = inject(&mut cluster, &urls, kind, &mut rng);
-        let at = start.elapsed();
+        let mut on = Vec::new();
+        let (what, u) = inject(&mut cluster, &urls, kind, &[], &mut rng);
+        faults.push(format!("{what} at {:.1}s", start.elapsed().as_secs_f64()));
+        on.push((u, kind));
+        if kind.mixes() && rng.gen_bool(cfg.mix) {
+            std::thread::sleep(Duration::from_millis(rng.gen_range(0..500)));
+            let second = cfg.faults[rng.gen_range(0..cfg.faults.len())];
+            if second.mixes() && second != kind && second.applies(active) {
+                let held = held_by(&on[0].0);
+                let (what, u) = inject(&mut cluster, &urls, second, &held, &mut rng);
+                faults.push(format!("{what} at {:.1}s", start.elapsed().as_secs_f64()));
+                on.push((u, second));
+            }
+        }
         std::thread::sleep(Duration::from_millis(rng.gen_range(300..1500)));
-        undo(&mut cluster, &urls, u);
-        faults.push(format!("{what} at {:.1}s", at.as_secs_f64()));
+        while let Some((u, _)) = on.pop() {
+            if let Err(e) = undo(&mut cluster, &urls, u) {
+                broken.get_or_insert(e);
+            }
+        }
     }
     // Everything healed: a leader within a bound from the election timeout, and every
     // member serving again.
@@ -659,11 +848,12 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
     verdicts.push(Verdict {
         check: "recovery",
         violation: match leader {
+            _ if broken.is_some() => broken,
             None => Some(format!(
                 "no leader within {bound:?} after the last fault ended"
             )),
             Some(_) => {
-                let serving = (0..cfg.members).all(|i| {
+                let serving = cluster.live().into_iter().all(|i| {
                     let url = cluster.url(i);
                     crate::cluster::health_becomes(&url, 200, bound)
                 });
@@ -685,7 +875,9 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
     verdicts.push(Verdict {
         check: "convergence",
         violation: (!converged).then(|| {
-            let all: Vec<String> = (0..cfg.members)
+            let all: Vec<String> = cluster
+                .live()
+                .into_iter()
                 .map(|i| format!("m{i}: {:?}", cluster.contents(i)))
                 .collect();
             format!("members differ after healing:\n{}", all.join("\n"))
@@ -696,7 +888,7 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
     // Final quorum reads through every member, after everything else.
     let mut finals: Vec<Option<State>> = vec![None; cfg.keys];
     for key in 0..cfg.keys {
-        for i in 0..cfg.members {
+        for i in cluster.live() {
             let invoke = start.elapsed().as_nanos() as u64;
             if let Some((value, index)) = final_read(&cluster, i, key) {
                 let complete = start.elapsed().as_nanos() as u64;
