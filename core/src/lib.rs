@@ -25,6 +25,8 @@ pub mod blocking;
 mod client;
 mod config;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod grpc;
 mod http;
 mod identity;

@@ -181,12 +181,30 @@ pub(crate) unsafe fn handle<'a, T>(p: *const T, what: &str) -> Result<&'a T, Err
 
 /// Required text given as pointer + length.
 pub(crate) unsafe fn text<'a>(p: *const c_char, len: usize, what: &str) -> Result<&'a str, Error> {
+    // SAFETY: forwarded as given.
+    let bytes = unsafe { raw_bytes(p.cast(), len, what)? };
+    std::str::from_utf8(bytes).map_err(|_| error(ErrorCode::InvalidUtf8, what))
+}
+
+/// `len` bytes at `p`: NULL is an error, and so is a length no buffer can have (more than
+/// isize::MAX: a negative number passed as a size), which would be undefined behaviour to
+/// read.
+pub(crate) unsafe fn raw_bytes<'a>(
+    p: *const std::ffi::c_void,
+    len: usize,
+    what: &str,
+) -> Result<&'a [u8], Error> {
     if p.is_null() {
         return Err(error(ErrorCode::NullArgument, what));
     }
-    // SAFETY: the caller promises `len` readable bytes at `p`.
-    let bytes = unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) };
-    std::str::from_utf8(bytes).map_err(|_| error(ErrorCode::InvalidUtf8, what))
+    if len > isize::MAX as usize {
+        return Err(error(
+            ErrorCode::InvalidArgument,
+            format!("{what}: a length of {len} bytes"),
+        ));
+    }
+    // SAFETY: the caller promises `len` readable bytes at `p`; `len` fits a slice.
+    Ok(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) })
 }
 
 /// Optional text: NULL is None.

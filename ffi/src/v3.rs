@@ -6,7 +6,9 @@
 //! message (`ETCDRS_GRPC_*`), or a library code for what never reached a member.
 
 use crate::client::{block, etcdrs_client, millis};
-use crate::{error, etcdrs_error, etcdrs_status, guard, handle, out_param, read, Failure};
+use crate::{
+    error, etcdrs_error, etcdrs_status, guard, handle, out_param, raw_bytes, read, Failure,
+};
 use bytes::Bytes;
 use etcdrs_core::pb::etcdserverpb::{
     compare, request_op, response_op, watch_create_request, CompactionRequest, CompactionResponse,
@@ -290,16 +292,11 @@ impl From<WatchResponse> for etcdrs_v3_response {
 /// Bytes given as pointer + length: NULL with a length is an error; NULL with length 0 is
 /// empty.
 unsafe fn bytes_in(p: *const c_void, len: usize, what: &str) -> Result<Bytes, Failure> {
-    if p.is_null() {
-        if len == 0 {
-            return Ok(Bytes::new());
-        }
-        return Err(error(ErrorCode::NullArgument, what).into());
+    if p.is_null() && len == 0 {
+        return Ok(Bytes::new());
     }
     // SAFETY: the caller promises `len` readable bytes at `p`.
-    Ok(Bytes::copy_from_slice(unsafe {
-        std::slice::from_raw_parts(p.cast::<u8>(), len)
-    }))
+    Ok(Bytes::copy_from_slice(unsafe { raw_bytes(p, len, what)? }))
 }
 
 /// A required key: NULL is an error (an empty key reaches the member, which refuses it).

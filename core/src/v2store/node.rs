@@ -12,7 +12,14 @@ pub(crate) type Children = imbl::OrdMap<String, StoreNode>;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum NodeKind {
     File(String),
-    Dir(Children),
+    Dir(#[serde(deserialize_with = "children")] Children),
+}
+
+/// A directory's children from an image: read as a BTreeMap, which does not trust the
+/// image's declared count (imbl's own reader reserves room for it first, and a damaged or
+/// hostile image declaring 2^48 children aborted the member on allocation).
+fn children<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Children, D::Error> {
+    std::collections::BTreeMap::<String, StoreNode>::deserialize(d).map(Children::from)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -229,9 +229,11 @@ struct Recorded {
 }
 
 fn signal(pid: u32, sig: &str) {
+    // A member killed while paused is gone: the signal to it fails, quietly.
     let _ = Command::new("kill")
         .arg(format!("-{sig}"))
         .arg(pid.to_string())
+        .stderr(std::process::Stdio::null())
         .status();
 }
 
