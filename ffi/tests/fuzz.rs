@@ -147,7 +147,7 @@ fn store_position(client: *const etcdrs_client) -> (u64, i64) {
         etcdrs_response_free(r);
         ok(etcdrs_client_v3_range(
             client,
-            b"\0".as_ptr().cast(),
+            [0u8].as_ptr().cast(),
             1,
             null(),
             0,
