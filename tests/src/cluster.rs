@@ -592,7 +592,8 @@ impl Cluster {
             .collect()
     }
 
-    /// The whole key space as member i serves it locally (sorted), with its X-Etcd-Index.
+    /// Both key spaces as member i serves them locally: the v2 tree (sorted) and every v3
+    /// key-value with the revision; and its X-Etcd-Index.
     pub fn contents(&self, i: usize) -> Option<(String, String)> {
         let r = try_http(
             "GET",
@@ -601,7 +602,19 @@ impl Cluster {
         )
         .ok()?;
         let node = r.json()["node"].to_string();
-        Some((node, r.header("X-Etcd-Index")?.to_string()))
+        // Every v3 key ("\0" to "\0"), from this member's own store.
+        let v3 = ureq::post(&format!("{}/v3/kv/range", self.url(i)))
+            .timeout(Duration::from_secs(5))
+            .send_string(r#"{"key":"AA==","range_end":"AA==","serializable":true}"#)
+            .ok()?
+            .into_string()
+            .ok()?;
+        let v3: serde_json::Value = serde_json::from_str(&v3).ok()?;
+        let v3 = format!("{} at revision {}", v3["kvs"], v3["header"]["revision"]);
+        Some((
+            format!("v2 {node}\nv3 {v3}"),
+            r.header("X-Etcd-Index")?.to_string(),
+        ))
     }
 
     /// Wait (bounded) until every running member holds identical contents.

@@ -110,6 +110,8 @@ pub struct Config {
     /// How long faults are injected (the clients run a little longer).
     pub duration: Duration,
     pub faults: Vec<FaultKind>,
+    /// v3 keys too (put, linearizable range and txn swaps through the JSON gateway).
+    pub v3: bool,
     /// Chance that a second fault starts while one is on.
     pub mix: f64,
     /// A small --snapshot-count, so snapshots and catch-up from them happen all the time.
@@ -142,6 +144,7 @@ impl Config {
             keys: rng.gen_range(1..=3),
             duration,
             faults,
+            v3: rng.gen_bool(0.5),
             mix: [0.0, 0.3, 0.6][rng.gen_range(0..3)],
             snapshot_count: [20, 50, 200][rng.gen_range(0..3)],
             election_timeout_ms: 500,
@@ -200,11 +203,12 @@ impl Report {
             })
             .collect();
         format!(
-            "seed {} members {} clients {} keys {} snapshot-count {} faults [{}] ops {} (ok {}, failed {}, unknown {}, resolved by the watch {}) watch events {}{} {}",
+            "seed {} members {} clients {} keys {}{} snapshot-count {} faults [{}] ops {} (ok {}, failed {}, unknown {}, resolved by the watch {}) watch events {}{} {}",
             self.seed,
             self.config.members,
             self.config.clients,
             self.config.keys,
+            if self.config.v3 { " (v2 and v3)" } else { " (v2)" },
             self.config.snapshot_count,
             self.faults.join(", "),
             self.ops,
@@ -224,6 +228,8 @@ struct Recorded {
     key: usize,
     op: Op,
     index: Option<u64>,
+    /// The header revision of its answer (v3 keys).
+    revision: Option<u64>,
     /// For an acknowledged write or swap: the modifiedIndex it was given.
     modified: Option<u64>,
 }
@@ -266,7 +272,257 @@ fn answer(r: Result<crate::Reply, Box<ureq::Transport>>) -> Answer {
     }
 }
 
-/// One client: operations on random keys through member `client % n`, one at a time.
+/// What a client last saw in a key: its value and, from the v2 API, its modifiedIndex (the
+/// expected value, or index, of its next swap).
+type Seen = Option<(String, Option<u64>)>;
+
+/// An operation as planned: the register operation, with no outcome yet.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    Read,
+    Write,
+    Swap,
+}
+
+/// What came of one operation.
+enum Step {
+    /// Nothing to record: never sent, or a read without an answer.
+    Skip,
+    Done {
+        kind: OpKind,
+        /// The outcome is known.
+        known: bool,
+        /// The X-Etcd-Index (v2) or header revision (v3) of an answer that took effect.
+        position: Option<u64>,
+        /// For an acknowledged v2 write or swap: the modifiedIndex it was given.
+        modified: Option<u64>,
+        /// What the client now knows of the key (None: nothing).
+        seen: Seen,
+    },
+}
+
+/// One v2 operation on `/robustness/k<key>` through `base`.
+fn v2_step(
+    agent: &ureq::Agent,
+    base: &str,
+    key: usize,
+    plan: Plan,
+    value: &str,
+    last: &Seen,
+    by_index: bool,
+) -> Step {
+    let url = format!("{base}/v2/keys/robustness/k{key}");
+    let (kind, reply) = match (plan, last) {
+        (Plan::Read, _) => (
+            OpKind::Read { value: None },
+            crate::try_http_via(agent, "GET", &url, &[("quorum", "true")]),
+        ),
+        (Plan::Swap, Some((expect, index))) => {
+            // By prevIndex or by prevValue: the same swap, as every value is written once.
+            let index = index.filter(|_| by_index).map(|i| i.to_string());
+            let cond = match &index {
+                Some(i) => ("prevIndex", i.as_str()),
+                None => ("prevValue", expect.as_str()),
+            };
+            (
+                OpKind::Cas {
+                    expect: expect.clone(),
+                    value: value.to_string(),
+                    swapped: None,
+                },
+                crate::try_http_via(agent, "PUT", &url, &[("value", value), cond]),
+            )
+        }
+        _ => (
+            OpKind::Write {
+                value: value.to_string(),
+            },
+            crate::try_http_via(agent, "PUT", &url, &[("value", value)]),
+        ),
+    };
+    let r = match answer(reply) {
+        Answer::NotSent => return Step::Skip,
+        Answer::Lost => None,
+        Answer::Reply(r) => Some(r),
+    };
+    let position = || {
+        r.as_ref()
+            .and_then(|r| r.header("X-Etcd-Index"))
+            .and_then(|v| v.parse().ok())
+    };
+    let modified = |r: &crate::Reply| r.json()["node"]["modifiedIndex"].as_u64();
+    match (kind, &r) {
+        (OpKind::Read { .. }, Some(r)) if r.status == 200 || r.status == 404 => {
+            let body = r.json();
+            let seen = match r.status {
+                200 => body["node"]["value"]
+                    .as_str()
+                    .map(|v| (v.to_string(), modified(r))),
+                _ if body["errorCode"] == 100 => None,
+                _ => return Step::Skip,
+            };
+            Step::Done {
+                kind: OpKind::Read {
+                    value: seen.as_ref().map(|s| s.0.clone()),
+                },
+                known: true,
+                position: position(),
+                modified: None,
+                seen,
+            }
+        }
+        // A read without an answer says nothing.
+        (OpKind::Read { .. }, _) => Step::Skip,
+        (OpKind::Write { value }, Some(r)) if r.status == 200 || r.status == 201 => Step::Done {
+            seen: Some((value.clone(), modified(r))),
+            kind: OpKind::Write { value },
+            known: true,
+            position: position(),
+            modified: modified(r),
+        },
+        (OpKind::Cas { expect, value, .. }, Some(r))
+            if r.status == 200 || (r.status == 412 && r.json()["errorCode"] == 101) =>
+        {
+            let swapped = r.status == 200;
+            Step::Done {
+                seen: swapped.then(|| (value.clone(), modified(r))),
+                modified: if swapped { modified(r) } else { None },
+                kind: OpKind::Cas {
+                    expect,
+                    value,
+                    swapped: Some(swapped),
+                },
+                known: true,
+                position: position(),
+            }
+        }
+        // Anything else (a timeout, a dropped connection, an error from a member that may
+        // still apply the proposal): the write may or may not have happened. An error's
+        // X-Etcd-Index is where the answering member's store was (a new member catching up
+        // is behind): it does not count.
+        (kind, _) => Step::Done {
+            kind,
+            known: false,
+            position: None,
+            modified: None,
+            seen: None,
+        },
+    }
+}
+
+/// One v3 operation on key `robustness/k<key>` through `base`'s JSON gateway: a linearizable
+/// range, a put, or a txn that puts if the value is the expected one.
+fn v3_step(
+    agent: &ureq::Agent,
+    base: &str,
+    key: usize,
+    plan: Plan,
+    value: &str,
+    last: &Seen,
+) -> Step {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let k = b64(&format!("robustness/k{key}"));
+    let post = |path: &str, body: serde_json::Value| {
+        answer(crate::try_reply(
+            agent
+                .post(&format!("{base}/v3/{path}"))
+                .set("Content-Type", "application/json")
+                .send_string(&body.to_string()),
+        ))
+    };
+    let (kind, r) = match (plan, last) {
+        (Plan::Read, _) => (
+            OpKind::Read { value: None },
+            post("kv/range", serde_json::json!({ "key": k })),
+        ),
+        (Plan::Swap, Some((expect, _))) => (
+            OpKind::Cas {
+                expect: expect.clone(),
+                value: value.to_string(),
+                swapped: None,
+            },
+            post(
+                "kv/txn",
+                serde_json::json!({
+                    "compare": [{"key": k, "result": "EQUAL", "target": "VALUE", "value": b64(expect)}],
+                    "success": [{"request_put": {"key": k, "value": b64(value)}}],
+                }),
+            ),
+        ),
+        _ => (
+            OpKind::Write {
+                value: value.to_string(),
+            },
+            post(
+                "kv/put",
+                serde_json::json!({ "key": k, "value": b64(value) }),
+            ),
+        ),
+    };
+    let r = match r {
+        Answer::NotSent => return Step::Skip,
+        Answer::Lost => None,
+        Answer::Reply(r) if r.status == 200 => {
+            serde_json::from_str::<serde_json::Value>(&r.body).ok()
+        }
+        Answer::Reply(_) => None,
+    };
+    let revision = |body: &serde_json::Value| {
+        body["header"]["revision"]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+    };
+    match (kind, r) {
+        (OpKind::Read { .. }, Some(body)) => {
+            let value = body["kvs"][0]["value"].as_str().map(|v| {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(v)
+                    .unwrap_or_default();
+                String::from_utf8_lossy(&bytes).into_owned()
+            });
+            Step::Done {
+                seen: value.clone().map(|v| (v, None)),
+                kind: OpKind::Read { value },
+                known: true,
+                position: revision(&body),
+                modified: None,
+            }
+        }
+        (OpKind::Read { .. }, None) => Step::Skip,
+        (OpKind::Write { value }, Some(body)) => Step::Done {
+            seen: Some((value.clone(), None)),
+            kind: OpKind::Write { value },
+            known: true,
+            position: revision(&body),
+            modified: None,
+        },
+        (OpKind::Cas { expect, value, .. }, Some(body)) => {
+            let swapped = body["succeeded"] == true;
+            Step::Done {
+                seen: swapped.then(|| (value.clone(), None)),
+                kind: OpKind::Cas {
+                    expect,
+                    value,
+                    swapped: Some(swapped),
+                },
+                known: true,
+                position: revision(&body),
+                modified: None,
+            }
+        }
+        (kind, None) => Step::Done {
+            kind,
+            known: false,
+            position: None,
+            modified: None,
+            seen: None,
+        },
+    }
+}
+
+/// One client: operations on random keys (v2, and v3 when the run has it) through its own
+/// member, one at a time.
 fn client_loop(
     client: usize,
     seed: u64,
@@ -282,8 +538,9 @@ fn client_loop(
         .timeout(Duration::from_millis(1500))
         .build();
     let mut n = 0u64;
-    // What this client last saw in each key: the expected value of its next swap.
-    let mut last: Vec<Option<String>> = vec![None; cfg.keys];
+    // v2 keys first, then v3 keys.
+    let keys = if cfg.v3 { 2 * cfg.keys } else { cfg.keys };
+    let mut last: Vec<Seen> = vec![None; keys];
     while !stop.load(Ordering::SeqCst) {
         // Its own member, or the next one that runs (members restart, leave and join).
         let base = {
@@ -294,140 +551,58 @@ fn client_loop(
             std::thread::sleep(Duration::from_millis(20));
             continue;
         };
-        let key = rng.gen_range(0..cfg.keys);
-        let url = format!("{base}/v2/keys/robustness/k{key}");
+        let key = rng.gen_range(0..keys);
         let roll: f64 = rng.gen();
+        let plan = if roll < 0.4 {
+            Plan::Read
+        } else if roll < 0.8 || last[key].is_none() {
+            Plan::Write
+        } else {
+            Plan::Swap
+        };
         n += 1;
         let value = format!("c{client}-{n}");
+        let by_index = rng.gen_bool(0.5);
         let invoke = start.elapsed().as_nanos() as u64;
-        let (kind, reply) = if roll < 0.4 {
-            let r = crate::try_http_via(&agent, "GET", &url, &[("quorum", "true")]);
-            (OpKind::Read { value: None }, r)
-        } else if roll < 0.8 || last[key].is_none() {
-            let r = crate::try_http_via(&agent, "PUT", &url, &[("value", &value)]);
-            (
-                OpKind::Write {
-                    value: value.clone(),
-                },
-                r,
-            )
+        let step = if key < cfg.keys {
+            v2_step(&agent, &base, key, plan, &value, &last[key], by_index)
         } else {
-            let expect = last[key].clone().unwrap();
-            let r = crate::try_http_via(
-                &agent,
-                "PUT",
-                &url,
-                &[("value", &value), ("prevValue", &expect)],
-            );
-            (
-                OpKind::Cas {
-                    expect,
-                    value: value.clone(),
-                    swapped: None,
-                },
-                r,
-            )
+            v3_step(&agent, &base, key - cfg.keys, plan, &value, &last[key])
         };
-        let complete = Some(start.elapsed().as_nanos() as u64);
-        let reply = match answer(reply) {
-            Answer::Reply(r) => Some(r),
-            // Never sent: nothing happened, nothing to record.
-            Answer::NotSent => {
-                std::thread::sleep(Duration::from_millis(20));
-                continue;
-            }
-            Answer::Lost => None,
+        let complete = start.elapsed().as_nanos() as u64;
+        let Step::Done {
+            kind,
+            known,
+            position,
+            modified,
+            seen,
+        } = step
+        else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
         };
-        let mut index = reply
-            .as_ref()
-            .and_then(|r| r.header("X-Etcd-Index"))
-            .and_then(|v| v.parse().ok());
-        let modified = |r: &crate::Reply| r.json()["node"]["modifiedIndex"].as_u64();
-        let (op, modified) = match (kind, reply) {
-            (OpKind::Read { .. }, Some(r)) if r.status == 200 || r.status == 404 => {
-                let body = r.json();
-                let seen = if r.status == 200 {
-                    body["node"]["value"].as_str().map(String::from)
-                } else if body["errorCode"] == 100 {
-                    None
-                } else {
-                    continue;
-                };
-                last[key] = seen.clone();
-                let kind = OpKind::Read { value: seen };
-                (
-                    Op {
-                        client,
-                        kind,
-                        invoke,
-                        complete,
-                    },
-                    None,
-                )
-            }
-            // A read without an answer says nothing.
-            (OpKind::Read { .. }, _) => continue,
-            (OpKind::Write { value }, Some(r)) if r.status == 200 || r.status == 201 => {
-                last[key] = Some(value.clone());
-                let kind = OpKind::Write { value };
-                (
-                    Op {
-                        client,
-                        kind,
-                        invoke,
-                        complete,
-                    },
-                    modified(&r),
-                )
-            }
-            (OpKind::Cas { expect, value, .. }, Some(r))
-                if r.status == 200 || (r.status == 412 && r.json()["errorCode"] == 101) =>
-            {
-                let swapped = r.status == 200;
-                last[key] = swapped.then(|| value.clone());
-                let at = if swapped { modified(&r) } else { None };
-                let swapped = Some(swapped);
-                let kind = OpKind::Cas {
-                    expect,
-                    value,
-                    swapped,
-                };
-                (
-                    Op {
-                        client,
-                        kind,
-                        invoke,
-                        complete,
-                    },
-                    at,
-                )
-            }
-            // Anything else (a timeout, a dropped connection, an error from a member that
-            // may still apply the proposal): the write may or may not have happened.
-            (kind, _) => {
-                if let OpKind::Cas { .. } = kind {
-                    last[key] = None;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-                let complete = None;
-                // An error's X-Etcd-Index is where the answering member's store was (a new
-                // member catching up is behind): only answers that took effect count.
-                index = None;
-                (
-                    Op {
-                        client,
-                        kind,
-                        invoke,
-                        complete,
-                    },
-                    None,
-                )
-            }
+        if !known {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // A swap whose outcome is unknown leaves the value unknown too.
+        if known || plan == Plan::Swap {
+            last[key] = seen;
+        }
+        let (index, revision) = if key < cfg.keys {
+            (position, None)
+        } else {
+            (None, position)
         };
         out.lock().unwrap().push(Recorded {
             key,
-            op,
+            op: Op {
+                client,
+                kind,
+                invoke,
+                complete: known.then_some(complete),
+            },
             index,
+            revision,
             modified,
         });
     }
@@ -758,8 +933,31 @@ fn undo(cluster: &mut Cluster, urls: &Urls, u: Undo) -> Result<(), String> {
     result
 }
 
-/// A quorum read of key `key` through member `i`: (value, index) or None.
-fn final_read(cluster: &Cluster, i: usize, key: usize) -> Option<(State, u64)> {
+/// A linearizable read of key `key` (v2 keys first, then v3 keys) through member `i`:
+/// (value, index or revision) or None.
+fn final_read(cluster: &Cluster, i: usize, key: usize, v2_keys: usize) -> Option<(State, u64)> {
+    if key >= v2_keys {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(5))
+            .build();
+        let Step::Done {
+            kind: OpKind::Read { value },
+            known: true,
+            position: Some(revision),
+            ..
+        } = v3_step(
+            &agent,
+            &cluster.url(i),
+            key - v2_keys,
+            Plan::Read,
+            "",
+            &None,
+        )
+        else {
+            return None;
+        };
+        return Some((value, revision));
+    }
     let url = format!("{}/v2/keys/robustness/k{key}", cluster.url(i));
     let r = crate::try_http("GET", &url, &[("quorum", "true")]).ok()?;
     let index = r.header("X-Etcd-Index")?.parse().ok()?;
@@ -888,11 +1086,17 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
 
     let mut recorded = std::mem::take(&mut *recorded.lock().unwrap());
     // Final quorum reads through every member, after everything else.
-    let mut finals: Vec<Option<State>> = vec![None; cfg.keys];
-    for key in 0..cfg.keys {
+    let keys = if cfg.v3 { 2 * cfg.keys } else { cfg.keys };
+    let mut finals: Vec<Option<State>> = vec![None; keys];
+    for key in 0..keys {
         for i in cluster.live() {
             let invoke = start.elapsed().as_nanos() as u64;
-            if let Some((value, index)) = final_read(&cluster, i, key) {
+            if let Some((value, index)) = final_read(&cluster, i, key, cfg.keys) {
+                let (index, revision) = if key < cfg.keys {
+                    (Some(index), None)
+                } else {
+                    (None, Some(index))
+                };
                 let complete = start.elapsed().as_nanos() as u64;
                 finals[key] = Some(value.clone());
                 recorded.push(Recorded {
@@ -903,7 +1107,8 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
                         invoke,
                         complete: Some(complete),
                     },
-                    index: Some(index),
+                    index,
+                    revision,
                     modified: None,
                 });
             }
@@ -939,23 +1144,28 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
         .count();
     let unknown = ops - ok - failed;
 
-    // Indices a client sees never go back.
+    // Indices (v2) and revisions (v3) a client sees never go back.
     let mut by_client: BTreeMap<usize, Vec<&Recorded>> = BTreeMap::new();
     for r in &recorded {
         by_client.entry(r.op.client).or_default().push(r);
     }
     let mut regress = None;
     for (client, rs) in &by_client {
-        let mut last = 0;
+        let (mut last_index, mut last_revision) = (0, 0);
         for r in rs {
-            if let Some(i) = r.index {
-                if i < last && regress.is_none() {
-                    regress = Some(format!(
-                        "client {client} saw index {i} after {last}: {}",
-                        r.op
-                    ));
+            for (seen, last, what) in [
+                (r.index, &mut last_index, "index"),
+                (r.revision, &mut last_revision, "revision"),
+            ] {
+                if let Some(i) = seen {
+                    if i < *last && regress.is_none() {
+                        regress = Some(format!(
+                            "client {client} saw {what} {i} after {last}: {}",
+                            r.op
+                        ));
+                    }
+                    *last = (*last).max(i);
                 }
-                last = last.max(i);
             }
         }
     }
@@ -966,11 +1176,11 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
 
     verdicts.push(Verdict {
         check: "watch",
-        violation: watch_violation(&recorded, &watched, &finals),
+        violation: watch_violation(&recorded, &watched, &finals[..cfg.keys]),
     });
     let whole = watched.gap.is_none() && watched.caught_up;
     let resolved = if whole {
-        resolve_unknowns(&mut recorded, &watched)
+        resolve_unknowns(&mut recorded, &watched, cfg.keys)
     } else {
         0
     };
@@ -979,13 +1189,18 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
     let mut history = String::new();
     let mut nonlinear = None;
     let mut lost = None;
-    for key in 0..cfg.keys {
+    for key in 0..keys {
+        let name = if key < cfg.keys {
+            format!("v2 k{key}")
+        } else {
+            format!("v3 k{}", key - cfg.keys)
+        };
         let ops: Vec<Op> = recorded
             .iter()
             .filter(|r| r.key == key)
             .map(|r| r.op.clone())
             .collect();
-        let _ = writeln!(history, "key k{key}: {} operations", ops.len());
+        let _ = writeln!(history, "key {name}: {} operations", ops.len());
         let mut sorted = ops.clone();
         sorted.sort_by_key(|o| o.invoke);
         for o in &sorted {
@@ -995,13 +1210,13 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
             nonlinear = match check(&ops, &None, SEARCH_BUDGET) {
                 Check::Linearizable => None,
                 Check::Undecided => Some(format!(
-                    "key k{key}: undecided after {SEARCH_BUDGET} search states"
+                    "key {name}: undecided after {SEARCH_BUDGET} search states"
                 )),
                 Check::NotLinearizable => {
                     let min = minimal_failing(&ops, &None, 2000);
                     let lines: Vec<String> = min.iter().map(|o| format!("  {o}")).collect();
                     Some(format!(
-                        "key k{key} is not linearizable; a smallest failing part:\n{}",
+                        "key {name} is not linearizable; a smallest failing part:\n{}",
                         lines.join("\n")
                     ))
                 }
@@ -1009,7 +1224,7 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
         }
         if lost.is_none() {
             if let Some(final_value) = &finals[key] {
-                lost = lost_write(&ops, final_value).map(|w| format!("key k{key}: {w}"));
+                lost = lost_write(&ops, final_value).map(|w| format!("key {name}: {w}"));
             }
         }
     }
@@ -1130,15 +1345,19 @@ fn watch_violation(
 /// a write or swap whose value the watcher saw took effect before the watcher saw it (its
 /// completion becomes that time, and a swap is known to have swapped); one whose value
 /// never appeared never took effect and is dropped. Answers how many were resolved.
-fn resolve_unknowns(recorded: &mut Vec<Recorded>, watched: &WatchLog) -> usize {
+fn resolve_unknowns(recorded: &mut Vec<Recorded>, watched: &WatchLog, v2_keys: usize) -> usize {
     let seen: HashMap<(usize, &str), u64> = watched
         .events
         .iter()
         .filter_map(|e| e.value.as_deref().map(|v| ((e.key, v), e.at)))
         .collect();
-    let before = recorded.iter().filter(|r| r.op.complete.is_none()).count();
+    let before = recorded
+        .iter()
+        .filter(|r| r.op.complete.is_none() && r.key < v2_keys)
+        .count();
     recorded.retain_mut(|r| {
-        if r.op.complete.is_some() {
+        // The watcher sees v2 keys only.
+        if r.op.complete.is_some() || r.key >= v2_keys {
             return true;
         }
         let (OpKind::Write { value } | OpKind::Cas { value, .. }) = &r.op.kind else {
