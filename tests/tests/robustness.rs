@@ -27,6 +27,7 @@ fn assert_passes(seed: u64, cfg: Config) {
     assert!(!report.faults.is_empty(), "{}", report.summary());
     assert!(report.ok > 20, "{}", report.summary());
     assert!(report.watch_events > 20, "{}", report.summary());
+    assert!(report.queued > 0, "{}", report.summary());
 }
 
 #[test]

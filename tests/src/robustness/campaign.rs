@@ -7,7 +7,7 @@ use crate::cluster::Cluster;
 use crate::eventually;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -175,6 +175,8 @@ pub struct Report {
     /// Events the history watcher saw, and whether its record has no hole.
     pub watch_events: usize,
     pub watch_whole: bool,
+    /// Items acknowledged into the queue.
+    pub queued: usize,
     pub verdicts: Vec<Verdict>,
     /// The whole history, one operation per line, per key (kept for replay on failure).
     pub history: String,
@@ -203,7 +205,7 @@ impl Report {
             })
             .collect();
         format!(
-            "seed {} members {} clients {} keys {}{} snapshot-count {} faults [{}] ops {} (ok {}, failed {}, unknown {}, resolved by the watch {}) watch events {}{} {}",
+            "seed {} members {} clients {} keys {}{} snapshot-count {} faults [{}] ops {} (ok {}, failed {}, unknown {}, resolved by the watch {}) queued {} watch events {}{} {}",
             self.seed,
             self.config.members,
             self.config.clients,
@@ -216,6 +218,7 @@ impl Report {
             self.failed,
             self.unknown,
             self.resolved,
+            self.queued,
             self.watch_events,
             if self.watch_whole { "" } else { " (with a gap)" },
             verdicts.join(" ")
@@ -521,17 +524,126 @@ fn v3_step(
     }
 }
 
-/// One client: operations on random keys (v2, and v3 when the run has it) through its own
-/// member, one at a time.
-fn client_loop(
-    client: usize,
-    seed: u64,
-    cfg: Config,
+/// What the clients of a run share.
+#[derive(Clone)]
+struct Shared {
     urls: Urls,
     start: Instant,
     stop: Arc<AtomicBool>,
     out: Arc<Mutex<Vec<Recorded>>>,
-) {
+    queue: Arc<Mutex<Queue>>,
+}
+
+/// What clients put in the queue `/robustness/queue` (v2 create-in-order).
+#[derive(Default)]
+pub struct Queue {
+    /// Acknowledged: (value, the key it was given, its createdIndex).
+    acknowledged: Vec<(String, String, u64)>,
+    /// Every value sent, acknowledged or not.
+    sent: HashSet<String>,
+}
+
+/// POST a unique value to the queue and record what came of it.
+fn enqueue(agent: &ureq::Agent, base: &str, client: usize, n: u64, queue: &Mutex<Queue>) {
+    let value = format!("q{client}-{n}");
+    let url = format!("{base}/v2/keys/robustness/queue");
+    queue.lock().unwrap().sent.insert(value.clone());
+    if let Answer::Reply(r) = answer(crate::try_http_via(
+        agent,
+        "POST",
+        &url,
+        &[("value", &value)],
+    )) {
+        if r.status == 201 {
+            let node = &r.json()["node"];
+            if let (Some(key), Some(index)) = (node["key"].as_str(), node["createdIndex"].as_u64())
+            {
+                queue
+                    .lock()
+                    .unwrap()
+                    .acknowledged
+                    .push((value, key.to_string(), index));
+            }
+        }
+    }
+}
+
+/// The queue's guarantees, against what a quorum read finds at the end: every acknowledged
+/// item is there under the key it was given; every item there was sent, and once; keys in
+/// order are items in creation order.
+fn queue_violation(cluster: &Cluster, queue: &Queue) -> Option<String> {
+    let url = format!(
+        "{}/v2/keys/robustness/queue",
+        cluster.url(*cluster.live().first()?)
+    );
+    let r = crate::try_http(
+        "GET",
+        &url,
+        &[
+            ("recursive", "true"),
+            ("sorted", "true"),
+            ("quorum", "true"),
+        ],
+    )
+    .ok()?;
+    if r.status == 404 && queue.acknowledged.is_empty() {
+        return None;
+    }
+    if r.status != 200 {
+        return Some(format!(
+            "the queue could not be read: {} {}",
+            r.status, r.body
+        ));
+    }
+    let body = r.json();
+    let empty = Vec::new();
+    let items = body["node"]["nodes"].as_array().unwrap_or(&empty);
+    let mut found: HashMap<&str, (&str, u64)> = HashMap::new();
+    let mut last: Option<(&str, u64)> = None;
+    for item in items {
+        let (Some(key), Some(value), Some(created)) = (
+            item["key"].as_str(),
+            item["value"].as_str(),
+            item["createdIndex"].as_u64(),
+        ) else {
+            return Some(format!("a queue item without key, value or index: {item}"));
+        };
+        if !queue.sent.contains(value) {
+            return Some(format!("{key} = {value:?}: nobody sent it"));
+        }
+        if found.insert(value, (key, created)).is_some() {
+            return Some(format!("{value:?} is in the queue twice"));
+        }
+        if let Some((k, c)) = last {
+            if created <= c {
+                return Some(format!(
+                    "{key} (created at {created}) sorts after {k} (created at {c})"
+                ));
+            }
+        }
+        last = Some((key, created));
+    }
+    for (value, key, created) in &queue.acknowledged {
+        if found.get(value.as_str()) != Some(&(key.as_str(), *created)) {
+            return Some(format!(
+                "acknowledged {value:?} as {key} at {created}; the queue has {:?}",
+                found.get(value.as_str())
+            ));
+        }
+    }
+    None
+}
+
+/// One client: operations on random keys (v2, and v3 when the run has it) through its own
+/// member, one at a time, and now and then an item for the queue.
+fn client_loop(client: usize, seed: u64, cfg: Config, shared: Shared) {
+    let Shared {
+        urls,
+        start,
+        stop,
+        out,
+        queue,
+    } = shared;
     let mut rng =
         StdRng::seed_from_u64(seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(client as u64 + 1)));
     let agent = ureq::AgentBuilder::new()
@@ -551,6 +663,11 @@ fn client_loop(
             std::thread::sleep(Duration::from_millis(20));
             continue;
         };
+        n += 1;
+        if rng.gen_bool(0.1) {
+            enqueue(&agent, &base, client, n, &queue);
+            continue;
+        }
         let key = rng.gen_range(0..keys);
         let roll: f64 = rng.gen();
         let plan = if roll < 0.4 {
@@ -560,7 +677,6 @@ fn client_loop(
         } else {
             Plan::Swap
         };
-        n += 1;
         let value = format!("c{client}-{n}");
         let by_index = rng.gen_bool(0.5);
         let invoke = start.elapsed().as_nanos() as u64;
@@ -993,11 +1109,18 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
     let start = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let recorded = Arc::new(Mutex::new(Vec::new()));
+    let queue = Arc::new(Mutex::new(Queue::default()));
+    let shared = Shared {
+        urls: urls.clone(),
+        start,
+        stop: stop.clone(),
+        out: recorded.clone(),
+        queue: queue.clone(),
+    };
     let clients: Vec<_> = (0..cfg.clients)
         .map(|c| {
-            let (cfg, urls, stop, out) =
-                (cfg.clone(), urls.clone(), stop.clone(), recorded.clone());
-            std::thread::spawn(move || client_loop(c, seed, cfg, urls, start, stop, out))
+            let (cfg, shared) = (cfg.clone(), shared.clone());
+            std::thread::spawn(move || client_loop(c, seed, cfg, shared))
         })
         .collect();
     let watch_stop = Arc::new(AtomicBool::new(false));
@@ -1174,6 +1297,11 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
         violation: regress,
     });
 
+    let queued = queue.lock().unwrap().acknowledged.len();
+    verdicts.push(Verdict {
+        check: "queue",
+        violation: queue_violation(&cluster, &queue.lock().unwrap()),
+    });
     verdicts.push(Verdict {
         check: "watch",
         violation: watch_violation(&recorded, &watched, &finals[..cfg.keys]),
@@ -1258,6 +1386,7 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
         resolved,
         watch_events: watched.events.len(),
         watch_whole: whole,
+        queued,
         verdicts,
         history,
     }
