@@ -177,6 +177,8 @@ pub struct Report {
     pub watch_whole: bool,
     /// Items acknowledged into the queue.
     pub queued: usize,
+    /// The longest a leader took to be back after a fault ended.
+    pub slowest_recovery: Duration,
     pub verdicts: Vec<Verdict>,
     /// The whole history, one operation per line, per key (kept for replay on failure).
     pub history: String,
@@ -205,7 +207,7 @@ impl Report {
             })
             .collect();
         format!(
-            "seed {} members {} clients {} keys {}{} snapshot-count {} faults [{}] ops {} (ok {}, failed {}, unknown {}, resolved by the watch {}) queued {} watch events {}{} {}",
+            "seed {} members {} clients {} keys {}{} snapshot-count {} faults [{}] ops {} (ok {}, failed {}, unknown {}, resolved by the watch {}) queued {} watch events {}{} leader back within {} ms {}",
             self.seed,
             self.config.members,
             self.config.clients,
@@ -221,6 +223,7 @@ impl Report {
             self.queued,
             self.watch_events,
             if self.watch_whole { "" } else { " (with a gap)" },
+            self.slowest_recovery.as_millis(),
             verdicts.join(" ")
         )
     }
@@ -1134,6 +1137,10 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
     // while the first is on (then both end together, the later one first).
     let mut faults = Vec::new();
     let mut broken = None;
+    // How long a leader may take to be back after a fault ends: twenty election timeouts
+    // (randomized elections, pre-vote, a restarted member replaying its log).
+    let bound = Duration::from_millis(cfg.election_timeout_ms * 20);
+    let mut slowest = Duration::ZERO;
     while start.elapsed() < cfg.duration {
         std::thread::sleep(Duration::from_millis(rng.gen_range(200..800)));
         let active = cluster.active().len();
@@ -1161,11 +1168,19 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
                 broken.get_or_insert(e);
             }
         }
+        // After every fault: a leader again within the bound.
+        let ended = Instant::now();
+        match eventually(bound, || cluster.leader()) {
+            Some(_) => slowest = slowest.max(ended.elapsed()),
+            None => {
+                let last = faults.last().cloned().unwrap_or_default();
+                broken.get_or_insert(format!("no leader within {bound:?} after: {last}"));
+            }
+        }
     }
     // Everything healed: a leader within a bound from the election timeout, and every
     // member serving again.
     let mut verdicts = Vec::new();
-    let bound = Duration::from_millis(cfg.election_timeout_ms * 20);
     let healed_at = Instant::now();
     let leader = eventually(bound, || cluster.leader());
     verdicts.push(Verdict {
@@ -1387,6 +1402,7 @@ pub fn run(seed: u64, cfg: &Config) -> Report {
         watch_events: watched.events.len(),
         watch_whole: whole,
         queued,
+        slowest_recovery: slowest,
         verdicts,
         history,
     }
