@@ -1519,3 +1519,120 @@ fn resolve_unknowns(recorded: &mut Vec<Recorded>, watched: &WatchLog, v2_keys: u
     });
     before
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(key: usize, value: &str, index: u64, at: u64) -> Recorded {
+        Recorded {
+            key,
+            op: Op {
+                client: 0,
+                kind: OpKind::Write {
+                    value: value.into(),
+                },
+                invoke: at,
+                complete: Some(at + 10),
+            },
+            index: Some(index),
+            revision: None,
+            modified: Some(index),
+        }
+    }
+
+    fn event(key: usize, value: &str, index: u64, at: u64) -> Observed {
+        Observed {
+            index,
+            key,
+            value: Some(value.into()),
+            at,
+        }
+    }
+
+    fn whole(events: Vec<Observed>) -> WatchLog {
+        WatchLog {
+            events,
+            gap: None,
+            caught_up: true,
+            resumed: 0,
+        }
+    }
+
+    #[test]
+    fn the_watch_checker_accepts_a_faithful_record() {
+        let recorded = vec![write(0, "a", 5, 100), write(0, "b", 7, 200)];
+        let watched = whole(vec![event(0, "a", 5, 105), event(0, "b", 7, 205)]);
+        assert_eq!(
+            watch_violation(&recorded, &watched, &[Some(Some("b".into()))]),
+            None
+        );
+    }
+
+    #[test]
+    fn the_watch_checker_rejects_duplicated_reordered_missed_and_phantom_events() {
+        let recorded = vec![write(0, "a", 5, 100), write(0, "b", 7, 200)];
+        let finals = [Some(Some("b".to_string()))];
+        let cases = [
+            // An event delivered twice.
+            vec![
+                event(0, "a", 5, 105),
+                event(0, "a", 5, 106),
+                event(0, "b", 7, 205),
+            ],
+            // Out of order.
+            vec![event(0, "b", 7, 205), event(0, "a", 5, 206)],
+            // An acknowledged write missing.
+            vec![event(0, "b", 7, 205)],
+            // A change nobody made.
+            vec![
+                event(0, "a", 5, 105),
+                event(0, "zzz", 6, 150),
+                event(0, "b", 7, 205),
+            ],
+            // Seen before it was written.
+            vec![event(0, "a", 5, 105), event(0, "b", 7, 150)],
+            // The last event is not the final value.
+            vec![event(0, "b", 7, 205), event(0, "a", 8, 300)],
+        ];
+        for events in cases {
+            let why = watch_violation(&recorded, &whole(events.clone()), &finals);
+            assert!(why.is_some(), "accepted {events:?}");
+        }
+    }
+
+    #[test]
+    fn resolving_keeps_what_the_watch_saw_and_drops_what_never_happened() {
+        let lost = |value: &str| Recorded {
+            key: 0,
+            op: Op {
+                client: 1,
+                kind: OpKind::Write {
+                    value: value.into(),
+                },
+                invoke: 50,
+                complete: None,
+            },
+            index: None,
+            revision: None,
+            modified: None,
+        };
+        let mut recorded = vec![write(0, "a", 5, 100), lost("seen"), lost("never")];
+        let watched = whole(vec![event(0, "a", 5, 105), event(0, "seen", 6, 120)]);
+        assert_eq!(resolve_unknowns(&mut recorded, &watched, 1), 2);
+        let values: Vec<(String, Option<u64>)> = recorded
+            .iter()
+            .map(|r| match &r.op.kind {
+                OpKind::Write { value } => (value.clone(), r.op.complete),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            values,
+            [
+                ("a".to_string(), Some(110)),
+                ("seen".to_string(), Some(120))
+            ]
+        );
+    }
+}
