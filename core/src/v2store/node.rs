@@ -138,3 +138,17 @@ fn list(children: &Children, key: &str, recursive: bool, now: i64) -> Vec<NodeEx
         .map(|(name, child)| child.repr(&path::join(key, name), recursive, now))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing (core/src/fuzz.rs): a directory declaring 2^48 children made the
+    /// map reader reserve room for them and the member abort on the allocation.
+    #[test]
+    fn a_directory_declaring_more_children_than_it_has_is_an_error() {
+        let mut image = 1u32.to_le_bytes().to_vec(); // NodeKind::Dir
+        image.extend_from_slice(&(1u64 << 48).to_le_bytes()); // its child count
+        assert!(bincode::deserialize::<NodeKind>(&image).is_err());
+    }
+}
