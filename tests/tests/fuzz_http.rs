@@ -192,6 +192,26 @@ impl Request {
     }
 }
 
+/// Whether the request target has what the `http` crate's URI parser refuses (and hyper
+/// answers with a bare 400 before etcdrs sees the request): a control byte, a space, DEL,
+/// `<` or `>`; a backtick in the path, a double quote in the query. Go's net/http, and so etcd, accepts `<`, `>` and the backtick as key
+/// characters.
+fn refused_by_the_http_crate(req: &Request) -> bool {
+    let bad = |b: u8, in_query: bool| {
+        b <= 0x20
+            || b == 0x7f
+            || b == b'<'
+            || b == b'>'
+            || (b == b'`' && !in_query)
+            || (b == b'"' && in_query)
+    };
+    let (path, query) = req.path.split_once('?').unwrap_or((&req.path, ""));
+    let path = path.split('#').next().unwrap_or("");
+    path.bytes().any(|b| bad(b, false))
+        || query.bytes().any(|b| bad(b, true))
+        || req.query.bytes().any(|b| bad(b, true))
+}
+
 /// The v2 index a quorum read sees.
 fn etcd_index(addr: &str) -> u64 {
     let r = etcdrs_tests::http(
@@ -221,6 +241,12 @@ proptest! {
             .unwrap_or_else(|| panic!("no status in {head:?}"));
         prop_assert!(status < 500, "{status} for {req:?}:\n{text}");
         let keys = req.path == "/v2/keys" || req.path.starts_with("/v2/keys/");
+        if status == 400 && body.is_empty() && refused_by_the_http_crate(&req) {
+            // A known difference from etcd (docs/reliability.md): hyper's URI parser answers
+            // a bare 400 where Go takes the characters into the key.
+            prop_assert_eq!(etcd_index(&m.addr), before);
+            return Ok(());
+        }
         if keys && (400..500).contains(&status) && status != 405 && req.method != "HEAD" {
             // Chunked or not, the error object is the one JSON line in the body.
             let json = body
