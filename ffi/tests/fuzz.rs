@@ -7,6 +7,7 @@
 use etcdrs::*;
 use etcdrs_core::ErrorCode;
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use std::ffi::{c_char, c_void};
 use std::ptr::{null, null_mut};
 use std::sync::OnceLock;
@@ -268,6 +269,14 @@ fn make(call: Call, key: (*const u8, usize), value: (*const u8, usize)) -> etcdr
 }
 
 proptest! {
+    // Failing cases are kept beside the test (proptest finds no lib.rs for a file in tests/).
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "tests/proptest-regressions/fuzz.txt",
+        ))),
+        ..ProptestConfig::default()
+    })]
+
     #[test]
     fn any_arguments_get_a_status_and_a_failed_call_changes_nothing(
         call in call(),
