@@ -129,7 +129,7 @@ impl Error {
 
     /// etcd's JSON rendering, `{"errorCode":..,"message":..,"cause":..,"index":..}`.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(&ErrorJson::from(self)).expect("error json")
+        crate::go_json::to_string(&ErrorJson::from(self))
     }
 
     pub fn from_json(text: &str) -> Option<Error> {

@@ -311,7 +311,7 @@ pub(crate) fn response(
 }
 
 pub(crate) fn json<T: serde::Serialize>(status: u16, v: &T, newline: bool) -> Response<Body> {
-    let mut s = serde_json::to_string(v).expect("json");
+    let mut s = crate::go_json::to_string(v);
     if newline {
         s.push('\n');
     }

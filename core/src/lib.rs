@@ -27,6 +27,7 @@ mod config;
 mod error;
 #[cfg(test)]
 mod fuzz;
+mod go_json;
 mod grpc;
 mod http;
 mod identity;

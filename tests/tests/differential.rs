@@ -512,3 +512,40 @@ fn router_answers_match_etcd() {
     let r = http("GET", &format!("{}/v2/keys/a/b", m.url), &[]);
     assert_eq!(r.json()["node"]["value"], "1");
 }
+
+/// etcd writes JSON with Go's encoding/json: `<`, `>`, `&`, U+2028/9 and control characters
+/// escaped its way. Byte for byte (indices aside) in answers, errors and watch events.
+#[test]
+fn json_is_escaped_as_etcd_escapes_it() {
+    let etcd = Etcd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = Member::start(&dir.path().join("m"), &[]);
+    let value = "v<1>&2\u{2028}\u{2029}\u{8}\u{c}\u{1}\"é";
+    let indices = |s: &str| {
+        let mut out = String::new();
+        for part in s.split("Index\":") {
+            if !out.is_empty() {
+                out.push_str("Index\":<n>");
+                out.push_str(part.trim_start_matches(|c: char| c.is_ascii_digit()));
+            } else {
+                out.push_str(part);
+            }
+        }
+        out
+    };
+    let answers = |base: &str| {
+        let key = format!("{base}/v2/keys/esc%3Ca%3E%26b");
+        [
+            http("PUT", &key, &[("value", value)]).body,
+            http("GET", &key, &[]).body,
+            http("GET", &format!("{base}/v2/keys/no%3Cpe%3E"), &[]).body,
+            http("GET", &key, &[("wait", "true"), ("waitIndex", "1")]).body,
+        ]
+        .iter()
+        .map(|b| indices(b))
+        .collect::<Vec<_>>()
+    };
+    let (a, b) = (answers(&etcd.url), answers(&ours.url));
+    assert!(a[0].contains("\\u003ca\\u003e\\u0026b"), "{}", a[0]);
+    assert_eq!(a, b, "etcd (left) and etcdrs (right)");
+}

@@ -139,13 +139,13 @@ impl Event {
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("event json")
+        crate::go_json::to_string(self)
     }
 
     /// The JSON and a newline, as etcd writes an event to the wire.
     pub fn to_json_line(&self) -> Vec<u8> {
         let mut line = Vec::with_capacity(256);
-        serde_json::to_writer(&mut line, self).expect("event json");
+        crate::go_json::write(&mut line, self);
         line.push(b'\n');
         line
     }
