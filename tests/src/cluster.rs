@@ -25,7 +25,6 @@ pub struct Network {
 #[derive(Default)]
 struct NetInner {
     faults: Mutex<LinkFaults>,
-    conns: Mutex<Vec<ProxiedConn>>,
 }
 
 /// Faults on the links between members (ids, hex).
@@ -46,21 +45,6 @@ impl LinkFaults {
         self.isolated.contains(from)
             || self.isolated.contains(to)
             || self.cut.contains(&(from.to_string(), to.to_string()))
-    }
-}
-
-/// A live proxied connection.
-struct ProxiedConn {
-    client: TcpStream,
-    upstream: TcpStream,
-    /// The URL of the proxy that carries it.
-    via: String,
-}
-
-impl ProxiedConn {
-    fn close(&self) {
-        let _ = self.client.shutdown(Shutdown::Both);
-        let _ = self.upstream.shutdown(Shutdown::Both);
     }
 }
 
@@ -108,17 +92,6 @@ impl Network {
     /// Every link whole, fast and reliable again.
     pub fn heal_all(&self) {
         *self.faults() = LinkFaults::default();
-    }
-
-    /// Close every connection that went through the proxy at `url`.
-    fn sever(&self, url: &str) {
-        self.inner.conns.lock().unwrap().retain(|c| {
-            if c.via == url {
-                c.close();
-                return false;
-            }
-            true
-        });
     }
 
     /// Copy `r` to `w` (bytes `from` sends `to`), subject to the link's faults; ends when
@@ -169,7 +142,6 @@ impl Network {
 /// A TCP proxy in front of one member's peer listener.
 pub struct PeerProxy {
     pub url: String,
-    net: Network,
     /// The id (hex) of the member it fronts, known once the member's URL (ours) is.
     member: Arc<Mutex<String>>,
     target: Arc<AtomicU16>,
@@ -208,15 +180,15 @@ impl PeerProxy {
         let member = Arc::new(Mutex::new(String::new()));
         let target = Arc::new(AtomicU16::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (t, st, me, via) = (target.clone(), stop.clone(), member.clone(), url.clone());
-        let (proxy_net, net) = (net.clone(), net.clone());
+        let (t, st, me) = (target.clone(), stop.clone(), member.clone());
+        let net = net.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if st.load(Ordering::Acquire) {
                     break;
                 }
                 let Ok(mut client) = conn else { continue };
-                let (t, net, via, st) = (t.clone(), net.clone(), via.clone(), st.clone());
+                let (t, net, st) = (t.clone(), net.clone(), st.clone());
                 let member = me.lock().unwrap().clone();
                 std::thread::spawn(move || {
                     let Some(head) = read_head(&mut client) else {
@@ -243,13 +215,6 @@ impl PeerProxy {
                     let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else {
                         return;
                     };
-                    if let (Ok(c3), Ok(u3)) = (client.try_clone(), upstream.try_clone()) {
-                        net.inner.conns.lock().unwrap().push(ProxiedConn {
-                            client: c3,
-                            upstream: u3,
-                            via,
-                        });
-                    }
                     let back = {
                         let (net, from, member, st) =
                             (net.clone(), from.clone(), member.clone(), st.clone());
@@ -262,7 +227,6 @@ impl PeerProxy {
         });
         PeerProxy {
             url,
-            net: proxy_net,
             member,
             target,
             stop,
@@ -290,9 +254,10 @@ fn url_port(url: &str) -> u16 {
 
 impl Drop for PeerProxy {
     fn drop(&mut self) {
+        // The accept loop sees it at its next connection (this one); every pump within its
+        // read timeout, and closes both sides.
         self.stop.store(true, Ordering::Release);
         let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
-        self.net.sever(&self.url);
     }
 }
 
@@ -345,11 +310,9 @@ impl SmallDisk {
         let Ok(mut f) = std::fs::File::create(self.filler()) else {
             return;
         };
-        let chunk = vec![0u8; 1 << 20];
-        while f.write_all(&chunk).is_ok() {}
-        let mut byte = [0u8; 1];
-        while f.write_all(&byte[..]).is_ok() {
-            byte[0] = 1;
+        let chunk = vec![1u8; 1 << 20];
+        for size in [1 << 20, 4096, 1] {
+            while f.write_all(&chunk[..size]).is_ok() {}
         }
     }
 
