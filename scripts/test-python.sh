@@ -15,7 +15,8 @@ target=$(scripts/target-dir.sh)
 venv=$target/python-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 MATURIN_PEP517_ARGS="--profile dev" "$venv/bin/pip" install -q ./bindings/python pytest \
-  python-etcd==0.4.5 pyopenssl etcd3gw==2.7.0 etcd3==0.12.0 tenacity==6.3.1
+  python-etcd==0.4.5 pyopenssl etcd3gw==2.7.0 etcd3==0.12.0 tenacity==6.3.1 \
+  prometheus-client==0.21.1
 status=0
 PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python ETCDRS_BIN="$target/debug/etcdrs" \
   "$venv/bin/python" -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning \

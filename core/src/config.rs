@@ -51,6 +51,8 @@ pub struct Config {
     /// Client URLs told to others (/v2/machines, /v2/members); defaults to the listen URLs.
     pub advertise_client_urls: Vec<String>,
     pub listen_peer_urls: Vec<String>,
+    /// etcd's --listen-metrics-urls: more URLs that answer only /metrics and /health.
+    pub listen_metrics_urls: Vec<String>,
     pub initial_advertise_peer_urls: Vec<String>,
     /// `name=peerURL,...`; empty means this member alone (`name=initial-advertise-peer-urls`).
     pub initial_cluster: String,
@@ -80,6 +82,9 @@ pub struct Config {
     /// etcd's --auto-compaction-retention: "0" is off; periodic takes a duration ("30m",
     /// "1h", or a number of hours), revision a number of revisions.
     pub auto_compaction_retention: String,
+    /// etcd's --force-new-cluster: start this member's data as a cluster of one (disaster
+    /// recovery, or a restore from `etcdrs backup`).
+    pub force_new_cluster: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -165,6 +170,7 @@ impl Default for Config {
             ],
             advertise_client_urls: Vec::new(),
             listen_peer_urls: vec!["http://127.0.0.1:2380".into()],
+            listen_metrics_urls: Vec::new(),
             initial_advertise_peer_urls: vec!["http://127.0.0.1:2380".into()],
             initial_cluster: String::new(),
             initial_cluster_state: ClusterState::New,
@@ -180,6 +186,7 @@ impl Default for Config {
             watch_progress_notify_interval_ms: 10 * 60 * 1000,
             auto_compaction_mode: AutoCompactionMode::Periodic,
             auto_compaction_retention: "0".into(),
+            force_new_cluster: false,
         }
     }
 }
@@ -215,6 +222,7 @@ impl Config {
             "listen-client-urls" => self.listen_client_urls = split_urls(value),
             "advertise-client-urls" => self.advertise_client_urls = split_urls(value),
             "listen-peer-urls" => self.listen_peer_urls = split_urls(value),
+            "listen-metrics-urls" => self.listen_metrics_urls = split_urls(value),
             "initial-advertise-peer-urls" => self.initial_advertise_peer_urls = split_urls(value),
             "initial-cluster" => self.initial_cluster = value.to_string(),
             "initial-cluster-state" => self.initial_cluster_state = ClusterState::parse(value)?,
@@ -247,6 +255,19 @@ impl Config {
             }
             "auto-compaction-mode" => self.auto_compaction_mode = AutoCompactionMode::parse(value)?,
             "auto-compaction-retention" => self.auto_compaction_retention = value.to_string(),
+            "force-new-cluster" => {
+                self.force_new_cluster = match value.trim() {
+                    "" | "true" | "1" => true,
+                    "false" | "0" => false,
+                    v => {
+                        return Err(Error::new(
+                            ErrorCode::InvalidConfig,
+                            format!("--force-new-cluster must be true or false, not {v:?}"),
+                            0,
+                        ))
+                    }
+                }
+            }
             "enable-v2" => {}
             other => {
                 return Err(Error::new(
@@ -280,7 +301,12 @@ impl Config {
             return bad("--listen-client-urls must name at least one URL".into());
         }
         self.auto_compaction()?;
-        for u in self.listen_client_urls.iter().chain(&self.listen_peer_urls) {
+        for u in self
+            .listen_client_urls
+            .iter()
+            .chain(&self.listen_peer_urls)
+            .chain(&self.listen_metrics_urls)
+        {
             let url = url::Url::parse(u)
                 .map_err(|e| Error::new(ErrorCode::InvalidConfig, format!("URL {u:?}: {e}"), 0))?;
             if url.scheme() != "http" {

@@ -21,6 +21,7 @@
 
 mod api;
 mod apply;
+mod backup;
 pub mod blocking;
 mod client;
 mod config;
@@ -33,6 +34,7 @@ mod http;
 mod identity;
 mod lock;
 mod membership;
+mod metrics;
 mod mvcc;
 mod node;
 pub mod pb;
@@ -47,6 +49,7 @@ mod time;
 mod v2store;
 mod wait;
 
+pub use backup::{backup, snapshot_restore, snapshot_status, Restored, SnapshotStatus};
 pub use client::{
     within, Client, GetOptions, V3Observe, V3Watch, WatchCanceller, WatchOptions, WatchStream, V3,
 };

@@ -107,7 +107,7 @@ fn log_gap(entries: &[raft::eraftpb::Entry], snapshot_index: u64) -> Option<u64>
 /// still reaches back to. A damaged newer one is passed over, loudly, for an older one (as
 /// etcd does): the log is kept from the older snapshot on for this (see the raft driver's
 /// `compact`), so nothing acknowledged is lost. None when there is no snapshot at all.
-fn load_snapshot(
+pub(crate) fn load_snapshot(
     snapshotter: &Snapshotter,
     replay: &Replay,
 ) -> Result<Option<(Store, SnapshotMetadata, Option<bytes::Bytes>)>> {
@@ -369,10 +369,97 @@ fn find_origin(
     }
 }
 
+/// etcd's --force-new-cluster: this member goes on alone. Entries that remove every other
+/// voter are appended and committed at once (durably, so a restart without the flag keeps
+/// the single-member cluster); applying them updates membership and raft's configuration
+/// as any member removal does.
+///
+/// Everything in this member's log counts as committed, not only what its hard state says
+/// (etcd drops the rest): the commit index is written after a write is applied and may be
+/// acknowledged, so a copy of the data dir (a backup) can hold an acknowledged write past
+/// it. An entry kept that the old cluster never committed is a write whose client was
+/// never told it succeeded; that is allowed, losing an acknowledged one is not.
+fn force_new_cluster(
+    wal: &mut Wal,
+    replay: &mut Replay,
+    snapshot: &SnapshotMetadata,
+    me: u64,
+) -> Result<()> {
+    use protobuf::Message as _;
+    use raft::eraftpb::{ConfChange, ConfChangeType, Entry, EntryType};
+    let mut hs = replay.hard_state.clone().unwrap_or_default();
+    let last = replay.entries.last().map_or(0, |e| e.index);
+    let commit = hs.commit.max(snapshot.index).max(last);
+    let committed = replay.entries.iter();
+    let mut voters = snapshot.get_conf_state().voters.clone();
+    for e in committed
+        .clone()
+        .filter(|e| e.index > snapshot.index && e.get_entry_type() == EntryType::EntryConfChange)
+    {
+        let Ok(cc) = ConfChange::parse_from_bytes(&e.data) else {
+            continue;
+        };
+        match cc.get_change_type() {
+            ConfChangeType::RemoveNode => voters.retain(|v| *v != cc.node_id),
+            ConfChangeType::AddNode if !voters.contains(&cc.node_id) => voters.push(cc.node_id),
+            _ => {}
+        }
+    }
+    if !voters.contains(&me) {
+        return Err(Error::new(
+            ErrorCode::InvalidConfig,
+            format!(
+                "--force-new-cluster: member {} is not a voting member in its own data, so it cannot go on alone",
+                format_id(me)
+            ),
+            0,
+        ));
+    }
+    let others: Vec<u64> = voters.into_iter().filter(|v| *v != me).collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    let term = committed
+        .map(|e| e.term)
+        .max()
+        .unwrap_or(0)
+        .max(hs.term)
+        .max(snapshot.term);
+    let removals: Vec<Entry> = others
+        .iter()
+        .zip(commit + 1..)
+        .map(|(id, index)| Entry {
+            entry_type: EntryType::EntryConfChange,
+            term,
+            index,
+            data: ConfChange {
+                change_type: ConfChangeType::RemoveNode,
+                node_id: *id,
+                ..Default::default()
+            }
+            .write_to_bytes()
+            .expect("conf change encodes")
+            .into(),
+            ..Default::default()
+        })
+        .collect();
+    hs.term = term;
+    hs.commit = commit + removals.len() as u64;
+    wal.save(Some(&hs), &removals, true)?;
+    replay.entries.extend(removals);
+    replay.hard_state = Some(hs);
+    tracing::warn!(
+        removed = %others.iter().map(|id| format_id(*id)).collect::<Vec<_>>().join(","),
+        commit,
+        "--force-new-cluster: this member goes on as a cluster of one; the other members are removed"
+    );
+    Ok(())
+}
+
 /// A new member must be listed in --initial-cluster with exactly the peer URLs it
 /// advertises (etcd's advertiseMatchesCluster), or its peers would dial an address it does
 /// not answer on.
-fn check_advertised(config: &Config, listed: &[String]) -> Result<()> {
+pub(crate) fn check_advertised(config: &Config, listed: &[String]) -> Result<()> {
     let mut listed = listed.to_vec();
     let mut advertised = config.initial_advertise_peer_urls.clone();
     listed.sort();
@@ -413,6 +500,7 @@ impl Node {
         config.validate()?;
         let client_listeners = bind_all(&config.listen_client_urls)?;
         let peer_listeners = bind_all(&config.listen_peer_urls)?;
+        let metrics_listeners = bind_all(&config.listen_metrics_urls)?;
         let name = config.name.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(runtime_workers())
@@ -425,7 +513,9 @@ impl Node {
         let data_dir_lock = dd.lock()?;
         let snapshotter = Arc::new(Snapshotter::new(&dd.snap_dir())?);
         let incoming_snapshot = snapshotter.incoming_path();
-        let (wal, replay) = Wal::open(&dd.wal_dir())?;
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let (mut wal, mut replay) = Wal::open(&dd.wal_dir())?;
+        wal.observe_fsync(metrics.wal_fsync.clone());
         let Origin {
             meta,
             store,
@@ -433,8 +523,24 @@ impl Node {
             v3_image,
             joined_members,
         } = find_origin(&config, &dd, &snapshotter, &replay, &runtime)?;
+        if config.force_new_cluster {
+            if snapshot.index == 0 {
+                return Err(Error::new(
+                    ErrorCode::InvalidConfig,
+                    format!(
+                        "--force-new-cluster needs the data of a member; {} has none",
+                        config.data_dir.display()
+                    ),
+                    0,
+                ));
+            }
+            force_new_cluster(&mut wal, &mut replay, &snapshot, meta.member_id)?;
+        }
         let snap_index = snapshot.index;
         let mvcc = open_v3_store(&dd, snap_index, v3_image.as_deref())?;
+        mvcc.write()
+            .unwrap_or_else(|p| p.into_inner())
+            .observe_commit(metrics.backend_commit.clone());
         let watchers = Arc::new(WatchHub::default());
         let members = joined_members.unwrap_or_else(|| membership::read_members(&store));
         let storage = RaftStorage::restore(&snapshot, snapshotter.clone(), &replay)?;
@@ -485,7 +591,7 @@ impl Node {
         let store = Arc::new(RwLock::new(store));
         let raft_status = Arc::new(RaftStatus::default());
         let status = Arc::new(MemberStatus::new(snap_index));
-        let peer_stats = Arc::new(PeerStats::default());
+        let peer_stats = Arc::new(PeerStats::new(metrics.clone()));
         let peers = Arc::new(PeerDirectory::new(&members));
         let wait = Arc::new(Wait::default());
         let (raft_tx, raft_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -511,6 +617,7 @@ impl Node {
             raft_status.clone(),
             status.clone(),
             peer_stats.clone(),
+            metrics.clone(),
             peers.clone(),
             meta.member_id,
             meta.cluster_id,
@@ -538,6 +645,7 @@ impl Node {
                         .map_err(|e| format!("{e:?}"))
                 }
             },
+            metrics.clone(),
             runtime.handle().clone(),
         );
         server.set_leader_leases(Arc::new(transport.lease_questions()));
@@ -556,6 +664,7 @@ impl Node {
             conf_state: snapshot.get_conf_state().clone(),
             member_id: meta.member_id,
             peers,
+            metrics,
         };
         let (log_tx, log_rx) = mpsc::channel();
         let log_writer = crate::raft::log_writer::spawn(
@@ -607,6 +716,15 @@ impl Node {
                 ));
                 client_urls.push(url);
             }
+            for (l, _) in metrics_listeners {
+                let listener =
+                    tokio::net::TcpListener::from_std(l).map_err(|e| Error::io("listener", e))?;
+                runtime.spawn(crate::api::serve_metrics(
+                    listener,
+                    server.clone(),
+                    shutdown_rx.clone(),
+                ));
+            }
             let peer_service = Arc::new(PeerService::new(server.clone(), incoming_snapshot));
             for (l, url) in peer_listeners {
                 let listener =
@@ -653,7 +771,26 @@ impl Node {
             peer_urls,
             data_dir_lock: Some(data_dir_lock),
         };
-        tracing::info!(name = %node.server.name, client_urls = ?node.client_urls, peer_urls = ?node.peer_urls, "member started");
+        tracing::info!(
+            // Tests and tools read the first two URL lists off this line: they stay first.
+            name = %node.server.name,
+            client_urls = ?node.client_urls,
+            peer_urls = ?node.peer_urls,
+            member = %format_id(node.server.member_id),
+            cluster = %format_id(node.server.cluster_id),
+            data_dir = %config.data_dir.display(),
+            listen_metrics_urls = %config.listen_metrics_urls.join(","),
+            initial_cluster = %config.initial_cluster_or_self(),
+            initial_cluster_state = %config.initial_cluster_state,
+            heartbeat_interval_ms = config.heartbeat_interval_ms,
+            election_timeout_ms = config.election_timeout_ms,
+            snapshot_count = config.snapshot_count,
+            quota_backend_bytes = config.quota_backend_bytes,
+            max_request_bytes = config.max_request_bytes,
+            auto_compaction_mode = ?config.auto_compaction_mode,
+            auto_compaction_retention = %config.auto_compaction_retention,
+            "member started"
+        );
         if alone {
             node.wait_ready(Duration::from_millis(config.election_timeout_ms * 3));
         }
@@ -815,7 +952,7 @@ async fn publish(server: Arc<Server>, mut shutdown: tokio::sync::watch::Receiver
             if attributes_done {
                 server.set_ready();
                 // Logged here, not at start: only now do clients get answers.
-                tracing::info!(name = %server.name, client_urls = ?server.client_urls(), "member is serving");
+                tracing::info!(name = %server.name, client_urls = %server.client_urls().join(","), "member is serving");
                 return;
             }
         }

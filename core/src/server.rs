@@ -5,7 +5,8 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::identity::{format_id, Member};
 use crate::membership;
 use crate::membership::PeerDirectory;
-use crate::mvcc::Mvcc;
+use crate::metrics::{Metrics, Sample};
+use crate::mvcc::{Mvcc, ReadView};
 use crate::raft::{PeerStats, RaftMsg, RaftRole, RaftSender, RaftStatus};
 use crate::request::{KeyRequest, MemberAttributes, Method, Op, RaftRequest, V2Request};
 use crate::status::MemberStatus;
@@ -172,6 +173,8 @@ pub struct Server {
     /// This member's own state: applied index, stopped, removed, failed.
     pub(crate) status: Arc<MemberStatus>,
     peer_stats: Arc<PeerStats>,
+    /// What /metrics reports that is recorded as it happens.
+    pub(crate) metrics: Arc<Metrics>,
     /// The current members, by id: only they are heard on the peer API.
     peers: Arc<PeerDirectory>,
     pub member_id: u64,
@@ -226,6 +229,7 @@ impl Server {
         raft: Arc<RaftStatus>,
         status: Arc<MemberStatus>,
         peer_stats: Arc<PeerStats>,
+        metrics: Arc<Metrics>,
         peers: Arc<PeerDirectory>,
         member_id: u64,
         cluster_id: u64,
@@ -246,6 +250,7 @@ impl Server {
             raft,
             status,
             peer_stats,
+            metrics,
             peers,
             member_id,
             cluster_id,
@@ -374,6 +379,7 @@ impl Server {
             Ok(Err(_)) => Err(stopped()),
             Err(_) => {
                 self.wait.cancel(id);
+                self.metrics.proposals_failed.inc();
                 // What etcd answers when an entry does not commit in time.
                 Err(Error::new(
                     ErrorCode::RaftInternal,
@@ -497,6 +503,53 @@ impl Server {
             server: SERVER_VERSION.to_string(),
             cluster: crate::apply::CLUSTER_VERSION.to_string(),
         }
+    }
+
+    /// /metrics: what is recorded as it happens, and the rest read now.
+    pub fn metrics_text(&self) -> String {
+        let st = self.store_stats();
+        let mut sample = Sample {
+            has_leader: self.raft.leader() != 0,
+            is_leader: self.raft.role() == RaftRole::Leader,
+            leader_changes: self.raft.leader_changes(),
+            committed_index: self.raft.commit(),
+            applied_index: self.applied_index(),
+            pending_proposals: self.wait.pending(),
+            server_version: SERVER_VERSION.to_string(),
+            cluster_version: crate::apply::CLUSTER_VERSION.to_string(),
+            member_id: self.member_id,
+            // etcd's action names.
+            store_reads: vec![("get", st.gets_success, st.gets_fail)],
+            store_writes: vec![
+                ("set", st.sets_success, st.sets_fail),
+                ("create", st.create_success, st.create_fail),
+                ("update", st.update_success, st.update_fail),
+                ("delete", st.delete_success, st.delete_fail),
+                (
+                    "compareAndSwap",
+                    st.compare_and_swap_success,
+                    st.compare_and_swap_fail,
+                ),
+                (
+                    "compareAndDelete",
+                    st.compare_and_delete_success,
+                    st.compare_and_delete_fail,
+                ),
+            ],
+            store_expires: st.expire_count,
+            store_watchers: st.watchers,
+            v3_watchers: self.watchers.count(),
+            ..Sample::default()
+        };
+        {
+            let mvcc = self.read_mvcc();
+            sample.db_size = mvcc.db_size();
+            sample.current_revision = ReadView::current_revision(&*mvcc);
+            sample.compact_revision = mvcc.compacted_revision();
+            sample.keys = mvcc.key_count();
+            sample.leases = mvcc.leases().len() as u64;
+        }
+        crate::metrics::render(&self.metrics, sample)
     }
 
     pub fn store_stats(&self) -> StoreStats {

@@ -58,6 +58,11 @@ impl Wait {
         }
     }
 
+    /// Proposals waiting for their entry to be applied.
+    pub fn pending(&self) -> u64 {
+        self.waiters.lock().unwrap_or_else(|p| p.into_inner()).len() as u64
+    }
+
     pub fn cancel(&self, id: u64) {
         self.waiters
             .lock()

@@ -2,6 +2,8 @@
 //! environment variables); with none it serves 127.0.0.1:2379 and :4001 with data in
 //! ./default.etcd.
 
+mod log;
+
 use clap::Parser;
 use etcdrs_core::split_urls;
 use etcdrs_core::{AutoCompactionMode, ClusterState, Config, Node};
@@ -42,6 +44,9 @@ struct Flags {
     /// URLs to listen on for peer traffic.
     #[arg(long, env = "ETCD_LISTEN_PEER_URLS", default_value_t = defaults().listen_peer_urls.join(","))]
     listen_peer_urls: String,
+    /// More URLs that answer only /metrics and /health.
+    #[arg(long, env = "ETCD_LISTEN_METRICS_URLS", default_value = "")]
+    listen_metrics_urls: String,
     /// This member's peer URLs to advertise to the rest of the cluster.
     #[arg(long, env = "ETCD_INITIAL_ADVERTISE_PEER_URLS", default_value_t = defaults().initial_advertise_peer_urls.join(","))]
     initial_advertise_peer_urls: String,
@@ -88,9 +93,210 @@ struct Flags {
     /// revision, revisions to keep. 0 means disable auto compaction.
     #[arg(long, env = "ETCD_AUTO_COMPACTION_RETENTION", default_value = "0")]
     auto_compaction_retention: String,
+    /// Log level: debug, info, warn or error (RUST_LOG, when set, takes precedence).
+    #[arg(long, env = "ETCD_LOG_LEVEL", default_value = "info")]
+    log_level: String,
+    /// Log format: json (zap's fields: level, ts, caller, msg, context) or text.
+    #[arg(long, env = "ETCD_LOG_FORMAT", default_value = "text")]
+    log_format: String,
+    /// Start this member's data as a cluster of one: what was committed stays, every
+    /// other member is removed (disaster recovery, or serving a backup).
+    #[arg(long, env = "ETCD_FORCE_NEW_CLUSTER", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    force_new_cluster: String,
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Accepted for etcd compatibility: the v2 API is always served.
     #[arg(long, env = "ETCD_ENABLE_V2", default_value = "true", num_args = 0..=1, default_missing_value = "true")]
     enable_v2: String,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// v3 snapshot files, as `etcdctl snapshot save` writes them from etcdrs.
+    Snapshot {
+        #[command(subcommand)]
+        action: SnapshotAction,
+    },
+    /// Copy a member's data dir (it may be running) into a backup that starts with
+    /// --force-new-cluster as a cluster of one (etcd's v2 backup).
+    Backup {
+        /// The member's data dir.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Where the backup goes (must not exist, or be empty).
+        #[arg(long)]
+        backup_dir: PathBuf,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum SnapshotAction {
+    /// Make a new member's data dir from a snapshot file (run once per member).
+    Restore {
+        /// The snapshot file.
+        file: PathBuf,
+        /// Human-readable name for this member.
+        #[arg(long, default_value_t = defaults().name)]
+        name: String,
+        /// Path to the data directory [default: <name>.etcd].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Initial cluster configuration for restore bootstrap.
+        #[arg(long, default_value_t = defaults().initial_cluster)]
+        initial_cluster: String,
+        /// Initial cluster token for the etcd cluster during restore bootstrap.
+        #[arg(long, default_value_t = defaults().initial_cluster_token)]
+        initial_cluster_token: String,
+        /// List of this member's peer URLs to advertise to the rest of the cluster.
+        #[arg(long, default_value_t = defaults().initial_advertise_peer_urls.join(","))]
+        initial_advertise_peer_urls: String,
+        /// Ignore the snapshot's integrity hash value.
+        #[arg(long)]
+        skip_hash_check: bool,
+    },
+    /// Show a snapshot file's hash, revision, total keys and size.
+    Status {
+        /// The snapshot file.
+        file: PathBuf,
+        /// Output format: simple, table or json.
+        #[arg(short = 'w', long, default_value = "simple")]
+        write_out: String,
+    },
+}
+
+/// go-humanize's Bytes, which etcdctl prints sizes with.
+fn humanize_bytes(n: u64) -> String {
+    if n < 10 {
+        return format!("{n} B");
+    }
+    let units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let e = ((n as f64).ln() / 1000f64.ln()).floor() as usize;
+    let e = e.min(units.len() - 1);
+    let val = ((n as f64) / 1000f64.powi(e as i32) * 10.0 + 0.5).floor() / 10.0;
+    if val < 10.0 {
+        format!("{val:.1} {}", units[e])
+    } else {
+        format!("{val:.0} {}", units[e])
+    }
+}
+
+/// What a subcommand prints on success, or why it failed.
+fn run_command(command: Command) -> Result<String, String> {
+    let failed = |e: etcdrs_core::Error| e.cause;
+    match command {
+        Command::Backup {
+            data_dir,
+            backup_dir,
+        } => {
+            let r = etcdrs_core::backup(&data_dir, &backup_dir).map_err(failed)?;
+            Ok(format!(
+                "backed up {} to {} (member {}, new cluster {}, revision {}); serve it with: etcdrs --data-dir {} --force-new-cluster",
+                data_dir.display(),
+                backup_dir.display(),
+                etcdrs_core::format_id(r.member_id),
+                etcdrs_core::format_id(r.cluster_id),
+                r.revision,
+                backup_dir.display()
+            ))
+        }
+        Command::Snapshot {
+            action:
+                SnapshotAction::Restore {
+                    file,
+                    name,
+                    data_dir,
+                    initial_cluster,
+                    initial_cluster_token,
+                    initial_advertise_peer_urls,
+                    skip_hash_check,
+                },
+        } => {
+            let cfg = Config {
+                data_dir: data_dir.unwrap_or_else(|| PathBuf::from(format!("{name}.etcd"))),
+                name,
+                initial_cluster,
+                initial_cluster_token,
+                initial_advertise_peer_urls: split_urls(&initial_advertise_peer_urls),
+                ..Config::default()
+            };
+            let r = etcdrs_core::snapshot_restore(&file, &cfg, skip_hash_check).map_err(failed)?;
+            Ok(format!(
+                "restored snapshot {} to {} (member {}, cluster {}, revision {})",
+                file.display(),
+                r.data_dir.display(),
+                etcdrs_core::format_id(r.member_id),
+                etcdrs_core::format_id(r.cluster_id),
+                r.revision
+            ))
+        }
+        Command::Snapshot {
+            action: SnapshotAction::Status { file, write_out },
+        } => {
+            let s = etcdrs_core::snapshot_status(&file).map_err(failed)?;
+            let size = humanize_bytes(s.total_size);
+            match write_out.as_str() {
+                "simple" => Ok(format!(
+                    "{:x}, {}, {}, {size}",
+                    s.hash, s.revision, s.total_key
+                )),
+                "json" => Ok(format!(
+                    r#"{{"hash":{},"revision":{},"totalKey":{},"totalSize":{}}}"#,
+                    s.hash, s.revision, s.total_key, s.total_size
+                )),
+                "table" => {
+                    let row = [
+                        format!("{:x}", s.hash),
+                        s.revision.to_string(),
+                        s.total_key.to_string(),
+                        size,
+                    ];
+                    Ok(ascii_table(
+                        &["HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE"],
+                        &row,
+                    ))
+                }
+                other => Err(format!(
+                    "unknown output format {other:?} (simple, table or json)"
+                )),
+            }
+        }
+    }
+}
+
+/// etcdctl's table (tablewriter, centred headers, right-aligned numbers as etcdctl sets).
+fn ascii_table(header: &[&str], row: &[String]) -> String {
+    let widths: Vec<usize> = header
+        .iter()
+        .zip(row)
+        .map(|(h, c)| h.len().max(c.len()))
+        .collect();
+    let line = widths
+        .iter()
+        .map(|w| "-".repeat(w + 2))
+        .collect::<Vec<_>>()
+        .join("+");
+    let line = format!("+{line}+");
+    let centre = |s: &str, w: usize| {
+        let left = (w - s.len()) / 2;
+        format!(
+            " {}{s}{} ",
+            " ".repeat(left),
+            " ".repeat(w - s.len() - left)
+        )
+    };
+    let head = header
+        .iter()
+        .zip(&widths)
+        .map(|(h, w)| centre(h, *w))
+        .collect::<Vec<_>>()
+        .join("|");
+    let cells = row
+        .iter()
+        .zip(&widths)
+        .map(|(c, w)| format!(" {c:>w$} "))
+        .collect::<Vec<_>>()
+        .join("|");
+    format!("{line}\n|{head}|\n{line}\n|{cells}|\n{line}")
 }
 
 /// etcd accepts `-name x` as well as `--name x`.
@@ -124,6 +330,7 @@ fn config(f: Flags) -> Result<Config, String> {
             .map(split_urls)
             .unwrap_or_default(),
         listen_peer_urls: split_urls(&f.listen_peer_urls),
+        listen_metrics_urls: split_urls(&f.listen_metrics_urls),
         initial_advertise_peer_urls: split_urls(&f.initial_advertise_peer_urls),
         initial_cluster: f.initial_cluster,
         initial_cluster_state,
@@ -142,6 +349,11 @@ fn config(f: Flags) -> Result<Config, String> {
         auto_compaction_mode: AutoCompactionMode::parse(&f.auto_compaction_mode)
             .map_err(|e| e.cause)?,
         auto_compaction_retention: f.auto_compaction_retention,
+        force_new_cluster: match f.force_new_cluster.as_str() {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            v => return Err(format!("--force-new-cluster: {v:?} is not true or false")),
+        },
         ..Config::default()
     })
 }
@@ -161,16 +373,40 @@ impl std::io::Write for LogOut {
     }
 }
 
+/// Logs at `--log-level` in `--log-format`; RUST_LOG, when set, picks levels per module.
+fn init_log(level: &str, format: &str) -> Result<(), String> {
+    let level = log::parse_level(level)?;
+    let format = log::LogFormat::parse(format)?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level.as_str()));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| LogOut);
+    match format {
+        log::LogFormat::Json => builder.event_format(log::ZapJson).init(),
+        log::LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
+    Ok(())
+}
+
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(|| LogOut)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let flags = Flags::parse_from(normalize_args());
+    let mut flags = Flags::parse_from(normalize_args());
+    if let Err(e) = init_log(&flags.log_level, &flags.log_format) {
+        eprintln!("etcdrs: {e}");
+        std::process::exit(2);
+    }
+    if let Some(command) = flags.command.take() {
+        match run_command(command) {
+            Ok(out) => println!("{out}"),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     let cfg = match config(flags) {
         Ok(c) => c,
         Err(e) => {

@@ -55,6 +55,27 @@ pub async fn serve(
     .await
 }
 
+/// etcd's --listen-metrics-urls: /metrics and /health, nothing else (no gRPC either).
+pub async fn serve_metrics(
+    listener: TcpListener,
+    server: Arc<Server>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    accept(
+        listener,
+        server,
+        shutdown,
+        |req, server| async move {
+            match req.uri().path() {
+                "/metrics" | "/health" => route(req, &server).await,
+                _ => not_found(),
+            }
+        },
+        None,
+    )
+    .await
+}
+
 async fn route(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body> {
     // A failed member answers nothing from its store, which no longer moves.
     if let Some(e) = server.failure() {
@@ -113,6 +134,9 @@ async fn route(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body> {
                 )
             }),
             "/version" => get_only(&|| json(200, &server.version(), false)),
+            "/metrics" => {
+                get_only(&|| response(200, crate::metrics::CONTENT_TYPE, server.metrics_text()))
+            }
             _ => not_found(),
         }
     };

@@ -121,7 +121,11 @@ pub struct Applier {
     pub member_id: u64,
     /// Where peers are reached; kept equal to the applied member records.
     pub peers: Arc<PeerDirectory>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
+
+/// etcd warns when applying takes longer than this (its warning-apply-duration).
+const SLOW_APPLY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Applier {
     /// Apply what raft commits, as a task on `runtime`, until told to stop. Snapshots are
@@ -171,7 +175,13 @@ impl Applier {
         while let Some(msg) = rx.recv().await {
             match msg {
                 ToApply::Entries(entries) => {
+                    let (started, count) = (std::time::Instant::now(), entries.len());
                     self.apply_entries(entries)?;
+                    let took = started.elapsed();
+                    if took > SLOW_APPLY {
+                        self.metrics.slow_applies.inc();
+                        tracing::warn!(took = ?took, expected = ?SLOW_APPLY, entries = count, "apply request took too long");
+                    }
                     self.maybe_snapshot(&snap_tx, &busy, false)?;
                 }
                 // Decoding a whole store takes a while: let the worker's other tasks move.

@@ -198,6 +198,8 @@ pub struct Mvcc {
     alarms: BTreeSet<(u64, i32)>,
     /// The backend file's size after the last commit.
     db_size: u64,
+    /// etcd_disk_backend_commit_duration_seconds, once a member observes it.
+    commit_seconds: Option<prometheus_client::metrics::histogram::Histogram>,
 }
 
 /// A lease as every member holds it (its expiry is the leader's business: `server`).
@@ -234,6 +236,7 @@ impl Mvcc {
             key_leases: HashMap::new(),
             alarms: BTreeSet::new(),
             db_size: 0,
+            commit_seconds: None,
         };
         mvcc.rebuild()?;
         mvcc.measure_db_size();
@@ -352,6 +355,12 @@ impl Mvcc {
         self.consistent_index
     }
 
+    /// Keys in the index, deleted ones whose history is not compacted away included
+    /// (etcd's keys_total).
+    pub fn key_count(&self) -> u64 {
+        self.index.len() as u64
+    }
+
     /// The backend file's size in bytes (etcd's dbSize).
     /// As of the last commit (a file system call per commit, not per question: the quota
     /// check asks before every write).
@@ -413,9 +422,18 @@ impl Mvcc {
             meta.insert(COMPACTED, self.compacted)?;
             self.consistent_index = index;
         }
+        let started = std::time::Instant::now();
         txn.commit()?;
+        if let Some(h) = &self.commit_seconds {
+            h.observe(started.elapsed().as_secs_f64());
+        }
         self.measure_db_size();
         Ok(())
+    }
+
+    /// Time every backend commit into `h` from now on.
+    pub fn observe_commit(&mut self, h: prometheus_client::metrics::histogram::Histogram) {
+        self.commit_seconds = Some(h);
     }
 
     /// Make everything applied up to raft index `applied` durable: before a snapshot at
@@ -501,6 +519,36 @@ impl Mvcc {
         Ok(out)
     }
 
+    /// What an image holds (for `snapshot status`), checking all of it.
+    pub fn dump_summary(dump: &[u8]) -> MvccResult<DumpSummary> {
+        let (mut keys, mut leases) = (0, 0);
+        let (consistent_index, compacted, revision) = parse_dump(dump, |r| {
+            match r {
+                DumpRecord::Key(..) => keys += 1,
+                DumpRecord::Lease(..) => leases += 1,
+                DumpRecord::Alarm(..) => {}
+            }
+            Ok(())
+        })?;
+        Ok(DumpSummary {
+            consistent_index,
+            compacted,
+            revision,
+            revisions: keys,
+            leases,
+        })
+    }
+
+    /// The image as the first state of a new cluster whose log starts after raft index
+    /// `consistent_index` (etcd's snapshot restore): entries of the new log must not be
+    /// mistaken for ones the image already holds.
+    pub fn rebase_dump(dump: &[u8], consistent_index: u64) -> MvccResult<Vec<u8>> {
+        Mvcc::check_dump(dump)?;
+        let mut out = dump.to_vec();
+        out[..8].copy_from_slice(&consistent_index.to_le_bytes());
+        Ok(out)
+    }
+
     /// Check that `dump` reads back as a store, without touching this one.
     pub fn check_dump(dump: &[u8]) -> MvccResult<()> {
         parse_dump(dump, |_| Ok(())).map(|_| ())
@@ -537,6 +585,19 @@ impl Mvcc {
         self.measure_db_size();
         self.rebuild()
     }
+}
+
+/// An image's header and record counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DumpSummary {
+    /// The raft index the image is as of.
+    pub consistent_index: u64,
+    pub compacted: i64,
+    /// The store's revision.
+    pub revision: i64,
+    /// Key records (one per revision kept).
+    pub revisions: u64,
+    pub leases: u64,
 }
 
 const DUMP_KEY: u8 = b'k';
@@ -852,7 +913,9 @@ impl WriteTxn<'_> {
         if at > self.current_revision() {
             return Err(MvccError::FutureRev);
         }
+        let started = std::time::Instant::now();
         let mut keep = HashSet::new();
+        let keys_before = self.mvcc.index.len();
         self.mvcc.index.retain(|_, ki| !ki.compact(at, &mut keep));
         let end = Revision::new(at, i64::MAX).to_key(true);
         self.batch()
@@ -861,6 +924,12 @@ impl WriteTxn<'_> {
                 Revision::from_key(k).is_some_and(|(rev, _)| keep.contains(&rev))
             })?;
         self.mvcc.compacted = at;
+        tracing::info!(
+            compact_revision = at,
+            keys_removed = keys_before - self.mvcc.index.len(),
+            took = ?started.elapsed(),
+            "finished scheduled compaction"
+        );
         Ok(())
     }
 

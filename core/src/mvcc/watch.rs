@@ -107,6 +107,11 @@ impl WatchHub {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Watchers registered now.
+    pub fn count(&self) -> u64 {
+        self.lock().watchers.len() as u64
+    }
+
     /// Register a watcher (not yet fed: see `ready`); its key in the hub.
     pub fn add(&self, spec: WatchSpec, current: i64, tx: mpsc::Sender<Delivery>) -> u64 {
         let next = if spec.start_revision > 0 {

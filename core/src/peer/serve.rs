@@ -195,6 +195,7 @@ async fn stream(
     let mut attached = inbound.attach(from);
     let mut body = req.into_body();
     let mut frames = FrameDecoder::default();
+    let received = server.metrics.peer_received(from);
     loop {
         let frame = tokio::select! {
             f = body.frame() => f,
@@ -208,6 +209,7 @@ async fn stream(
             break;
         };
         let Ok(data) = data else { continue };
+        received.inc_by(data.len() as u64);
         let msgs = match frames.push(&data) {
             Ok(msgs) => msgs,
             Err(e) => {
@@ -261,6 +263,10 @@ async fn snapshot(
         Ok(b) => Bytes::from(b),
         Err(e) => return http_error(400, &format!("cannot receive the snapshot: {e}")),
     };
+    server
+        .metrics
+        .peer_received(from)
+        .inc_by(bytes.len() as u64);
     let m = match raft::eraftpb::Message::parse_from_carllerche_bytes(&bytes) {
         Ok(m) => m,
         Err(e) => return http_error(400, &format!("bad snapshot message: {e}")),

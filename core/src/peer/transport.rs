@@ -45,6 +45,7 @@ struct Shared {
     on_removed: Box<dyn Fn() + Send + Sync>,
     /// The v3 store's image as it stands, sent along with every snapshot.
     v3_image: Box<dyn Fn() -> Result<Vec<u8>, String> + Send + Sync>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Shared {
@@ -60,6 +61,7 @@ pub struct PeerTransport {
 }
 
 impl PeerTransport {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         me: u64,
         cluster_id: u64,
@@ -67,6 +69,7 @@ impl PeerTransport {
         raft_tx: RaftSender,
         on_removed: impl Fn() + Send + Sync + 'static,
         v3_image: impl Fn() -> Result<Vec<u8>, String> + Send + Sync + 'static,
+        metrics: Arc<crate::metrics::Metrics>,
         runtime: tokio::runtime::Handle,
     ) -> PeerTransport {
         PeerTransport {
@@ -77,6 +80,7 @@ impl PeerTransport {
                 raft_tx,
                 on_removed: Box::new(on_removed),
                 v3_image: Box::new(v3_image),
+                metrics,
             }),
             queues: HashMap::new(),
             runtime,
@@ -216,6 +220,7 @@ async fn refusal(shared: &Shared, to: u64, resp: hyper::Response<hyper::body::In
 async fn stream_to_peer(shared: Arc<Shared>, to: u64, mut rx: mpsc::Receiver<Message>) {
     let mut backoff = MIN_BACKOFF;
     let mut last_error = String::new();
+    let sent = shared.metrics.peer_sent(to);
     loop {
         let Some(urls) = shared.peers.get(to) else {
             // Not (or no longer) a member: nothing to send to.
@@ -224,6 +229,10 @@ async fn stream_to_peer(shared: Arc<Shared>, to: u64, mut rx: mpsc::Receiver<Mes
         let opened = Instant::now();
         let end = match connect(&urls).await {
             Ok((mut sender, host)) => {
+                if !last_error.is_empty() {
+                    tracing::info!(peer = %format_id(to), "peer became active again");
+                    last_error.clear();
+                }
                 let (body_tx, body_rx) = mpsc::channel::<Bytes>(16);
                 let req = request(
                     &shared,
@@ -247,6 +256,7 @@ async fn stream_to_peer(shared: Arc<Shared>, to: u64, mut rx: mpsc::Receiver<Mes
                                 let Ok(m) = rx.try_recv() else { break };
                                 encode_frame(&m, &mut buf);
                             }
+                            sent.inc_by(buf.len() as u64);
                             if body_tx.send(Bytes::from(buf)).await.is_err() {
                                 break StreamEnd::Broken("connection closed".into());
                             }
@@ -261,7 +271,7 @@ async fn stream_to_peer(shared: Arc<Shared>, to: u64, mut rx: mpsc::Receiver<Mes
             StreamEnd::Broken(reason) => reason,
         };
         if reason != last_error {
-            tracing::warn!(peer = %format_id(to), reason = %reason, "cannot send raft messages to a peer; retrying");
+            tracing::warn!(peer = %format_id(to), reason = %reason, "lost the connection to a peer (peer became inactive); retrying");
             last_error = reason;
         }
         shared.tell_raft(RaftMsg::Unreachable(to));
@@ -373,7 +383,10 @@ async fn send_snapshot(shared: Arc<Shared>, mut m: Message) {
     }
     .await;
     match &result {
-        Ok(()) => tracing::info!(peer = %format_id(to), index, bytes = size, "sent a snapshot"),
+        Ok(()) => {
+            shared.metrics.peer_sent(to).inc_by(size as u64);
+            tracing::info!(peer = %format_id(to), index, bytes = size, "sent a snapshot")
+        }
         Err(e) => {
             tracing::warn!(peer = %format_id(to), index, error = %e, "could not send a snapshot")
         }

@@ -1,9 +1,10 @@
 //! What /v2/stats/self and /v2/stats/leader report about raft traffic, counted by the raft
 //! thread as messages leave and arrive.
 
+use crate::metrics::Metrics;
 use raft::eraftpb::{Message, MessageType};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Append requests per second and bytes per second over the last second, in ten buckets.
@@ -122,11 +123,20 @@ struct Inner {
 
 pub struct PeerStats {
     inner: Mutex<Inner>,
+    /// Heartbeat round trips also go to etcd_network_peer_round_trip_time_seconds.
+    metrics: Arc<Metrics>,
 }
 
 impl Default for PeerStats {
     fn default() -> Self {
+        PeerStats::new(Arc::default())
+    }
+}
+
+impl PeerStats {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
         PeerStats {
+            metrics,
             inner: Mutex::new(Inner {
                 followers: HashMap::new(),
                 heartbeat_sent: HashMap::new(),
@@ -180,7 +190,9 @@ impl PeerStats {
                 let f = s.followers.entry(m.from).or_default();
                 f.success += 1;
                 if let Some(sent) = sent {
-                    f.record_latency(sent.elapsed().as_secs_f64() * 1000.0);
+                    let rtt = sent.elapsed().as_secs_f64();
+                    f.record_latency(rtt * 1000.0);
+                    self.metrics.observe_peer_rtt(m.from, rtt);
                 }
             }
             MessageType::MsgAppendResponse => {

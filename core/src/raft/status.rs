@@ -34,6 +34,8 @@ pub struct RaftStatus {
     sole_voter: AtomicBool,
     /// When the current leader was first seen, for leaderInfo.uptime.
     leader_since: Mutex<(u64, Instant, SystemTime)>,
+    /// How many times a leader was newly seen (etcd_server_leader_changes_seen_total).
+    leader_changes: AtomicU64,
 }
 
 impl Default for RaftStatus {
@@ -45,6 +47,7 @@ impl Default for RaftStatus {
             role: AtomicU8::new(0),
             sole_voter: AtomicBool::new(false),
             leader_since: Mutex::new((0, Instant::now(), SystemTime::now())),
+            leader_changes: AtomicU64::new(0),
         }
     }
 }
@@ -56,10 +59,22 @@ impl RaftStatus {
         self.term.store(term, Relaxed);
         self.commit.store(commit, Relaxed);
         let prev = self.leader.swap(leader, Relaxed);
-        self.role.store(role as u8, Relaxed);
+        let prev_role = self.role.swap(role as u8, Relaxed);
         if prev != leader {
             *self.leader_since.lock().unwrap_or_else(|p| p.into_inner()) =
                 (leader, Instant::now(), SystemTime::now());
+            if leader != 0 {
+                self.leader_changes.fetch_add(1, Relaxed);
+            }
+            // What operators look for first in a member's log.
+            let id = crate::identity::format_id;
+            match (role, leader) {
+                (RaftRole::Leader, _) => tracing::info!(term, "became the leader"),
+                (_, 0) => tracing::warn!(term, previous_leader = %id(prev), "lost the leader"),
+                _ => tracing::info!(term, leader = %id(leader), "following a new leader"),
+            }
+        } else if prev_role != role as u8 && matches!(role, RaftRole::Candidate) {
+            tracing::info!(term, "no leader heard; campaigning");
         }
     }
 
@@ -86,6 +101,9 @@ impl RaftStatus {
             1 => RaftRole::PreCandidate,
             _ => RaftRole::Follower,
         }
+    }
+    pub fn leader_changes(&self) -> u64 {
+        self.leader_changes.load(Relaxed)
     }
     pub fn leader_since(&self) -> (u64, Instant, SystemTime) {
         *self.leader_since.lock().unwrap_or_else(|p| p.into_inner())

@@ -45,7 +45,11 @@ pub struct Wal {
     allocated: u64,
     segments: Vec<Segment>,
     hard_state: HardState,
+    fsync_seconds: Option<prometheus_client::metrics::histogram::Histogram>,
 }
+
+/// etcd warns about an fsync slower than this.
+const SLOW_FSYNC: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What replaying the log found.
 #[derive(Default)]
@@ -224,6 +228,7 @@ impl Wal {
             allocated,
             segments,
             hard_state: replay.hard_state.clone().unwrap_or_default(),
+            fsync_seconds: None,
         };
         Ok((wal, replay))
     }
@@ -338,9 +343,7 @@ impl Wal {
             self.allocated = end + PREALLOC_BYTES;
         }
         if sync {
-            self.file
-                .sync_data()
-                .map_err(|e| Error::io(path.display(), e))?;
+            self.sync()?;
         }
         self.size += rec.len() as u64;
         if let Some(hs) = hs {
@@ -353,14 +356,35 @@ impl Wal {
         Ok(())
     }
 
+    /// fsync the segment being written; timed for etcd_disk_wal_fsync_duration_seconds,
+    /// and a slow one is logged as etcd does (a disk too slow for raft's heartbeats).
+    fn sync(&mut self) -> Result<()> {
+        let started = std::time::Instant::now();
+        let path = &self.segments[self.segments.len() - 1].path;
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io(path.display(), e))?;
+        let took = started.elapsed();
+        if let Some(h) = &self.fsync_seconds {
+            h.observe(took.as_secs_f64());
+        }
+        if took > SLOW_FSYNC {
+            tracing::warn!(file = %path.display(), took = ?took, expected = ?SLOW_FSYNC, "slow fdatasync");
+        }
+        Ok(())
+    }
+
+    /// Time every fsync into `h` from now on.
+    pub fn observe_fsync(&mut self, h: prometheus_client::metrics::histogram::Histogram) {
+        self.fsync_seconds = Some(h);
+    }
+
     /// Start a new segment that begins with the current hard state, so older segments can
     /// be deleted without losing it.
     fn rotate(&mut self) -> Result<()> {
         // An unsynced last record of this segment must not be lost behind the next one.
-        if let Some(s) = self.segments.last() {
-            self.file
-                .sync_data()
-                .map_err(|e| Error::io(s.path.display(), e))?;
+        if !self.segments.is_empty() {
+            self.sync()?;
         }
         let seq = self.segments.last().map_or(1, |s| s.seq + 1);
         let path = self.dir.join(segment_name(seq));
