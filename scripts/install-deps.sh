@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond the Rust toolchain: real etcd 3.4 and etcdctl (Debian's
 # etcd-server and etcd-client) for the differential tests; gcc, valgrind and pkg-config for
-# the C ABI tests; Node and npm for the Node package's tests. Idempotent.
+# the C ABI tests; Node and npm for the Node package's tests; chromium for the dashboard's
+# browser test. Idempotent.
 set -euo pipefail
 need=()
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
@@ -11,6 +12,7 @@ command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
@@ -25,4 +27,4 @@ $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 # The etcd package may start a system etcd; the tests use their own ephemeral ports either way.
 command -v etcd >/dev/null && command -v etcdctl >/dev/null && command -v gcc >/dev/null \
   && command -v valgrind >/dev/null && command -v pkg-config >/dev/null \
-  && command -v node >/dev/null && command -v npm >/dev/null
+  && command -v node >/dev/null && command -v npm >/dev/null && [ -x /usr/bin/chromium ]

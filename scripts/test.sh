@@ -2,7 +2,7 @@
 # Runs every test of the project: unit tests, integration tests with real member processes,
 # crash tests, differential tests against real etcd 3.4, the C ABI tests (gcc, valgrind), the
 # Python package's pytest suite, the Node package's node --test suites and the Julia
-# package's checks.
+# package's checks, and the dashboard in a real browser (chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -25,4 +25,6 @@ scripts/test-python.sh || status=$?
 scripts/test-node.sh || status=$?
 # The Julia package: parsed, linted and checked against the C header (no Julia runtime).
 scripts/test-julia.sh || status=$?
+# The dashboard: chromium loads /mod/dashboard from a 3-member cluster.
+scripts/test-browser.sh || status=$?
 exit $status

@@ -552,6 +552,18 @@ impl Server {
         crate::metrics::render(&self.metrics, sample)
     }
 
+    /// The hidden children of a v2 directory, for the dashboard's keys browser.
+    pub fn hidden_keys(&self, key: &str) -> Result<Vec<crate::v2store::NodeExtern>> {
+        let mut nodes = self
+            .read_store()
+            .hidden_children(&store_path(key), now_nanos())
+            .map_err(trim_error)?;
+        for n in &mut nodes {
+            n.trim_prefix(STORE_KEYS_PREFIX);
+        }
+        Ok(nodes)
+    }
+
     pub fn store_stats(&self) -> StoreStats {
         self.read_store().stats()
     }

@@ -2,6 +2,7 @@
 //! /version, /health, and the spec's /mod/v2 lock and leader modules. Status codes, headers
 //! (etcd's casing) and bodies follow etcd 3.4. What members serve each other is `peer`.
 
+mod dashboard;
 mod modules;
 mod watch_body;
 
@@ -96,6 +97,8 @@ async fn route(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body> {
         modules::lock(req, server).await
     } else if path.starts_with(modules::LEADER_PREFIX) {
         modules::leader(req, server).await
+    } else if path == dashboard::PREFIX || path.starts_with("/mod/dashboard/") {
+        dashboard::serve(&req, server)
     } else if path == "/health" {
         if method != hyper::Method::GET && method != hyper::Method::HEAD {
             method_not_allowed("GET")

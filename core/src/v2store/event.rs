@@ -76,7 +76,7 @@ impl NodeExtern {
         }
     }
 
-    fn trim_prefix(&mut self, prefix: &str) {
+    pub(crate) fn trim_prefix(&mut self, prefix: &str) {
         if self.key.starts_with(prefix) {
             self.key.drain(..prefix.len());
         }

@@ -240,6 +240,12 @@ impl Store {
         r
     }
 
+    /// The hidden children of directory `p` (none for a key); counts no read.
+    pub fn hidden_children(&self, p: &str, now: i64) -> Result<Vec<NodeExtern>> {
+        let p = path::clean(p);
+        self.lookup(&p).map(|n| n.hidden_children(&p, now))
+    }
+
     /// Read a node for the member's own bookkeeping: no counters move, no TTLs shown.
     pub fn peek(&self, p: &str) -> Option<NodeExtern> {
         let p = path::clean(p);

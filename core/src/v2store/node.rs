@@ -117,6 +117,19 @@ impl StoreNode {
         out
     }
 
+    /// The hidden (`_`-prefixed) children of a directory, which a get leaves out: the
+    /// dashboard shows them when asked.
+    pub fn hidden_children(&self, key: &str, now: i64) -> Vec<NodeExtern> {
+        match &self.kind {
+            NodeKind::Dir(children) => children
+                .iter()
+                .filter(|(name, _)| name.starts_with('_'))
+                .map(|(name, child)| child.repr(&path::join(key, name), false, now))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Post-order paths of this node and everything below it (children before parents),
     /// with the expiration of each, for watcher notification and TTL bookkeeping.
     pub fn walk_post_order(&self, key: &str, out: &mut Vec<(String, Option<i64>)>) {
