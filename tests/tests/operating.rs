@@ -443,3 +443,37 @@ fn json_logs_carry_zaps_fields_and_the_level_flag_filters() {
     assert_eq!(code, Some(2));
     assert!(err.contains("--log-level"), "{err}");
 }
+
+/// examples/operating.sh (the README's "Operating" commands) runs through against a member.
+#[test]
+fn the_operating_walkthrough_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("member");
+    let m = Member::start(&data, &[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/operating.sh");
+    let bin_dir = etcdrs_bin().parent().unwrap().to_path_buf();
+    let path_var = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .arg(script)
+        .args([&m.url, path(&data), path(&dir.path().join("ops"))])
+        .env("PATH", path_var)
+        .output()
+        .expect("bash");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    for expected in [
+        "etcd_server_has_leader 1",
+        "<title>etcdrs dashboard</title>",
+        "backed up",
+        "Snapshot saved at",
+        "| REVISION | TOTAL KEYS | TOTAL SIZE |",
+        "restored snapshot",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in:\n{text}");
+    }
+}
