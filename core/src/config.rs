@@ -3,6 +3,8 @@
 use crate::error::{Error, ErrorCode, Result};
 use std::path::PathBuf;
 
+pub use crate::tls::TlsFiles;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ClusterState {
     #[default]
@@ -85,6 +87,15 @@ pub struct Config {
     /// etcd's --force-new-cluster: start this member's data as a cluster of one (disaster
     /// recovery, or a restore from `etcdrs backup`).
     pub force_new_cluster: bool,
+    /// TLS for https client (and metrics) URLs: --cert-file, --key-file, --trusted-ca-file,
+    /// --client-cert-auth, --auto-tls.
+    pub client_tls: TlsFiles,
+    /// TLS for https peer URLs, both as server and as client of the other members:
+    /// --peer-cert-file, --peer-key-file, --peer-trusted-ca-file, --peer-client-cert-auth,
+    /// --peer-auto-tls.
+    pub peer_tls: TlsFiles,
+    /// etcd's --cipher-suites (Go's names); empty: rustls's defaults.
+    pub cipher_suites: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -187,6 +198,9 @@ impl Default for Config {
             auto_compaction_mode: AutoCompactionMode::Periodic,
             auto_compaction_retention: "0".into(),
             force_new_cluster: false,
+            client_tls: TlsFiles::default(),
+            peer_tls: TlsFiles::default(),
+            cipher_suites: Vec::new(),
         }
     }
 }
@@ -207,6 +221,16 @@ impl Config {
     /// Set one of etcd's flags by name (without dashes, e.g. `listen-client-urls`) from its
     /// command-line text: how the C ABI and the bindings configure a member.
     pub fn set(&mut self, flag: &str, value: &str) -> Result<()> {
+        let boolean = |v: &str| match v.trim() {
+            "" | "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            v => Err(Error::new(
+                ErrorCode::InvalidConfig,
+                format!("--{flag} must be true or false, not {v:?}"),
+                0,
+            )),
+        };
+        let path = |v: &str| (!v.trim().is_empty()).then(|| PathBuf::from(v.trim()));
         let number = |v: &str| {
             v.trim().parse::<u64>().map_err(|_| {
                 Error::new(
@@ -255,19 +279,18 @@ impl Config {
             }
             "auto-compaction-mode" => self.auto_compaction_mode = AutoCompactionMode::parse(value)?,
             "auto-compaction-retention" => self.auto_compaction_retention = value.to_string(),
-            "force-new-cluster" => {
-                self.force_new_cluster = match value.trim() {
-                    "" | "true" | "1" => true,
-                    "false" | "0" => false,
-                    v => {
-                        return Err(Error::new(
-                            ErrorCode::InvalidConfig,
-                            format!("--force-new-cluster must be true or false, not {v:?}"),
-                            0,
-                        ))
-                    }
-                }
-            }
+            "force-new-cluster" => self.force_new_cluster = boolean(value)?,
+            "cert-file" => self.client_tls.cert_file = path(value),
+            "key-file" => self.client_tls.key_file = path(value),
+            "trusted-ca-file" => self.client_tls.trusted_ca_file = path(value),
+            "client-cert-auth" => self.client_tls.client_cert_auth = boolean(value)?,
+            "auto-tls" => self.client_tls.auto_tls = boolean(value)?,
+            "peer-cert-file" => self.peer_tls.cert_file = path(value),
+            "peer-key-file" => self.peer_tls.key_file = path(value),
+            "peer-trusted-ca-file" => self.peer_tls.trusted_ca_file = path(value),
+            "peer-client-cert-auth" => self.peer_tls.client_cert_auth = boolean(value)?,
+            "peer-auto-tls" => self.peer_tls.auto_tls = boolean(value)?,
+            "cipher-suites" => self.cipher_suites = split_urls(value),
             "enable-v2" => {}
             other => {
                 return Err(Error::new(
@@ -301,16 +324,37 @@ impl Config {
             return bad("--listen-client-urls must name at least one URL".into());
         }
         self.auto_compaction()?;
-        for u in self
+        let client = self
             .listen_client_urls
             .iter()
-            .chain(&self.listen_peer_urls)
-            .chain(&self.listen_metrics_urls)
-        {
+            .chain(&self.listen_metrics_urls);
+        let urls = client
+            .map(|u| {
+                (
+                    u,
+                    &self.client_tls,
+                    "--cert-file and --key-file (or --auto-tls)",
+                )
+            })
+            .chain(self.listen_peer_urls.iter().map(|u| {
+                (
+                    u,
+                    &self.peer_tls,
+                    "--peer-cert-file and --peer-key-file (or --peer-auto-tls)",
+                )
+            }));
+        for (u, tls, flags) in urls {
             let url = url::Url::parse(u)
                 .map_err(|e| Error::new(ErrorCode::InvalidConfig, format!("URL {u:?}: {e}"), 0))?;
-            if url.scheme() != "http" {
-                return bad(format!("URL {u:?}: only http is supported"));
+            match url.scheme() {
+                "http" => {}
+                "https" if tls.enabled() => {}
+                "https" => return bad(format!("URL {u:?}: https needs {flags}")),
+                other => {
+                    return bad(format!(
+                        "URL {u:?}: unsupported scheme {other:?} (http or https)"
+                    ))
+                }
             }
         }
         if self.heartbeat_interval_ms == 0 {

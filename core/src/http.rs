@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_util::either::Either as IoEither;
 
 pub(crate) type Body = BoxBody<Bytes, Infallible>;
 
@@ -45,13 +46,14 @@ pub(crate) async fn accept<S, F, Fut>(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
     route: F,
     grpc: Option<Arc<crate::grpc::Routes>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) where
     S: Served,
     F: Fn(Request<Incoming>, Arc<S>) -> Fut + Copy + Send + Sync + 'static,
     Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
 {
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, remote) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
@@ -68,10 +70,8 @@ pub(crate) async fn accept<S, F, Fut>(
         let mut shutdown = shutdown.clone();
         let idle_timeout = state.member().header_read_timeout;
         let activity = Arc::new(Activity::default());
-        let counted = Counted {
-            io: TokioIo::new(stream),
-            activity: activity.clone(),
-        };
+        let io_activity = activity.clone();
+        let tls = tls.clone();
         let serving = activity.clone();
         let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
             let state = state.clone();
@@ -94,6 +94,21 @@ pub(crate) async fn accept<S, F, Fut>(
             }
         });
         let connection = tokio::spawn(CONNECTION.scope(activity.clone(), async move {
+            // An https URL: the handshake first (the idle watchdog bounds a slow one).
+            let io = match tls {
+                None => IoEither::Left(stream),
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(s) => IoEither::Right(s),
+                    Err(e) => {
+                        tracing::warn!(remote = %remote, error = %e, "refused a connection: TLS handshake failed");
+                        return;
+                    }
+                },
+            };
+            let counted = Counted {
+                io: TokioIo::new(io),
+                activity: io_activity,
+            };
             let mut builder =
                 hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
             // hyper's header-read timer is off: the watchdog below covers slow headers and

@@ -46,6 +46,7 @@ mod server;
 mod status;
 mod storage;
 mod time;
+mod tls;
 mod v2store;
 mod wait;
 

@@ -195,6 +195,28 @@ fn open_v3_store(
     Ok(Arc::new(RwLock::new(mvcc)))
 }
 
+/// TLS towards other members' https peer URLs, when this member has peer TLS.
+fn peer_client_tls(config: &Config) -> Result<Option<Arc<rustls::ClientConfig>>> {
+    if !config.peer_tls.enabled() {
+        return Ok(None);
+    }
+    let hosts = crate::tls::hosts_of(&config.initial_advertise_peer_urls);
+    crate::tls::peer_client_config(&config.peer_tls, &hosts, &config.cipher_suites).map(Some)
+}
+
+/// The TLS acceptor for those of `urls` that are https (None when none is).
+fn acceptor(
+    urls: &[String],
+    files: &crate::tls::TlsFiles,
+    cipher_suites: &[String],
+) -> Result<Option<tokio_rustls::TlsAcceptor>> {
+    if !urls.iter().any(|u| u.starts_with("https://")) {
+        return Ok(None);
+    }
+    let config = crate::tls::server_config(files, &crate::tls::hosts_of(urls), cipher_suites)?;
+    Ok(Some(tokio_rustls::TlsAcceptor::from(config)))
+}
+
 /// A member joining a running cluster: ask the members named in --initial-cluster for the
 /// cluster id and find ourselves (added with `member add` first) by our peer URLs.
 fn join_existing(
@@ -209,8 +231,9 @@ fn join_existing(
     for (name, urls) in initial.iter().filter(|(n, _)| *n != config.name) {
         let (tx, rx) = mpsc::channel();
         let urls2 = urls.clone();
+        let tls = peer_client_tls(config)?;
         runtime.spawn(async move {
-            let _ = tx.send(crate::peer::fetch_members(&urls2).await);
+            let _ = tx.send(crate::peer::fetch_members(&urls2, tls).await);
         });
         match rx.recv_timeout(Duration::from_secs(10)) {
             Ok(Ok((cluster, members))) => {
@@ -487,7 +510,12 @@ fn bind_all(urls: &[String]) -> Result<Vec<(TcpListener, String)>> {
         .map(|u| {
             let l = bind(u)?;
             let addr = l.local_addr().map_err(|e| Error::io("listener", e))?;
-            Ok((l, format!("http://{addr}")))
+            let scheme = if u.starts_with("https://") {
+                "https"
+            } else {
+                "http"
+            };
+            Ok((l, format!("{scheme}://{addr}")))
         })
         .collect()
 }
@@ -501,6 +529,22 @@ impl Node {
         let client_listeners = bind_all(&config.listen_client_urls)?;
         let peer_listeners = bind_all(&config.listen_peer_urls)?;
         let metrics_listeners = bind_all(&config.listen_metrics_urls)?;
+        let client_urls_all: Vec<String> = config
+            .listen_client_urls
+            .iter()
+            .chain(&config.advertise_client_urls)
+            .chain(&config.listen_metrics_urls)
+            .cloned()
+            .collect();
+        let client_tls = acceptor(&client_urls_all, &config.client_tls, &config.cipher_suites)?;
+        let peer_urls_all: Vec<String> = config
+            .listen_peer_urls
+            .iter()
+            .chain(&config.initial_advertise_peer_urls)
+            .cloned()
+            .collect();
+        let peer_tls = acceptor(&peer_urls_all, &config.peer_tls, &config.cipher_suites)?;
+        let peer_client = peer_client_tls(&config)?;
         let name = config.name.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(runtime_workers())
@@ -646,6 +690,7 @@ impl Node {
                 }
             },
             metrics.clone(),
+            peer_client,
             runtime.handle().clone(),
         );
         server.set_leader_leases(Arc::new(transport.lease_questions()));
@@ -713,16 +758,18 @@ impl Node {
                     listener,
                     server.clone(),
                     shutdown_rx.clone(),
+                    client_tls.clone().filter(|_| url.starts_with("https://")),
                 ));
                 client_urls.push(url);
             }
-            for (l, _) in metrics_listeners {
+            for (l, url) in metrics_listeners {
                 let listener =
                     tokio::net::TcpListener::from_std(l).map_err(|e| Error::io("listener", e))?;
                 runtime.spawn(crate::api::serve_metrics(
                     listener,
                     server.clone(),
                     shutdown_rx.clone(),
+                    client_tls.clone().filter(|_| url.starts_with("https://")),
                 ));
             }
             let peer_service = Arc::new(PeerService::new(server.clone(), incoming_snapshot));
@@ -733,6 +780,7 @@ impl Node {
                     listener,
                     peer_service.clone(),
                     shutdown_rx.clone(),
+                    peer_tls.clone().filter(|_| url.starts_with("https://")),
                 ));
                 peer_urls.push(url);
             }

@@ -103,6 +103,40 @@ struct Flags {
     /// other member is removed (disaster recovery, or serving a backup).
     #[arg(long, env = "ETCD_FORCE_NEW_CLUSTER", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     force_new_cluster: String,
+    /// Path to the client server TLS cert file.
+    #[arg(long, env = "ETCD_CERT_FILE")]
+    cert_file: Option<String>,
+    /// Path to the client server TLS key file.
+    #[arg(long, env = "ETCD_KEY_FILE")]
+    key_file: Option<String>,
+    /// Path to the client server TLS trusted CA cert file.
+    #[arg(long, env = "ETCD_TRUSTED_CA_FILE")]
+    trusted_ca_file: Option<String>,
+    /// Enable client cert authentication.
+    #[arg(long, env = "ETCD_CLIENT_CERT_AUTH", num_args = 0..=1, default_missing_value = "true")]
+    client_cert_auth: Option<String>,
+    /// Client TLS using generated certificates.
+    #[arg(long, env = "ETCD_AUTO_TLS", num_args = 0..=1, default_missing_value = "true")]
+    auto_tls: Option<String>,
+    /// Path to the peer server TLS cert file.
+    #[arg(long, env = "ETCD_PEER_CERT_FILE")]
+    peer_cert_file: Option<String>,
+    /// Path to the peer server TLS key file.
+    #[arg(long, env = "ETCD_PEER_KEY_FILE")]
+    peer_key_file: Option<String>,
+    /// Path to the peer server TLS trusted CA file.
+    #[arg(long, env = "ETCD_PEER_TRUSTED_CA_FILE")]
+    peer_trusted_ca_file: Option<String>,
+    /// Enable peer client cert authentication.
+    #[arg(long, env = "ETCD_PEER_CLIENT_CERT_AUTH", num_args = 0..=1, default_missing_value = "true")]
+    peer_client_cert_auth: Option<String>,
+    /// Peer TLS using generated certificates.
+    #[arg(long, env = "ETCD_PEER_AUTO_TLS", num_args = 0..=1, default_missing_value = "true")]
+    peer_auto_tls: Option<String>,
+    /// Comma-separated list of supported TLS cipher suites between client/server and peers
+    /// (empty will be auto-populated by rustls).
+    #[arg(long, env = "ETCD_CIPHER_SUITES")]
+    cipher_suites: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
     /// Accepted for etcd compatibility: the v2 API is always served.
@@ -315,7 +349,31 @@ fn normalize_args() -> Vec<String> {
         .collect()
 }
 
-fn config(f: Flags) -> Result<Config, String> {
+fn config(mut f: Flags) -> Result<Config, String> {
+    // The TLS flags are parsed by the library (one parser for the binary and the bindings).
+    let tls = [
+        ("cert-file", f.cert_file.take()),
+        ("key-file", f.key_file.take()),
+        ("trusted-ca-file", f.trusted_ca_file.take()),
+        ("client-cert-auth", f.client_cert_auth.take()),
+        ("auto-tls", f.auto_tls.take()),
+        ("peer-cert-file", f.peer_cert_file.take()),
+        ("peer-key-file", f.peer_key_file.take()),
+        ("peer-trusted-ca-file", f.peer_trusted_ca_file.take()),
+        ("peer-client-cert-auth", f.peer_client_cert_auth.take()),
+        ("peer-auto-tls", f.peer_auto_tls.take()),
+        ("cipher-suites", f.cipher_suites.take()),
+    ];
+    let mut cfg = plain_config(f)?;
+    for (flag, value) in tls {
+        if let Some(v) = value {
+            cfg.set(flag, &v).map_err(|e| e.cause)?;
+        }
+    }
+    Ok(cfg)
+}
+
+fn plain_config(f: Flags) -> Result<Config, String> {
     let initial_cluster_state =
         ClusterState::parse(&f.initial_cluster_state).map_err(|e| e.cause)?;
     Ok(Config {

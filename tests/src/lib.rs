@@ -85,16 +85,16 @@ impl Member {
         while Instant::now() < deadline {
             match lines.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) if line.contains("member started") => {
+                    let is_url = |s: &&str| s.starts_with("http://") || s.starts_with("https://");
                     let url = line
                         .split('"')
-                        .find(|s| s.starts_with("http://"))
+                        .find(is_url)
                         .expect("start line names a URL")
                         .to_string();
-                    let peer_url = line.split("peer_urls=").nth(1).and_then(|rest| {
-                        rest.split('"')
-                            .find(|s| s.starts_with("http://"))
-                            .map(String::from)
-                    });
+                    let peer_url = line
+                        .split("peer_urls=")
+                        .nth(1)
+                        .and_then(|rest| rest.split('"').find(is_url).map(String::from));
                     return Ok(Member {
                         child,
                         url,

@@ -40,6 +40,7 @@ pub async fn serve(
     listener: TcpListener,
     server: Arc<Server>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     tokio::select! {
         _ = server.ready() => {}
@@ -52,6 +53,7 @@ pub async fn serve(
         shutdown,
         |req, server| async move { route(req, &server).await },
         Some(grpc),
+        tls,
     )
     .await
 }
@@ -61,6 +63,7 @@ pub async fn serve_metrics(
     listener: TcpListener,
     server: Arc<Server>,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     accept(
         listener,
@@ -73,6 +76,7 @@ pub async fn serve_metrics(
             }
         },
         None,
+        tls,
     )
     .await
 }

@@ -52,6 +52,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     service: Arc<PeerService>,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     accept(
         listener,
@@ -59,6 +60,7 @@ pub(crate) async fn serve(
         shutdown,
         |req, service| async move { route(req, &service).await },
         None,
+        tls,
     )
     .await
 }

@@ -46,6 +46,8 @@ struct Shared {
     /// The v3 store's image as it stands, sent along with every snapshot.
     v3_image: Box<dyn Fn() -> Result<Vec<u8>, String> + Send + Sync>,
     metrics: Arc<crate::metrics::Metrics>,
+    /// TLS towards https peer URLs.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Shared {
@@ -70,6 +72,7 @@ impl PeerTransport {
         on_removed: impl Fn() + Send + Sync + 'static,
         v3_image: impl Fn() -> Result<Vec<u8>, String> + Send + Sync + 'static,
         metrics: Arc<crate::metrics::Metrics>,
+        tls: Option<Arc<rustls::ClientConfig>>,
         runtime: tokio::runtime::Handle,
     ) -> PeerTransport {
         PeerTransport {
@@ -81,6 +84,7 @@ impl PeerTransport {
                 on_removed: Box::new(on_removed),
                 v3_image: Box::new(v3_image),
                 metrics,
+                tls,
             }),
             queues: HashMap::new(),
             runtime,
@@ -131,6 +135,7 @@ impl hyper::body::Body for ChannelBody {
 /// Open an HTTP/1 connection to the first reachable URL of a peer.
 async fn connect(
     urls: &[String],
+    tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> Result<
     (
         hyper::client::conn::http1::SendRequest<ChannelBodyOrFull>,
@@ -163,6 +168,35 @@ async fn connect(
             }
         };
         let _ = stream.set_nodelay(true);
+        let stream = if url.scheme() == "https" {
+            let Some(tls) = tls else {
+                last = format!("{u}: an https peer URL, but no peer TLS (--peer-cert-file, --peer-key-file or --peer-auto-tls)");
+                continue;
+            };
+            let name = match rustls_pki_types::ServerName::try_from(
+                host.trim_matches(['[', ']']).to_string(),
+            ) {
+                Ok(n) => n,
+                Err(e) => {
+                    last = format!("{u}: {e}");
+                    continue;
+                }
+            };
+            let handshake = tokio_rustls::TlsConnector::from(tls.clone()).connect(name, stream);
+            match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
+                Ok(Ok(s)) => tokio_util::either::Either::Right(s),
+                Ok(Err(e)) => {
+                    last = format!("{u}: TLS: {e}");
+                    continue;
+                }
+                Err(_) => {
+                    last = format!("{u}: TLS handshake timed out");
+                    continue;
+                }
+            }
+        } else {
+            tokio_util::either::Either::Left(stream)
+        };
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| format!("{u}: {e}"))?;
@@ -227,7 +261,7 @@ async fn stream_to_peer(shared: Arc<Shared>, to: u64, mut rx: mpsc::Receiver<Mes
             return;
         };
         let opened = Instant::now();
-        let end = match connect(&urls).await {
+        let end = match connect(&urls, shared.tls.as_ref()).await {
             Ok((mut sender, host)) => {
                 if !last_error.is_empty() {
                     tracing::info!(peer = %format_id(to), "peer became active again");
@@ -321,7 +355,7 @@ impl crate::server::LeaderLeases for LeaseQuestions {
                 .peers
                 .get(leader)
                 .ok_or("the leader is not a member")?;
-            let (mut sender, host) = connect(&urls).await?;
+            let (mut sender, host) = connect(&urls, shared.tls.as_ref()).await?;
             let req = request(
                 &shared,
                 &host,
@@ -366,7 +400,7 @@ async fn send_snapshot(shared: Arc<Shared>, mut m: Message) {
     let size = body.len();
     let result = async {
         let urls = shared.peers.get(to).ok_or("not a member")?;
-        let (mut sender, host) = connect(&urls).await?;
+        let (mut sender, host) = connect(&urls, shared.tls.as_ref()).await?;
         let req = request(
             &shared,
             &host,
@@ -399,8 +433,11 @@ async fn send_snapshot(shared: Arc<Shared>, mut m: Message) {
 
 /// Ask a member of an existing cluster (at one of its peer URLs) for the cluster id and the
 /// member list, as a member joining with --initial-cluster-state existing must.
-pub async fn fetch_members(peer_urls: &[String]) -> Result<(u64, Vec<Member>), String> {
-    let (mut sender, host) = connect(peer_urls).await?;
+pub async fn fetch_members(
+    peer_urls: &[String],
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<(u64, Vec<Member>), String> {
+    let (mut sender, host) = connect(peer_urls, tls.as_ref()).await?;
     let req = hyper::Request::get("/members")
         .header(hyper::header::HOST, host)
         .body(http_body_util::Either::Right(Full::new(Bytes::new())))
