@@ -96,6 +96,11 @@ pub struct Config {
     pub peer_tls: TlsFiles,
     /// etcd's --cipher-suites (Go's names); empty: rustls's defaults.
     pub cipher_suites: Vec<String>,
+    /// etcd's --host-whitelist: the Host names plain-HTTP requests may name (DNS rebinding
+    /// protection); empty or `*`: any.
+    pub host_whitelist: Vec<String>,
+    /// etcd's --cors: the origins answered with CORS headers; empty or `*`: any.
+    pub cors: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -201,6 +206,8 @@ impl Default for Config {
             client_tls: TlsFiles::default(),
             peer_tls: TlsFiles::default(),
             cipher_suites: Vec::new(),
+            host_whitelist: Vec::new(),
+            cors: Vec::new(),
         }
     }
 }
@@ -291,6 +298,8 @@ impl Config {
             "peer-client-cert-auth" => self.peer_tls.client_cert_auth = boolean(value)?,
             "peer-auto-tls" => self.peer_tls.auto_tls = boolean(value)?,
             "cipher-suites" => self.cipher_suites = split_urls(value),
+            "host-whitelist" => self.host_whitelist = split_urls(value),
+            "cors" => self.cors = split_urls(value),
             "enable-v2" => {}
             other => {
                 return Err(Error::new(

@@ -69,11 +69,15 @@ pub(crate) async fn accept<S, F, Fut>(
         let grpc = grpc.clone();
         let mut shutdown = shutdown.clone();
         let idle_timeout = state.member().header_read_timeout;
+        let secure = tls.is_some();
         let activity = Arc::new(Activity::default());
         let io_activity = activity.clone();
         let tls = tls.clone();
         let serving = activity.clone();
-        let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            if secure {
+                req.extensions_mut().insert(OverTls);
+            }
             let state = state.clone();
             let grpc = grpc.clone();
             serving.requests.fetch_add(1, Ordering::Relaxed);
@@ -350,6 +354,17 @@ pub(crate) fn method_not_allowed(allowed: &str) -> Response<Body> {
     header(&mut r, X_CONTENT_TYPE_OPTIONS, "nosniff");
     r
 }
+
+/// Go's http.Error: plain text, nosniff, the message and a newline.
+pub(crate) fn text_error(status: u16, message: &str) -> Response<Body> {
+    let mut r = response(status, "text/plain; charset=utf-8", format!("{message}\n"));
+    header(&mut r, X_CONTENT_TYPE_OPTIONS, "nosniff");
+    r
+}
+
+/// Marks a request that came over TLS (etcd's host whitelist leaves those alone).
+#[derive(Clone, Copy)]
+pub(crate) struct OverTls;
 
 pub(crate) fn not_found() -> Response<Body> {
     let mut r = response(404, "text/plain; charset=utf-8", "404 page not found\n");

@@ -669,6 +669,7 @@ impl Node {
             config.initial_cluster_token.clone(),
             Duration::from_millis(config.request_timeout_ms),
             Duration::from_millis(config.header_read_timeout_ms),
+            (config.host_whitelist.clone(), config.cors.clone()),
         ));
 
         let transport = PeerTransport::new(

@@ -187,6 +187,9 @@ pub struct Server {
     request_timeout: Duration,
     /// See `Config::header_read_timeout_ms`.
     pub(crate) header_read_timeout: Duration,
+    /// --host-whitelist and --cors, as given (the client API applies them).
+    pub(crate) host_whitelist: Vec<String>,
+    pub(crate) cors: Vec<String>,
     /// Set once this member's own publish entry is applied (etcd's ReadyNotify).
     ready: tokio::sync::watch::Sender<bool>,
 }
@@ -237,6 +240,7 @@ impl Server {
         token: String,
         request_timeout: Duration,
         header_read_timeout: Duration,
+        (host_whitelist, cors): (Vec<String>, Vec<String>),
     ) -> Server {
         Server {
             store,
@@ -260,6 +264,8 @@ impl Server {
             next_id: AtomicU64::new(rand::random::<u64>() >> 16 | 1),
             request_timeout,
             header_read_timeout,
+            host_whitelist,
+            cors,
             ready: tokio::sync::watch::channel(false).0,
         }
     }

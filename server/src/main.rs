@@ -137,6 +137,14 @@ struct Flags {
     /// (empty will be auto-populated by rustls).
     #[arg(long, env = "ETCD_CIPHER_SUITES")]
     cipher_suites: Option<String>,
+    /// Acceptable hostnames from HTTP client requests, if server is not secure (empty or *
+    /// means allow all).
+    #[arg(long, env = "ETCD_HOST_WHITELIST")]
+    host_whitelist: Option<String>,
+    /// Comma-separated whitelist of origins for CORS, or cross-origin resource sharing
+    /// (empty or * means allow all).
+    #[arg(long, env = "ETCD_CORS")]
+    cors: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
     /// Accepted for etcd compatibility: the v2 API is always served.
@@ -350,7 +358,7 @@ fn normalize_args() -> Vec<String> {
 }
 
 fn config(mut f: Flags) -> Result<Config, String> {
-    // The TLS flags are parsed by the library (one parser for the binary and the bindings).
+    // These flags are parsed by the library (one parser for the binary and the bindings).
     let tls = [
         ("cert-file", f.cert_file.take()),
         ("key-file", f.key_file.take()),
@@ -363,6 +371,8 @@ fn config(mut f: Flags) -> Result<Config, String> {
         ("peer-client-cert-auth", f.peer_client_cert_auth.take()),
         ("peer-auto-tls", f.peer_auto_tls.take()),
         ("cipher-suites", f.cipher_suites.take()),
+        ("host-whitelist", f.host_whitelist.take()),
+        ("cors", f.cors.take()),
     ];
     let mut cfg = plain_config(f)?;
     for (flag, value) in tls {

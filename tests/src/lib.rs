@@ -205,6 +205,11 @@ pub fn free_ports(n: usize) -> Vec<u16> {
 
 impl Etcd {
     pub fn start() -> Etcd {
+        Etcd::start_with(&[])
+    }
+
+    /// Real etcd with more flags.
+    pub fn start_with(extra: &[&str]) -> Etcd {
         let which = Command::new("sh")
             .arg("-c")
             .arg("command -v etcd")
@@ -237,6 +242,7 @@ impl Etcd {
                     &peer,
                 ])
                 .args(["--initial-cluster", &format!("default={peer}")])
+                .args(extra)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

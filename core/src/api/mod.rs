@@ -86,6 +86,15 @@ async fn route(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body> {
     if let Some(e) = server.failure() {
         return key_error(&e, server.cluster_id);
     }
+    // DNS rebinding: a plain-HTTP request must name a whitelisted host.
+    if let Some(refused) = unlisted_host(&req, &server.host_whitelist) {
+        return refused;
+    }
+    let origin = req
+        .headers()
+        .get(hyper::header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(String::from);
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     // etcd's CORS handler answers OPTIONS before its mux sees the path.
@@ -147,17 +156,68 @@ async fn route(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body> {
             _ => not_found(),
         }
     };
-    let h = resp.headers_mut();
-    h.insert(
-        ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("accept, content-type, authorization"),
-    );
-    h.insert(
-        ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("POST, GET, OPTIONS, PUT, DELETE"),
-    );
-    h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    // etcd's CORS: every origin by default ("*"); with --cors, only a listed Origin is
+    // answered (with itself), and others get no CORS headers at all.
+    let allow_origin = if allows_all(&server.cors) {
+        Some(HeaderValue::from_static("*"))
+    } else {
+        origin
+            .filter(|o| server.cors.iter().any(|c| c == o))
+            .and_then(|o| HeaderValue::from_str(&o).ok())
+    };
+    if let Some(allow_origin) = allow_origin {
+        let h = resp.headers_mut();
+        h.insert(
+            ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("accept, content-type, authorization"),
+        );
+        h.insert(
+            ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("POST, GET, OPTIONS, PUT, DELETE"),
+        );
+        h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
+    }
     resp
+}
+
+/// etcd's "empty or * means allow all".
+fn allows_all(list: &[String]) -> bool {
+    list.is_empty() || list.iter().any(|e| e == "*")
+}
+
+/// Go's URL.Hostname: the port and an IPv6 literal's brackets go.
+fn hostname(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.split_once(':') {
+        Some((name, port)) if !port.contains(':') => name,
+        _ => host,
+    }
+}
+
+/// etcd 3.4's --host-whitelist: over plain HTTP, a request whose Host (without the port)
+/// is not listed gets 421 with etcd's explanation; requests over TLS are not checked.
+fn unlisted_host(req: &Request<Incoming>, whitelist: &[String]) -> Option<Response<Body>> {
+    if allows_all(whitelist) || req.extensions().get::<crate::http::OverTls>().is_some() {
+        return None;
+    }
+    let host = req
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().host())
+        .unwrap_or("");
+    let name = hostname(host);
+    if whitelist.iter().any(|w| w == name) {
+        return None;
+    }
+    Some(crate::http::text_error(
+        421,
+        &format!(
+            "\netcd received your request, but the Host header was unrecognized.\n\nTo fix this, choose one of the following options:\n- Enable TLS, then any HTTPS request will be allowed.\n- Add the hostname you want to use to the whitelist in settings.\n  - e.g. etcd --host-whitelist {name:?}\n\nThis requirement has been added to help prevent \"DNS Rebinding\" attacks (CVE-2018-5702).\n"
+        ),
+    ))
 }
 
 /// etcd's /v2/members: list, add (POST), remove (DELETE), update peer URLs (PUT), leader.
