@@ -345,6 +345,13 @@ void etcdrs_error_free(struct etcdrs_error *e);
 // call. Free with `etcdrs_client_free`.
 etcdrs_status etcdrs_client_new(const char *endpoints, size_t endpoints_len, uint64_t timeout_ms, struct etcdrs_client **client_out, struct etcdrs_error **error_out);
 
+// `etcdrs_client_new` with TLS for `https://` endpoints: `ca_file` (the CA that signed the
+// members' certificates), `cert_file` and `key_file` (this client's, for members that
+// require one) are paths, each NULL when not given; `insecure_skip_verify` checks no
+// member certificate (self-signed, --auto-tls). Without a CA file or
+// `insecure_skip_verify`, https endpoints are refused (InvalidArgument).
+etcdrs_status etcdrs_client_new_tls(const char *endpoints, size_t endpoints_len, uint64_t timeout_ms, const char *ca_file, size_t ca_file_len, const char *cert_file, size_t cert_file_len, const char *key_file, size_t key_file_len, bool insecure_skip_verify, struct etcdrs_client **client_out, struct etcdrs_error **error_out);
+
 // Free a client. NULL does nothing.
 void etcdrs_client_free(struct etcdrs_client *client);
 

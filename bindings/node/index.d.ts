@@ -72,6 +72,16 @@ export interface ClientOptions {
   endpoints?: string | string[];
   /** Milliseconds bounding each call but watches and lock or leader waits. */
   timeout?: number;
+  /** For https endpoints (file paths, as etcdctl's --cacert, --cert, --key). */
+  tls?: {
+    /** The CA that signed the members' certificates. */
+    caFile?: string;
+    /** This client's certificate and key, for members that require one. */
+    certFile?: string;
+    keyFile?: string;
+    /** Check no certificate (self-signed members, --auto-tls). */
+    insecureSkipVerify?: boolean;
+  };
 }
 
 export interface WatchOptions {

@@ -43,9 +43,18 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
 
 /// A client of `endpoints` over HTTP whose connections live on the process's runtime.
 pub fn http_client<S: AsRef<str>>(endpoints: &[S], timeout: Option<Duration>) -> Result<Client> {
+    http_client_tls(endpoints, timeout, &crate::ClientTls::default())
+}
+
+/// `http_client`, with TLS material for `https://` endpoints.
+pub fn http_client_tls<S: AsRef<str>>(
+    endpoints: &[S],
+    timeout: Option<Duration>,
+    tls: &crate::ClientTls,
+) -> Result<Client> {
     let rt = runtime();
     let _entered = rt.enter();
-    Client::http(endpoints, timeout)
+    Client::http_tls(endpoints, timeout, tls)
 }
 
 /// A result as the JSON text a binding hands over.

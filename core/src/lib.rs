@@ -52,7 +52,8 @@ mod wait;
 
 pub use backup::{backup, snapshot_restore, snapshot_status, Restored, SnapshotStatus};
 pub use client::{
-    within, Client, GetOptions, V3Observe, V3Watch, WatchCanceller, WatchOptions, WatchStream, V3,
+    within, Client, ClientTls, GetOptions, V3Observe, V3Watch, WatchCanceller, WatchOptions,
+    WatchStream, V3,
 };
 pub use config::{
     split_urls, AutoCompaction, AutoCompactionMode, ClusterState, Config, DEFAULT_SNAPSHOT_COUNT,
@@ -63,4 +64,5 @@ pub use lock::{LockField, LockHolder};
 pub use node::Node;
 pub use request::{KeyRequest, Method};
 pub use server::{KeyResponse, LeaderStats, SelfStats, Version};
+pub use tls::TlsFiles;
 pub use v2store::{Action, Event, NodeExtern, StoreStats};

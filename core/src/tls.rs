@@ -169,6 +169,55 @@ pub fn peer_client_config(
     Ok(Arc::new(config))
 }
 
+/// What a client needs for https endpoints (etcdctl's --cacert, --cert, --key,
+/// --insecure-skip-tls-verify).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientTls {
+    /// The CA that signed the members' certificates.
+    pub ca_file: Option<PathBuf>,
+    /// This client's certificate and key, for members that require one.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// Do not check the members' certificates (self-signed, --auto-tls).
+    pub insecure_skip_verify: bool,
+}
+
+impl ClientTls {
+    /// Whether https endpoints can be reached.
+    pub fn enabled(&self) -> bool {
+        self.ca_file.is_some() || self.insecure_skip_verify
+    }
+}
+
+/// A client's TLS for https endpoints (None when it has none: https is then refused).
+pub fn client_config(tls: &ClientTls) -> Result<Option<rustls::ClientConfig>> {
+    if !tls.enabled() {
+        return Ok(None);
+    }
+    let provider = provider(&[])?;
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(format!("TLS: {e}")))?;
+    let builder = match (&tls.ca_file, tls.insecure_skip_verify) {
+        (_, true) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyServer(provider))),
+        (Some(ca), false) => builder.with_root_certificates(roots(ca)?),
+        (None, false) => unreachable!("enabled() checked"),
+    };
+    Ok(Some(match (&tls.cert_file, &tls.key_file) {
+        (Some(c), Some(k)) => builder
+            .with_client_auth_cert(certs(c)?, key(k)?)
+            .map_err(|e| bad(format!("TLS certificate and key: {e}")))?,
+        (None, None) => builder.with_no_client_auth(),
+        _ => {
+            return Err(bad(
+                "a client certificate needs both its cert and key files".into(),
+            ))
+        }
+    }))
+}
+
 /// etcd's peer transport with auto TLS and no CA trusts any certificate (InsecureSkipVerify):
 /// the signatures are still checked, the issuer is not.
 #[derive(Debug)]

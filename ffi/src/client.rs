@@ -86,17 +86,84 @@ pub unsafe extern "C" fn etcdrs_client_new(
     client_out: *mut *mut etcdrs_client,
     error_out: *mut *mut etcdrs_error,
 ) -> etcdrs_status {
+    // SAFETY: forwarded as given; no TLS material.
+    unsafe {
+        etcdrs_client_new_tls(
+            endpoints,
+            endpoints_len,
+            timeout_ms,
+            std::ptr::null(),
+            0,
+            std::ptr::null(),
+            0,
+            std::ptr::null(),
+            0,
+            false,
+            client_out,
+            error_out,
+        )
+    }
+}
+
+/// `etcdrs_client_new` with TLS for `https://` endpoints: `ca_file` (the CA that signed the
+/// members' certificates), `cert_file` and `key_file` (this client's, for members that
+/// require one) are paths, each NULL when not given; `insecure_skip_verify` checks no
+/// member certificate (self-signed, --auto-tls). Without a CA file or
+/// `insecure_skip_verify`, https endpoints are refused (InvalidArgument).
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn etcdrs_client_new_tls(
+    endpoints: *const c_char,
+    endpoints_len: usize,
+    timeout_ms: u64,
+    ca_file: *const c_char,
+    ca_file_len: usize,
+    cert_file: *const c_char,
+    cert_file_len: usize,
+    key_file: *const c_char,
+    key_file_len: usize,
+    insecure_skip_verify: bool,
+    client_out: *mut *mut etcdrs_client,
+    error_out: *mut *mut etcdrs_error,
+) -> etcdrs_status {
     guard(error_out, || {
         out_param(client_out, "client_out")?;
         // SAFETY: `endpoints_len` readable bytes at `endpoints`.
         let endpoints = unsafe { text(endpoints, endpoints_len, "endpoints")? };
+        // SAFETY: each NULL or `*_len` readable bytes.
+        let (ca_file, cert_file, key_file) = unsafe {
+            (
+                optional_path(ca_file, ca_file_len, "ca_file")?,
+                optional_path(cert_file, cert_file_len, "cert_file")?,
+                optional_path(key_file, key_file_len, "key_file")?,
+            )
+        };
+        let tls = etcdrs_core::ClientTls {
+            ca_file,
+            cert_file,
+            key_file,
+            insecure_skip_verify,
+        };
         let list = etcdrs_core::split_urls(endpoints);
         let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms));
-        let client = etcdrs_core::blocking::http_client(&list, timeout)?;
+        let client = etcdrs_core::blocking::http_client_tls(&list, timeout, &tls)?;
         // SAFETY: checked non-NULL above.
         unsafe { *client_out = new_client(client) };
         Ok(())
     })
+}
+
+/// A path that may be left out: NULL is none.
+unsafe fn optional_path(
+    p: *const c_char,
+    len: usize,
+    what: &str,
+) -> Result<Option<std::path::PathBuf>, Error> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: forwarded as given.
+    Ok(Some(unsafe { text(p, len, what)? }.into()))
 }
 
 /// Free a client. NULL does nothing.

@@ -96,6 +96,11 @@ const VALGRIND: &[&str] = &[
     "--leak-check=full",
     "--show-leak-kinds=definite",
     "--errors-for-leak-kinds=definite",
+    concat!(
+        "--suppressions=",
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/valgrind.supp"
+    ),
 ];
 
 fn assert_clean(report: &str) {

@@ -205,6 +205,42 @@ fn a_cluster_with_client_and_peer_tls_serves_etcdctl_with_certificates_only() {
         "{listed:?}"
     );
 
+    // The Rust client (v2 over HTTPS, v3 over gRPC on TLS) with the same material.
+    let tls = etcdrs_core::ClientTls {
+        ca_file: Some(pki.ca.clone()),
+        cert_file: Some(pki.client.0.clone()),
+        key_file: Some(pki.client.1.clone()),
+        insecure_skip_verify: false,
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let rust = etcdrs_core::Client::http_tls(&[client(1)], Some(Duration::from_secs(10)), &tls)
+        .expect("a TLS client");
+    runtime.block_on(async {
+        rust.set("/from-rust", "over https", None)
+            .await
+            .expect("v2 set");
+        let got = rust
+            .v3()
+            .range(etcdrs_core::pb::etcdserverpb::RangeRequest {
+                key: b"secure".to_vec().into(),
+                ..Default::default()
+            })
+            .await
+            .expect("v3 range over TLS");
+        assert_eq!(&got.kvs[0].value[..], b"yes");
+    });
+    // Without the CA, https is refused before any connection; without a certificate the
+    // member refuses the handshake.
+    assert!(etcdrs_core::Client::http(&[client(1)], None).is_err());
+    let no_cert = etcdrs_core::ClientTls {
+        ca_file: Some(pki.ca.clone()),
+        ..Default::default()
+    };
+    let anonymous_rust =
+        etcdrs_core::Client::http_tls(&[client(1)], Some(Duration::from_secs(5)), &no_cert)
+            .unwrap();
+    assert!(runtime.block_on(anonymous_rust.get("/from-rust")).is_err());
+
     // Without a client certificate, or with one from another CA: refused.
     let ca = s(&pki.ca);
     let anonymous = etcdctl3(

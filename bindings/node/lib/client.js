@@ -27,12 +27,14 @@ function keyResult(answer) {
 class Client {
   /**
    * A client of the cluster at `endpoints` over HTTP; `timeout` (ms) bounds every call but
-   * watches and lock or leader waits. `node.client()` gives one bound to an in-process
+   * watches and lock or leader waits. `tls` ({caFile, certFile, keyFile,
+   * insecureSkipVerify}) reaches `https://` endpoints. `node.client()` gives one bound to an in-process
    * member instead.
    */
-  constructor({ endpoints = ['http://127.0.0.1:2379'], timeout } = {}) {
+  constructor({ endpoints = ['http://127.0.0.1:2379'], timeout, tls = {} } = {}) {
     const list = typeof endpoints === 'string' ? endpoints.split(',') : endpoints;
-    this._native = callSync(() => native.NativeClient.http(list, timeout));
+    this._native = callSync(() => native.NativeClient.http(list, timeout,
+      tls.caFile, tls.certFile, tls.keyFile, tls.insecureSkipVerify));
     this._timeout = timeout;
   }
 

@@ -84,10 +84,25 @@ fn index(n: f64, what: &str) -> Result<u64, Error> {
 impl NativeClient {
     /// A client over HTTP to `endpoints`, trying the next one when one cannot be reached;
     /// `timeoutMs` bounds every call but watches.
+    /// For `https://` endpoints: `ca_file` checks the members' certificates (or
+    /// `insecure_skip_verify` checks none); `cert_file` and `key_file` are this client's.
     #[napi(factory)]
-    pub fn http(endpoints: Vec<String>, timeout_ms: Option<f64>) -> napi::Result<NativeClient> {
+    pub fn http(
+        endpoints: Vec<String>,
+        timeout_ms: Option<f64>,
+        ca_file: Option<String>,
+        cert_file: Option<String>,
+        key_file: Option<String>,
+        insecure_skip_verify: Option<bool>,
+    ) -> napi::Result<NativeClient> {
+        let tls = etcdrs_core::ClientTls {
+            ca_file: ca_file.map(Into::into),
+            cert_file: cert_file.map(Into::into),
+            key_file: key_file.map(Into::into),
+            insecure_skip_verify: insecure_skip_verify.unwrap_or(false),
+        };
         Ok(NativeClient::new(
-            etcdrs_core::blocking::http_client(&endpoints, timeout(timeout_ms)).js()?,
+            etcdrs_core::blocking::http_client_tls(&endpoints, timeout(timeout_ms), &tls).js()?,
         ))
     }
 

@@ -30,12 +30,27 @@ use etcdrs_core::blocking::to_json as json;
 #[pymethods]
 impl NativeClient {
     /// A client over HTTP to `endpoints`; `timeout` (seconds) bounds calls but watches.
+    /// For `https://` endpoints: `ca_file` checks the members' certificates (or
+    /// `insecure_skip_verify` checks none), `cert_file` and `key_file` are this client's.
     #[staticmethod]
-    #[pyo3(signature = (endpoints, timeout = None))]
-    fn http(endpoints: Vec<String>, timeout: Option<f64>) -> PyResult<NativeClient> {
+    #[pyo3(signature = (endpoints, timeout = None, ca_file = None, cert_file = None, key_file = None, insecure_skip_verify = false))]
+    fn http(
+        endpoints: Vec<String>,
+        timeout: Option<f64>,
+        ca_file: Option<String>,
+        cert_file: Option<String>,
+        key_file: Option<String>,
+        insecure_skip_verify: bool,
+    ) -> PyResult<NativeClient> {
         let timeout = timeout.filter(|t| *t > 0.0).map(Duration::from_secs_f64);
+        let tls = etcdrs_core::ClientTls {
+            ca_file: ca_file.map(Into::into),
+            cert_file: cert_file.map(Into::into),
+            key_file: key_file.map(Into::into),
+            insecure_skip_verify,
+        };
         Ok(NativeClient::new(
-            etcdrs_core::blocking::http_client(&endpoints, timeout).py_err()?,
+            etcdrs_core::blocking::http_client_tls(&endpoints, timeout, &tls).py_err()?,
         ))
     }
 

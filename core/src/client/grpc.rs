@@ -8,14 +8,13 @@ use crate::pb::etcdserverpb::{
 };
 use crate::pb::v3electionpb::election_client::ElectionClient;
 use crate::pb::v3lockpb::lock_client::LockClient;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-pub(crate) type Channel = HyperClient<HttpConnector, tonic::body::Body>;
+pub(crate) type Channel = HyperClient<super::Connector, tonic::body::Body>;
 
 pub struct GrpcClient {
     endpoints: Vec<hyper::Uri>,
@@ -36,17 +35,18 @@ fn unreachable(s: &tonic::Status) -> bool {
 }
 
 impl GrpcClient {
-    pub fn new(endpoints: &[String], timeout: Option<Duration>) -> Result<GrpcClient, String> {
+    pub fn new(
+        endpoints: &[String],
+        timeout: Option<Duration>,
+        tls: Option<&rustls::ClientConfig>,
+    ) -> Result<GrpcClient, String> {
         let endpoints = endpoints
             .iter()
             .map(|e| e.parse::<hyper::Uri>().map_err(|err| format!("{e}: {err}")))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(3)));
         let channel = HyperClient::builder(TokioExecutor::new())
             .http2_only(true)
-            .build(connector);
+            .build(super::connector(tls, true));
         Ok(GrpcClient {
             endpoints,
             current: AtomicUsize::new(0),

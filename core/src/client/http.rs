@@ -9,7 +9,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::CONTENT_TYPE;
 use hyper::{HeaderMap, StatusCode};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
@@ -32,7 +31,7 @@ const KEY: &AsciiSet = &CONTROLS
 pub struct HttpClient {
     endpoints: Vec<String>,
     current: AtomicUsize,
-    client: HyperClient<HttpConnector, Full<Bytes>>,
+    client: HyperClient<super::Connector, Full<Bytes>>,
     timeout: Option<Duration>,
 }
 
@@ -54,7 +53,11 @@ fn bad(e: impl std::fmt::Display) -> Error {
 }
 
 impl HttpClient {
-    pub fn new<S: AsRef<str>>(endpoints: &[S], timeout: Option<Duration>) -> Result<HttpClient> {
+    pub fn new<S: AsRef<str>>(
+        endpoints: &[S],
+        timeout: Option<Duration>,
+        tls: Option<&rustls::ClientConfig>,
+    ) -> Result<HttpClient> {
         let mut eps = Vec::new();
         for e in endpoints {
             let e = e.as_ref().trim().trim_end_matches('/');
@@ -65,19 +68,30 @@ impl HttpClient {
                     0,
                 )
             })?;
-            if u.scheme() != "http" {
-                return Err(Error::new(
-                    ErrorCode::InvalidArgument,
-                    format!("endpoint {e:?}: only http is supported"),
-                    0,
-                ));
+            match u.scheme() {
+                "http" => {}
+                "https" if tls.is_some() => {}
+                "https" => {
+                    return Err(Error::new(
+                        ErrorCode::InvalidArgument,
+                        format!("endpoint {e:?}: https needs a CA file (or insecure_skip_verify)"),
+                        0,
+                    ))
+                }
+                other => {
+                    return Err(Error::new(
+                        ErrorCode::InvalidArgument,
+                        format!("endpoint {e:?}: unsupported scheme {other:?} (http or https)"),
+                        0,
+                    ))
+                }
             }
             eps.push(e.to_string());
         }
         if eps.is_empty() {
             return Err(Error::new(ErrorCode::InvalidArgument, "no endpoints", 0));
         }
-        let client = HyperClient::builder(TokioExecutor::new()).build_http();
+        let client = HyperClient::builder(TokioExecutor::new()).build(super::connector(tls, false));
         Ok(HttpClient {
             endpoints: eps,
             current: AtomicUsize::new(0),

@@ -14,6 +14,7 @@ use crate::lock::Locks;
 use crate::lock::{LockField, LockHolder};
 use crate::request::{KeyRequest, Method};
 use crate::server::{KeyResponse, KeyResult, LeaderStats, SelfStats, Server, Version};
+pub use crate::tls::ClientTls;
 use crate::v2store::StoreStats;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -58,6 +59,36 @@ impl std::ops::Deref for Remote {
 
 /// A client of an etcd cluster (or of an in-process member). Cheap to clone; usable from
 /// many tasks at once.
+/// The clients' connector: plain TCP for http endpoints, rustls for https ones.
+pub(crate) type Connector =
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+
+pub(crate) fn connector(tls: Option<&rustls::ClientConfig>, http2: bool) -> Connector {
+    let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_nodelay(true);
+    tcp.set_connect_timeout(Some(Duration::from_secs(3)));
+    // Without TLS material https endpoints are refused before any connection, so an empty
+    // trust store is never consulted.
+    let config = tls.cloned().unwrap_or_else(|| {
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("rustls's default protocol versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+    });
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_or_http();
+    if http2 {
+        builder.enable_http2().wrap_connector(tcp)
+    } else {
+        builder.enable_http1().wrap_connector(tcp)
+    }
+}
+
 #[derive(Clone)]
 pub struct Client {
     via: Arc<Via>,
@@ -73,15 +104,27 @@ impl Client {
     /// A client over HTTP to these endpoints (`http://host:port`), trying the next one when
     /// one cannot be reached. `timeout` bounds every call except watches.
     pub fn http<S: AsRef<str>>(endpoints: &[S], timeout: Option<Duration>) -> Result<Client> {
+        Client::http_tls(endpoints, timeout, &ClientTls::default())
+    }
+
+    /// `http`, with `https://` endpoints reached over TLS (a CA to check the members'
+    /// certificates, or none checked; a client certificate for members that ask for one).
+    pub fn http_tls<S: AsRef<str>>(
+        endpoints: &[S],
+        timeout: Option<Duration>,
+        tls: &ClientTls,
+    ) -> Result<Client> {
+        let tls = crate::tls::client_config(tls)?;
         Ok(Client {
             via: Arc::new(Via::Http(Box::new(Remote {
-                http: HttpClient::new(endpoints, timeout)?,
+                http: HttpClient::new(endpoints, timeout, tls.as_ref())?,
                 grpc: grpc::GrpcClient::new(
                     &endpoints
                         .iter()
                         .map(|e| e.as_ref().to_string())
                         .collect::<Vec<_>>(),
                     timeout,
+                    tls.as_ref(),
                 )
                 .map_err(|e| Error::new(ErrorCode::InvalidConfig, e, 0))?,
             }))),

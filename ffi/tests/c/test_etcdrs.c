@@ -834,6 +834,40 @@ static void test_v3_in_process_and_over_grpc(const char *dir) {
   etcdrs_node_free(node);
 }
 
+/* ---------------------------------------------------------------- https */
+
+/* A member serving https with a certificate it made (auto-tls); a client reaches it only
+   with TLS material (here: no certificate check, as for a self-signed member). */
+static void test_https_needs_tls_material(const char *dir) {
+  char data[512];
+  snprintf(data, sizeof data, "%s/%s", dir, "tls");
+  etcdrs_config *cfg = NULL;
+  OK(etcdrs_config_new(S("tls"), data, strlen(data), &cfg, &err));
+  OK(etcdrs_config_set(cfg, S("listen-client-urls"), S("https://127.0.0.1:0"), &err));
+  OK(etcdrs_config_set(cfg, S("auto-tls"), S("true"), &err));
+  etcdrs_node *node = NULL;
+  OK(etcdrs_node_start(cfg, &node, &err));
+  etcdrs_config_free(cfg);
+  etcdrs_str urls = etcdrs_node_client_urls(node);
+  CHECK(urls.len > 8 && strncmp(urls.data, "https://", 8) == 0);
+  etcdrs_client *c = NULL;
+  FAILS(ETCDRS_CODE_INVALID_ARGUMENT, etcdrs_client_new(urls.data, urls.len, 10000, &c, &err));
+  FAILS(ETCDRS_CODE_INVALID_ARGUMENT, etcdrs_client_new_tls(urls.data, urls.len, 10000, NULL, 0,
+                                                            NULL, 0, NULL, 0, false, &c, &err));
+  FAILS(ETCDRS_CODE_INVALID_UTF8, etcdrs_client_new_tls(urls.data, urls.len, 10000, S("\xff"),
+                                                        NULL, 0, NULL, 0, false, &c, &err));
+  OK(etcdrs_client_new_tls(urls.data, urls.len, 10000, NULL, 0, NULL, 0, NULL, 0, true, &c, &err));
+  etcdrs_response *r = NULL;
+  OK(etcdrs_client_set(c, S("/secure"), S("yes"), ETCDRS_NO_TTL, &r, &err));
+  etcdrs_response_free(r);
+  OK(etcdrs_client_get(c, S("/secure"), false, false, true, &r, &err));
+  check_node(etcdrs_response_node(r), "/secure", "yes");
+  etcdrs_response_free(r);
+  etcdrs_client_free(c);
+  OK(etcdrs_node_stop(node, &err));
+  etcdrs_node_free(node);
+}
+
 /* ---------------------------------------------------------------- a cluster in-process */
 
 static void test_three_members_in_one_process(const char *dir, char **ports) {
@@ -895,6 +929,7 @@ int main(int argc, char **argv) {
   test_a_member_in_process(argv[1]);
   test_a_watch_polled_while_others_write_and_cancel(argv[1]);
   test_v3_in_process_and_over_grpc(argv[1]);
+  test_https_needs_tls_material(argv[1]);
   test_three_members_in_one_process(argv[1], argv + 2);
   printf("ok: %d checks\n", checks);
   return 0;

@@ -18,7 +18,10 @@ class Node:
 
 class NativeClient:
     @staticmethod
-    def http(endpoints: List[str], timeout: Optional[float] = None) -> NativeClient: ...
+    def http(endpoints: List[str], timeout: Optional[float] = None,
+             ca_file: Optional[str] = None, cert_file: Optional[str] = None,
+             key_file: Optional[str] = None,
+             insecure_skip_verify: bool = False) -> NativeClient: ...
     def request(
         self, method: str, key: str, fields: Dict[str, str], timeout: Optional[float] = None
     ) -> Tuple[str, bool, int, int, int]: ...

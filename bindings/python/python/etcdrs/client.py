@@ -115,6 +115,8 @@ class Client:
                  read_timeout: float = 60, endpoints: Optional[Sequence[str]] = None,
                  allow_redirect: bool = True, version_prefix: str = "/v2",
                  lock_prefix: str = "/_locks",
+                 cert: Optional[Union[str, Tuple[str, str]]] = None,
+                 ca_cert: Optional[str] = None,
                  _native_client: Optional["_native.NativeClient"] = None, **_ignored: Any):
         self.read_timeout = read_timeout
         self._protocol = protocol
@@ -132,7 +134,11 @@ class Client:
             else:
                 endpoints = ["%s://%s:%d" % (protocol, host, port)]
         self._endpoints = list(endpoints)
-        self._client = _native.NativeClient.http(self._endpoints, read_timeout or None)
+        # python-etcd's TLS arguments: ca_cert checks the members' certificates; cert is
+        # this client's, one file holding certificate and key or a (cert, key) pair.
+        cert_file, key_file = (cert if isinstance(cert, tuple) else (cert, cert))
+        self._client = _native.NativeClient.http(self._endpoints, read_timeout or None,
+                                                 ca_cert, cert_file, key_file)
 
     # -- the keys API ------------------------------------------------------------------
 
