@@ -433,3 +433,41 @@ fn host_whitelist_and_cors_answer_as_etcd() {
     let put = etcdctl3(&ours.url, &["put", "k", "v"], "");
     assert_eq!(put.code, Some(0), "{put:?}");
 }
+
+/// examples/tls.sh (the README's Security commands) runs through in a directory holding
+/// the CA and certificates, with etcdrs on PATH.
+#[test]
+fn the_tls_walkthrough_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path());
+    // pki() names its files as the script expects.
+    for (file, name) in [
+        (&pki.ca, "ca.pem"),
+        (&pki.member.0, "member.pem"),
+        (&pki.member.1, "member-key.pem"),
+        (&pki.client.0, "client.pem"),
+        (&pki.client.1, "client-key.pem"),
+    ] {
+        assert_eq!(file, &dir.path().join(name));
+    }
+    let ports = free_ports(2);
+    let bin_dir = etcdrs_tests::etcdrs_bin().parent().unwrap().to_path_buf();
+    let path_var = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/tls.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .current_dir(dir.path())
+        .env("PATH", path_var)
+        .env("CLIENT_PORT", ports[0].to_string())
+        .env("PEER_PORT", ports[1].to_string())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("OK") && text.contains("hello"), "{text}");
+}
