@@ -185,12 +185,14 @@ pub mod grpc_code {
     pub const UNKNOWN: i32 = 2;
     pub const INVALID_ARGUMENT: i32 = 3;
     pub const NOT_FOUND: i32 = 5;
+    pub const PERMISSION_DENIED: i32 = 7;
     pub const RESOURCE_EXHAUSTED: i32 = 8;
     pub const FAILED_PRECONDITION: i32 = 9;
     pub const OUT_OF_RANGE: i32 = 11;
     pub const INTERNAL: i32 = 13;
     pub const UNAVAILABLE: i32 = 14;
     pub const DATA_LOSS: i32 = 15;
+    pub const UNAUTHENTICATED: i32 = 16;
 }
 
 macro_rules! v3_error_table {
@@ -259,6 +261,22 @@ v3_error_table! {
     MemberNotFound = NOT_FOUND, "etcdserver: member not found";
     PeerUrlExist = FAILED_PRECONDITION, "etcdserver: Peer URLs already exists";
     MemberBadUrls = INVALID_ARGUMENT, "etcdserver: given member URLs are invalid";
+    RootUserNotExist = FAILED_PRECONDITION, "etcdserver: root user does not exist";
+    RootRoleNotExist = FAILED_PRECONDITION, "etcdserver: root user does not have root role";
+    UserAlreadyExist = FAILED_PRECONDITION, "etcdserver: user name already exists";
+    UserEmpty = INVALID_ARGUMENT, "etcdserver: user name is empty";
+    UserNotFound = FAILED_PRECONDITION, "etcdserver: user name not found";
+    RoleAlreadyExist = FAILED_PRECONDITION, "etcdserver: role name already exists";
+    RoleNotFound = FAILED_PRECONDITION, "etcdserver: role name not found";
+    RoleEmpty = INVALID_ARGUMENT, "etcdserver: role name is empty";
+    AuthFailed = INVALID_ARGUMENT, "etcdserver: authentication failed, invalid user ID or password";
+    PermissionDenied = PERMISSION_DENIED, "etcdserver: permission denied";
+    RoleNotGranted = FAILED_PRECONDITION, "etcdserver: role is not granted to the user";
+    PermissionNotGranted = FAILED_PRECONDITION, "etcdserver: permission is not granted to the role";
+    AuthNotEnabled = FAILED_PRECONDITION, "etcdserver: authentication is not enabled";
+    InvalidAuthToken = UNAUTHENTICATED, "etcdserver: invalid auth token";
+    InvalidAuthMgmt = INVALID_ARGUMENT, "etcdserver: invalid auth management";
+    AuthOldRevision = INVALID_ARGUMENT, "etcdserver: revision of auth store is old";
     /// The Election service's (etcd passes its concurrency package's errors through).
     ElectionNoLeader = UNKNOWN, "election: no leader";
     ElectionNotLeader = UNKNOWN, "election: not leader";

@@ -21,6 +21,7 @@
 
 mod api;
 mod apply;
+mod auth;
 mod backup;
 pub mod blocking;
 mod client;

@@ -7,6 +7,11 @@ pub mod mvccpb {
     include!(concat!(env!("OUT_DIR"), "/mvccpb.serde.rs"));
 }
 
+pub mod authpb {
+    include!(concat!(env!("OUT_DIR"), "/authpb.rs"));
+    include!(concat!(env!("OUT_DIR"), "/authpb.serde.rs"));
+}
+
 pub mod etcdserverpb {
     include!(concat!(env!("OUT_DIR"), "/etcdserverpb.rs"));
     include!(concat!(env!("OUT_DIR"), "/etcdserverpb.serde.rs"));

@@ -148,6 +148,8 @@ pub struct CountsJson {
     pub success: u64,
 }
 
+mod auth;
+pub(crate) use auth::{caller, CALLER};
 mod compactor;
 mod lease;
 mod v3;

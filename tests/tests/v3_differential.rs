@@ -31,8 +31,8 @@ struct Step(&'static [&'static str], &'static str);
 
 fn run(endpoint: &str, args: &[&str], stdin: &str) -> Ran {
     let mut ran = etcdctl3(endpoint, args, stdin);
-    ran.stdout = normalize(&ran.stdout);
-    ran.stderr = client_log(&ran.stderr);
+    ran.stdout = normalize(&ran.stdout).replace(endpoint, "{endpoint}");
+    ran.stderr = client_log(&ran.stderr).replace(endpoint, "{endpoint}");
     ran
 }
 
@@ -208,12 +208,14 @@ fn etcdctl_v3_kv_answers_as_etcd() {
     let etcd = Etcd::start();
     let dir = tempfile::tempdir().unwrap();
     let ours = Member::start(dir.path(), &[]);
+    assert_same(&etcd.url, &ours.url, STEPS);
+}
+
+/// Run `steps` against both servers in turn; every step must answer alike.
+fn assert_same(etcd: &str, ours: &str, steps: &[Step]) {
     let mut differ = Vec::new();
-    for step in STEPS {
-        let (a, b) = (
-            run(&etcd.url, step.0, step.1),
-            run(&ours.url, step.0, step.1),
-        );
+    for step in steps {
+        let (a, b) = (run(etcd, step.0, step.1), run(ours, step.0, step.1));
         if a != b {
             differ.push(format!(
                 "etcdctl {:?} <<< {:?}\n  etcd:   {a:?}\n  etcdrs: {b:?}",
@@ -227,6 +229,175 @@ fn etcdctl_v3_kv_answers_as_etcd() {
         differ.len(),
         differ.join("\n")
     );
+}
+
+const ROOT: &str = "--user=root:rootpw";
+const ALICE: &str = "--user=alice:alicepw";
+
+/// Users, roles and permissions: etcdctl's user, role and auth commands, each refusal, and
+/// what a user with a role may read and write once auth is on.
+const AUTH_STEPS: &[Step] = &[
+    Step(&["auth", "enable"], ""),
+    Step(&["user", "add", "root", "--new-user-password=rootpw"], ""),
+    // etcdctl adds the root role and grants it to root when enabling needs it.
+    Step(&["auth", "enable"], ""),
+    Step(&["role", "add", "root"], ""),
+    Step(&["user", "grant-role", "root", "root"], ""),
+    Step(&["auth", "enable"], ""),
+    Step(&["put", "a", "b"], ""),
+    Step(&["get", "a"], ""),
+    Step(&[ROOT, "put", "a", "b"], ""),
+    Step(&[ROOT, "-w", "json", "get", "a"], ""),
+    Step(&["--user=root:wrong", "get", "a"], ""),
+    Step(&["--user=nobody:x", "get", "a"], ""),
+    Step(
+        &[ROOT, "user", "add", "alice", "--new-user-password=alicepw"],
+        "",
+    ),
+    Step(
+        &[ROOT, "user", "add", "alice", "--new-user-password=alicepw"],
+        "",
+    ),
+    Step(&[ROOT, "user", "add", "", "--new-user-password=x"], ""),
+    Step(&[ROOT, "role", "add", "reader"], ""),
+    Step(&[ROOT, "role", "add", ""], ""),
+    Step(
+        &[
+            ROOT,
+            "role",
+            "grant-permission",
+            "reader",
+            "read",
+            "/a/",
+            "--prefix=true",
+        ],
+        "",
+    ),
+    Step(
+        &[ROOT, "role", "grant-permission", "reader", "write", "/w"],
+        "",
+    ),
+    Step(
+        &[
+            ROOT,
+            "role",
+            "grant-permission",
+            "reader",
+            "readwrite",
+            "/z",
+            "--from-key",
+        ],
+        "",
+    ),
+    Step(
+        &[ROOT, "role", "grant-permission", "nosuch", "read", "/x"],
+        "",
+    ),
+    Step(&[ROOT, "user", "grant-role", "alice", "reader"], ""),
+    Step(&[ROOT, "user", "grant-role", "alice", "nosuch"], ""),
+    Step(&[ROOT, "user", "grant-role", "nosuch", "reader"], ""),
+    Step(&[ROOT, "role", "get", "reader"], ""),
+    Step(&[ROOT, "-w", "json", "role", "get", "reader"], ""),
+    Step(&[ROOT, "role", "get", "nosuch"], ""),
+    Step(&[ROOT, "role", "get", "root"], ""),
+    Step(&[ROOT, "user", "get", "alice"], ""),
+    Step(&[ROOT, "user", "get", "nosuch"], ""),
+    Step(&[ALICE, "get", "/a/x"], ""),
+    Step(&[ALICE, "put", "/a/x", "y"], ""),
+    Step(&[ALICE, "put", "/w", "v"], ""),
+    Step(&[ALICE, "put", "/w", "v", "--prev-kv"], ""),
+    Step(&[ALICE, "get", "/w"], ""),
+    Step(&[ALICE, "put", "/zz", "v"], ""),
+    Step(&[ALICE, "-w", "json", "get", "/zz"], ""),
+    Step(&[ALICE, "get", "/a/", "--prefix"], ""),
+    Step(&[ALICE, "get", "/a", "--prefix"], ""),
+    Step(&[ALICE, "get", "/z", "--from-key"], ""),
+    Step(&[ALICE, "del", "/w"], ""),
+    Step(&[ALICE, "del", "/z", "--from-key"], ""),
+    Step(&[ALICE, "txn"], "\nput /w 1\n\n\n"),
+    Step(&[ALICE, "txn"], "value(\"/a/x\") = \"1\"\n\nput /w 2\n\n\n"),
+    Step(&[ALICE, "txn"], "value(\"a\") = \"b\"\n\nput /w 2\n\n\n"),
+    Step(&[ALICE, "txn"], "\n\nput /w 3\n\nput /a/x 3\n\n"),
+    Step(&[ALICE, "user", "list"], ""),
+    Step(&[ALICE, "user", "get", "alice"], ""),
+    Step(&[ALICE, "user", "get", "root"], ""),
+    Step(&[ALICE, "role", "get", "reader"], ""),
+    Step(&[ALICE, "role", "get", "root"], ""),
+    Step(&[ALICE, "role", "list"], ""),
+    Step(
+        &[ALICE, "user", "add", "mallory", "--new-user-password=x"],
+        "",
+    ),
+    Step(
+        &[
+            ALICE,
+            "role",
+            "grant-permission",
+            "reader",
+            "readwrite",
+            "",
+            "--from-key",
+        ],
+        "",
+    ),
+    Step(&[ALICE, "compaction", "1"], ""),
+    Step(&[ALICE, "defrag"], ""),
+    Step(&["defrag"], ""),
+    Step(&[ALICE, "auth", "disable"], ""),
+    Step(&[ALICE, "auth", "enable"], ""),
+    Step(&[ROOT, "auth", "enable"], ""),
+    Step(&[ROOT, "user", "list"], ""),
+    Step(&[ROOT, "role", "list"], ""),
+    Step(&[ROOT, "role", "revoke-permission", "reader", "/w"], ""),
+    Step(&[ROOT, "role", "revoke-permission", "reader", "/w"], ""),
+    Step(
+        &[
+            ROOT,
+            "role",
+            "revoke-permission",
+            "reader",
+            "/a/",
+            "--prefix=true",
+        ],
+        "",
+    ),
+    Step(&[ROOT, "role", "revoke-permission", "nosuch", "/a/"], ""),
+    Step(&[ROOT, "role", "get", "reader"], ""),
+    Step(&[ALICE, "get", "/a/x"], ""),
+    Step(&[ROOT, "user", "revoke-role", "alice", "reader"], ""),
+    Step(&[ROOT, "user", "revoke-role", "alice", "reader"], ""),
+    Step(&[ROOT, "user", "revoke-role", "nosuch", "reader"], ""),
+    Step(&[ROOT, "user", "revoke-role", "root", "root"], ""),
+    Step(&[ROOT, "user", "delete", "root"], ""),
+    Step(&[ROOT, "role", "delete", "root"], ""),
+    Step(
+        &[ROOT, "user", "passwd", "alice", "--interactive=false"],
+        "newpw\n",
+    ),
+    Step(&[ALICE, "get", "/zz"], ""),
+    Step(&["--user=alice:newpw", "get", "/zz"], ""),
+    Step(&[ROOT, "user", "grant-role", "alice", "reader"], ""),
+    Step(&[ROOT, "role", "delete", "reader"], ""),
+    Step(&[ROOT, "role", "delete", "reader"], ""),
+    Step(&[ROOT, "user", "get", "alice"], ""),
+    Step(&[ROOT, "user", "delete", "alice"], ""),
+    Step(&[ROOT, "user", "delete", "alice"], ""),
+    Step(&[ROOT, "auth", "disable"], ""),
+    Step(&["get", "a"], ""),
+    Step(&["auth", "disable"], ""),
+    Step(&["user", "revoke-role", "root", "root"], ""),
+    Step(&["role", "delete", "root"], ""),
+    Step(&["user", "delete", "root"], ""),
+    Step(&["user", "list"], ""),
+    Step(&["auth", "enable"], ""),
+];
+
+#[test]
+fn etcdctl_v3_auth_answers_as_etcd() {
+    let etcd = Etcd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = Member::start(dir.path(), &[]);
+    assert_same(&etcd.url, &ours.url, AUTH_STEPS);
 }
 
 /// Leases: each server picks its own lease ids, so the steps name "{id}" and each server's

@@ -89,11 +89,10 @@ fn apply_v3(
     events: &mut Vec<crate::pb::mvccpb::Event>,
 ) -> std::result::Result<v3::V3Response, V3Error> {
     use prost::Message as _;
-    let req = crate::pb::etcdrs::V3Request::decode(data)
-        .ok()
-        .and_then(|r| r.request)
-        .ok_or_else(|| V3Error::Internal("etcdserver: a v3 entry that does not decode".into()))?;
-    let (result, changes) = v3::apply(mvcc, req);
+    let undecodable = || V3Error::Internal("etcdserver: a v3 entry that does not decode".into());
+    let entry = crate::pb::etcdrs::V3Request::decode(data).map_err(|_| undecodable())?;
+    let req = entry.request.ok_or_else(undecodable)?;
+    let (result, changes) = v3::apply(mvcc, req, entry.auth.as_ref());
     events.extend(changes);
     result
 }

@@ -2,9 +2,10 @@
 //! Compaction, LeaseGrant and LeaseRevoke over the mvcc store. Writes run here as raft entries are applied; reads (and
 //! read-only txns) run on the committed store, the same code either way.
 
+use crate::auth::{Access, AuthInfo, AuthStore, TOKEN_TTL};
 use crate::error::V3Error;
 use crate::mvcc::{KeyRange, Mvcc, MvccError, RangeOptions, ReadView, WriteTxn};
-use crate::pb::etcdrs::v3_request::Request;
+use crate::pb::etcdrs::{v3_request::Request, AuthHeader};
 use crate::pb::etcdserverpb::{
     alarm_request::AlarmAction, compare, range_request, request_op, response_op, AlarmMember,
     AlarmResponse, AlarmType, CompactionResponse, Compare, DeleteRangeRequest, DeleteRangeResponse,
@@ -23,6 +24,8 @@ pub enum V3Response {
     LeaseGrant(LeaseGrantResponse),
     LeaseRevoke(LeaseRevokeResponse),
     Alarm(AlarmResponse),
+    /// Any auth change (each answers with a header alone).
+    Auth(Option<ResponseHeader>),
 }
 
 impl From<MvccError> for V3Error {
@@ -134,13 +137,74 @@ pub fn read_txn(view: &impl ReadView, t: &TxnRequest) -> Result<TxnResponse, V3E
 }
 
 /// Apply one replicated write; the events are its changes, for watchers.
-pub fn apply(mvcc: &mut Mvcc, req: Request) -> (Result<V3Response, V3Error>, Vec<Event>) {
+pub fn apply(
+    mvcc: &mut Mvcc,
+    req: Request,
+    who: Option<&AuthHeader>,
+) -> (Result<V3Response, V3Error>, Vec<Event>) {
     let mut txn = match mvcc.write() {
         Ok(t) => t,
         Err(e) => return (Err(e.into()), Vec::new()),
     };
-    let r = apply_in(&mut txn, req);
+    let r = match who {
+        Some(who) => authorize(&txn, who, &req),
+        None => Ok(()),
+    }
+    .and_then(|()| apply_in(&mut txn, req));
     (r, txn.end())
+}
+
+/// Whether the client behind a request may make it, against the auth state as this entry
+/// finds it (etcd's authApplierV3): every member decides alike. Requests without a client
+/// (the member's own) need nothing.
+fn authorize(txn: &WriteTxn<'_>, who: &AuthHeader, req: &Request) -> Result<(), V3Error> {
+    let auth = txn.auth();
+    if !auth.enabled() {
+        return Ok(());
+    }
+    let info = AuthInfo {
+        username: who.username.clone(),
+        revision: who.auth_revision,
+    };
+    match req {
+        Request::Put(p) => auth.check_put(&info, p),
+        Request::DeleteRange(d) => auth.check_delete(&info, d),
+        Request::Txn(t) => auth.check_txn(&info, t),
+        // Revoking a lease deletes its keys: it needs write on each.
+        Request::LeaseRevoke(r) => txn
+            .lease_keys(r.id)
+            .iter()
+            .try_for_each(|k| auth.check_permitted(&info, k, &[], Access::Write)),
+        // etcd checks none of these; etcdrs wants at least a user.
+        Request::Compaction(_) | Request::LeaseGrant(_) | Request::Alarm(_) => {
+            auth.check_user(&info).map(|_| ())
+        }
+        // A token was earned with a password.
+        Request::Authenticate(_) => Ok(()),
+        // Enabling again (a no-op) is for root, as every other auth change.
+        Request::AuthEnable(_)
+        | Request::AuthDisable(_)
+        | Request::UserAdd(_)
+        | Request::UserDelete(_)
+        | Request::UserChangePassword(_)
+        | Request::UserGrantRole(_)
+        | Request::UserRevokeRole(_)
+        | Request::RoleAdd(_)
+        | Request::RoleDelete(_)
+        | Request::RoleGrantPermission(_)
+        | Request::RoleRevokePermission(_) => auth.check_admin(&info),
+    }
+}
+
+/// Apply one auth change to a copy of the auth state, which replaces it if it succeeds.
+fn auth_change(
+    txn: &mut WriteTxn<'_>,
+    change: impl FnOnce(&mut AuthStore) -> Result<(), V3Error>,
+) -> Result<V3Response, V3Error> {
+    let mut auth = txn.auth().clone();
+    change(&mut auth)?;
+    txn.set_auth(auth)?;
+    Ok(V3Response::Auth(header(txn.current_revision())))
 }
 
 /// Whether a txn puts anything, on either branch (etcd counts its cost).
@@ -229,6 +293,24 @@ fn apply_in(txn: &mut WriteTxn<'_>, req: Request) -> Result<V3Response, V3Error>
                 header: header(txn.current_revision()),
             })
         }
+        Request::AuthEnable(_) => auth_change(txn, AuthStore::enable)?,
+        Request::AuthDisable(_) => auth_change(txn, |a| {
+            a.disable();
+            Ok(())
+        })?,
+        Request::Authenticate(a) => {
+            txn.auth().add_token(&a.name, &a.simple_token, TOKEN_TTL)?;
+            V3Response::Auth(header(txn.current_revision()))
+        }
+        Request::UserAdd(r) => auth_change(txn, |a| a.user_add(r))?,
+        Request::UserDelete(r) => auth_change(txn, |a| a.user_delete(&r.name))?,
+        Request::UserChangePassword(r) => auth_change(txn, |a| a.user_change_password(r))?,
+        Request::UserGrantRole(r) => auth_change(txn, |a| a.user_grant_role(r))?,
+        Request::UserRevokeRole(r) => auth_change(txn, |a| a.user_revoke_role(r))?,
+        Request::RoleAdd(r) => auth_change(txn, |a| a.role_add(&r.name))?,
+        Request::RoleDelete(r) => auth_change(txn, |a| a.role_delete(&r.role))?,
+        Request::RoleGrantPermission(r) => auth_change(txn, |a| a.role_grant_permission(r))?,
+        Request::RoleRevokePermission(r) => auth_change(txn, |a| a.role_revoke_permission(r))?,
     })
 }
 

@@ -50,6 +50,7 @@ impl Cluster for ClusterService {
         &self,
         r: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
+        self.0.authorize_admin().map_err(status)?;
         let r = r.into_inner();
         if r.is_learner {
             return Err(status(V3Error::Internal(
@@ -73,6 +74,7 @@ impl Cluster for ClusterService {
         &self,
         r: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
+        self.0.authorize_admin().map_err(status)?;
         self.0
             .remove_member(r.into_inner().id)
             .await
@@ -87,6 +89,7 @@ impl Cluster for ClusterService {
         &self,
         r: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
+        self.0.authorize_admin().map_err(status)?;
         let r = r.into_inner();
         Self::check_urls(&r.peer_ur_ls)?;
         self.0
@@ -114,6 +117,7 @@ impl Cluster for ClusterService {
         &self,
         r: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
+        self.0.authorize_admin().map_err(status)?;
         let id = r.into_inner().id;
         if self.0.members().iter().any(|m| m.id == id) {
             return Err(Status::failed_precondition(

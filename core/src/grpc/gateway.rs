@@ -5,6 +5,7 @@
 //! differs: proto field names, bytes as base64, 64-bit integers as strings, zero fields left
 //! out (pbjson, configured in build.rs), streams as one `{"result": ...}` object per line.
 
+use super::auth::AuthService;
 use super::cluster::ClusterService;
 use super::kv::KvService;
 use super::lease::{keep_alive_stream, LeaseService};
@@ -13,7 +14,8 @@ use super::maintenance::MaintenanceService;
 use super::watch::watch_stream;
 use crate::http::{header, response, Body};
 use crate::pb::etcdserverpb::{
-    cluster_server::Cluster, kv_server::Kv, lease_server::Lease, maintenance_server::Maintenance,
+    auth_server::Auth, cluster_server::Cluster, kv_server::Kv, lease_server::Lease,
+    maintenance_server::Maintenance,
 };
 use crate::pb::v3electionpb::election_server::Election;
 use crate::pb::v3lockpb::lock_server::Lock;
@@ -52,8 +54,18 @@ enum Shape {
     Bidi,
 }
 
-/// Answer one gateway request.
+/// Answer one gateway request, as the client its Authorization header's token names.
 pub(crate) async fn serve(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body> {
+    let who = match server.auth_info(super::token(req.headers())) {
+        Ok(who) => who,
+        Err(e) => return error(&super::status(e)),
+    };
+    crate::server::CALLER
+        .scope(who, serve_as_caller(req, server))
+        .await
+}
+
+async fn serve_as_caller(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body> {
     let path = req.uri().path();
     let method = PREFIXES
         .iter()
@@ -139,10 +151,23 @@ pub(crate) async fn serve(req: Request<Incoming>, server: &Arc<Server>) -> Respo
         "election/leader" => call!(ElectionService(s), leader),
         "election/observe" => stream!(ElectionService(s), observe),
         "election/resign" => call!(ElectionService(s), resign),
-        // The Auth service's paths: known to etcd's gateway, not served here yet.
-        _ => error(&Status::unimplemented(
-            "etcdrs: authentication is not supported",
-        )),
+        "auth/enable" => call!(AuthService(s), auth_enable),
+        "auth/disable" => call!(AuthService(s), auth_disable),
+        "auth/authenticate" => call!(AuthService(s), authenticate),
+        "auth/user/add" => call!(AuthService(s), user_add),
+        "auth/user/get" => call!(AuthService(s), user_get),
+        "auth/user/list" => call!(AuthService(s), user_list),
+        "auth/user/delete" => call!(AuthService(s), user_delete),
+        "auth/user/changepw" => call!(AuthService(s), user_change_password),
+        "auth/user/grant" => call!(AuthService(s), user_grant_role),
+        "auth/user/revoke" => call!(AuthService(s), user_revoke_role),
+        "auth/role/add" => call!(AuthService(s), role_add),
+        "auth/role/get" => call!(AuthService(s), role_get),
+        "auth/role/list" => call!(AuthService(s), role_list),
+        "auth/role/delete" => call!(AuthService(s), role_delete),
+        "auth/role/grant" => call!(AuthService(s), role_grant_permission),
+        "auth/role/revoke" => call!(AuthService(s), role_revoke_permission),
+        _ => not_found(),
     }
 }
 

@@ -77,14 +77,24 @@ pub(crate) fn keep_alive_stream(
     server: Arc<Server>,
     requests: impl Stream<Item = Result<LeaseKeepAliveRequest, Status>> + Send + Unpin + 'static,
 ) -> BoxStream<LeaseKeepAliveResponse> {
+    // The stream's client, for each renewal it asks for.
+    let who = crate::server::caller();
     Box::pin(futures_util::stream::unfold(
-        (server, requests),
-        |(server, mut requests)| async move {
+        (server, requests, who),
+        |(server, mut requests, who)| async move {
             let req = match requests.next().await? {
                 Ok(req) => req,
-                Err(e) => return Some((Err(e), (server, requests))),
+                Err(e) => return Some((Err(e), (server, requests, who))),
             };
-            let answer = match server.lease_keep_alive(req.id).await {
+            let renewed = match &who {
+                Some(w) => {
+                    crate::server::CALLER
+                        .scope(w.clone(), server.lease_keep_alive(req.id))
+                        .await
+                }
+                None => server.lease_keep_alive(req.id).await,
+            };
+            let answer = match renewed {
                 Ok(resp) => Ok(resp),
                 Err(crate::error::V3Error::LeaseNotFound) => Ok(LeaseKeepAliveResponse {
                     header: server.v3_header(None),
@@ -93,7 +103,7 @@ pub(crate) fn keep_alive_stream(
                 }),
                 Err(e) => Err(status(e)),
             };
-            Some((answer, (server, requests)))
+            Some((answer, (server, requests, who)))
         },
     ))
 }

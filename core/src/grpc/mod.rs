@@ -2,6 +2,7 @@
 //! `Server`, and the router that the client listener hands every gRPC request to (`http`
 //! tells them from HTTP/1 and JSON requests by content-type, as etcd's cmux does).
 
+mod auth;
 mod cluster;
 pub(crate) mod gateway;
 mod kv;
@@ -16,12 +17,12 @@ pub(crate) use maintenance::MaintenanceService;
 
 use crate::error::V3Error;
 use crate::pb::etcdserverpb::{
-    cluster_server::ClusterServer, kv_server::KvServer, lease_server::LeaseServer,
-    maintenance_server::MaintenanceServer, watch_server::WatchServer,
+    auth_server::AuthServer, cluster_server::ClusterServer, kv_server::KvServer,
+    lease_server::LeaseServer, maintenance_server::MaintenanceServer, watch_server::WatchServer,
 };
 use crate::pb::v3electionpb::election_server::ElectionServer;
 use crate::pb::v3lockpb::lock_server::LockServer;
-use crate::server::Server;
+use crate::server::{Server, CALLER};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use std::sync::Arc;
@@ -33,6 +34,8 @@ const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 /// The v3 services of one member, by gRPC service name.
 #[derive(Clone)]
 pub(crate) struct Routes {
+    server: Arc<Server>,
+    auth: AuthServer<auth::AuthService>,
     kv: KvServer<kv::KvService>,
     maintenance: MaintenanceServer<maintenance::MaintenanceService>,
     cluster: ClusterServer<cluster::ClusterService>,
@@ -49,6 +52,8 @@ impl Routes {
             .max_request_bytes
             .saturating_add(GRPC_OVERHEAD_BYTES);
         Routes {
+            auth: AuthServer::new(auth::AuthService(server.clone()))
+                .max_decoding_message_size(max_recv),
             kv: KvServer::new(kv::KvService(server.clone())).max_decoding_message_size(max_recv),
             maintenance: MaintenanceServer::new(maintenance::MaintenanceService(server.clone()))
                 .max_decoding_message_size(max_recv),
@@ -60,16 +65,26 @@ impl Routes {
                 .max_decoding_message_size(max_recv),
             lock: LockServer::new(lock::LockService(server.clone()))
                 .max_decoding_message_size(max_recv),
-            election: ElectionServer::new(lock::ElectionService(server))
+            election: ElectionServer::new(lock::ElectionService(server.clone()))
                 .max_decoding_message_size(max_recv),
+            server,
         }
     }
 
-    /// Answer one gRPC request (`/package.Service/Method`).
+    /// Answer one gRPC request (`/package.Service/Method`), as the client its token names.
     pub async fn call(&self, req: Request<Incoming>) -> Response<tonic::body::Body> {
+        let who = match self.server.auth_info(token(req.headers())) {
+            Ok(who) => who,
+            Err(e) => return status(e).into_http(),
+        };
+        CALLER.scope(who, self.dispatch(req)).await
+    }
+
+    async fn dispatch(&self, req: Request<Incoming>) -> Response<tonic::body::Body> {
         let service = req.uri().path().trim_start_matches('/');
         let service = service.split('/').next().unwrap_or_default();
         let answer = match service {
+            "etcdserverpb.Auth" => self.auth.clone().call(req).await,
             "etcdserverpb.KV" => self.kv.clone().call(req).await,
             "etcdserverpb.Maintenance" => self.maintenance.clone().call(req).await,
             "etcdserverpb.Cluster" => self.cluster.clone().call(req).await,
@@ -84,6 +99,15 @@ impl Routes {
             Err(never) => match never {},
         }
     }
+}
+
+/// The token a client's call carries: etcd's clients send it as gRPC metadata "token",
+/// the gateway's as the Authorization header.
+pub(crate) fn token(headers: &hyper::HeaderMap) -> Option<&str> {
+    headers
+        .get("token")
+        .or_else(|| headers.get(hyper::header::AUTHORIZATION))
+        .and_then(|v| v.to_str().ok())
 }
 
 /// A v3 error as its gRPC status: etcd's code and exact message.

@@ -2,6 +2,7 @@
 //! cancel watchers and ask for progress; answers come in one ordered channel per stream, so
 //! a watcher's "created" comes before its events and its events before its "canceled".
 
+use crate::auth::{Access, AuthInfo};
 use crate::mvcc::{Delivery, WatchSpec};
 use crate::pb::etcdserverpb::{
     watch_request::RequestUnion, watch_server::Watch, WatchRequest, WatchResponse,
@@ -36,7 +37,8 @@ pub(crate) fn watch_stream(
     requests: impl Stream<Item = Result<WatchRequest, Status>> + Send + Unpin + 'static,
 ) -> BoxStream<WatchResponse> {
     let (tx, rx) = mpsc::channel(WATCH_BUFFER);
-    tokio::spawn(serve_requests(server.clone(), requests, tx));
+    let who = crate::server::caller();
+    tokio::spawn(serve_requests(server.clone(), who, requests, tx));
     let answers = futures_util::stream::unfold((server, rx), |(server, mut rx)| async move {
         let d = rx.recv().await?;
         let parts = server.watch_responses(d).into_iter().map(Ok);
@@ -65,6 +67,7 @@ impl Drop for StreamWatchers {
 /// ends) keeps its watchers, as with etcd, until it stops reading the answers.
 async fn serve_requests(
     server: Arc<Server>,
+    who: Option<AuthInfo>,
     mut requests: impl Stream<Item = Result<WatchRequest, Status>> + Send + Unpin,
     tx: mpsc::Sender<Delivery>,
 ) {
@@ -93,7 +96,13 @@ async fn serve_requests(
                     mine.next_id
                 };
                 let revision = server.v3_revision();
+                let permitted = server.authorize_as(who.as_ref(), |a, info| {
+                    a.check_permitted(info, &c.key, &c.range_end, Access::Read)
+                });
                 match mine.by_id.entry(watch_id) {
+                    // etcd 3.4: a watch the client may not read is refused, and the stream
+                    // goes on.
+                    _ if permitted.is_err() => tx.send(Delivery::Refused { revision }).await,
                     // etcd: a watch id already in use on this stream is refused.
                     Entry::Occupied(_) => tx.send(Delivery::Canceled { watch_id, revision }).await,
                     Entry::Vacant(slot) => {

@@ -12,6 +12,8 @@ mod key_index;
 mod revision;
 mod watch;
 
+use crate::auth::AuthStore;
+use crate::pb::etcdrs::AuthState;
 use crate::pb::mvccpb::{event::EventType, Event, KeyValue};
 use bytes::Bytes;
 use key_index::KeyIndex;
@@ -29,6 +31,9 @@ const KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("key");
 const LEASES: TableDefinition<i64, i64> = TableDefinition::new("lease");
 /// Alarms raised and not disarmed: (member id, alarm type) -> ().
 const ALARMS: TableDefinition<(u64, i32), ()> = TableDefinition::new("alarm");
+/// Users, roles and whether auth is on: one record (etcd's auth buckets).
+const AUTH: TableDefinition<&str, &[u8]> = TableDefinition::new("auth");
+const AUTH_STATE: &str = "state";
 /// The consistent index and the compaction point.
 const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 const CONSISTENT_INDEX: &str = "consistent_index";
@@ -196,6 +201,8 @@ pub struct Mvcc {
     key_leases: HashMap<Bytes, i64>,
     /// Alarms raised and not disarmed: (member id, etcd's AlarmType).
     alarms: BTreeSet<(u64, i32)>,
+    /// Users, roles and permissions.
+    auth: AuthStore,
     /// The backend file's size after the last commit.
     db_size: u64,
     /// etcd_disk_backend_commit_duration_seconds, once a member observes it.
@@ -222,6 +229,7 @@ impl Mvcc {
         txn.open_table(KEYS)?;
         txn.open_table(LEASES)?;
         txn.open_table(ALARMS)?;
+        txn.open_table(AUTH)?;
         txn.open_table(META)?;
         txn.commit()?;
         let mut mvcc = Mvcc {
@@ -235,6 +243,7 @@ impl Mvcc {
             leases: BTreeMap::new(),
             key_leases: HashMap::new(),
             alarms: BTreeSet::new(),
+            auth: AuthStore::default(),
             db_size: 0,
             commit_seconds: None,
         };
@@ -259,6 +268,15 @@ impl Mvcc {
         for entry in txn.open_table(ALARMS)?.iter()? {
             self.alarms.insert(entry?.0.value());
         }
+        self.auth = match txn.open_table(AUTH)?.get(AUTH_STATE)? {
+            Some(v) => AuthStore::from_state(AuthState::decode(v.value()).map_err(|e| {
+                MvccError::Backend(format!(
+                    "{}: the auth record does not decode: {e}",
+                    self.path.display()
+                ))
+            })?),
+            None => AuthStore::default(),
+        };
         for entry in txn.open_table(LEASES)?.iter()? {
             let (id, ttl) = entry?;
             self.leases.insert(
@@ -329,6 +347,11 @@ impl Mvcc {
     /// Alarms raised and not disarmed: (member id, etcd's AlarmType).
     pub fn alarms(&self) -> &BTreeSet<(u64, i32)> {
         &self.alarms
+    }
+
+    /// Users, roles and permissions, and the tokens this member handed out.
+    pub fn auth(&self) -> &AuthStore {
+        &self.auth
     }
 
     pub(crate) fn db(&self) -> MvccResult<&redb::Database> {
@@ -512,6 +535,9 @@ impl Mvcc {
                 &i64::from(alarm).to_le_bytes(),
             );
         }
+        if let Some(v) = txn.open_table(AUTH)?.get(AUTH_STATE)? {
+            record(DUMP_AUTH, AUTH_STATE.as_bytes(), v.value());
+        }
         for entry in keys.iter()? {
             let (k, v) = entry?;
             record(DUMP_KEY, k.value(), v.value());
@@ -526,7 +552,7 @@ impl Mvcc {
             match r {
                 DumpRecord::Key(..) => keys += 1,
                 DumpRecord::Lease(..) => leases += 1,
-                DumpRecord::Alarm(..) => {}
+                DumpRecord::Alarm(..) | DumpRecord::Auth(_) => {}
             }
             Ok(())
         })?;
@@ -562,11 +588,13 @@ impl Mvcc {
         txn.delete_table(KEYS)?;
         txn.delete_table(LEASES)?;
         txn.delete_table(ALARMS)?;
+        txn.delete_table(AUTH)?;
         txn.delete_table(META)?;
         {
             let mut keys = txn.open_table(KEYS)?;
             let mut leases = txn.open_table(LEASES)?;
             let mut alarms = txn.open_table(ALARMS)?;
+            let mut auth = txn.open_table(AUTH)?;
             let (consistent_index, compacted, _) = parse_dump(dump, |record| {
                 match record {
                     DumpRecord::Key(k, v) => keys.insert(k, v).map(|_| ()),
@@ -574,6 +602,7 @@ impl Mvcc {
                     DumpRecord::Alarm(member, alarm) => {
                         alarms.insert((member, alarm), ()).map(|_| ())
                     }
+                    DumpRecord::Auth(state) => auth.insert(AUTH_STATE, state).map(|_| ()),
                 }?;
                 Ok(())
             })?;
@@ -603,9 +632,12 @@ pub struct DumpSummary {
 const DUMP_KEY: u8 = b'k';
 const DUMP_LEASE: u8 = b'l';
 const DUMP_ALARM: u8 = b'a';
+const DUMP_AUTH: u8 = b'u';
 
 enum DumpRecord<'a> {
     Key(&'a [u8], &'a [u8]),
+    /// The encoded AuthState.
+    Auth(&'a [u8]),
     Lease(i64, i64),
     Alarm(u64, i32),
 }
@@ -642,6 +674,12 @@ fn parse_dump(
                     return Err(bad("a record that is not a revision and a KeyValue"));
                 }
                 record(DumpRecord::Key(&k, &v))?;
+            }
+            DUMP_AUTH => {
+                if AuthState::decode(&v[..]).is_err() {
+                    return Err(bad("an auth record that does not decode"));
+                }
+                record(DumpRecord::Auth(&v))?;
             }
             DUMP_LEASE | DUMP_ALARM => {
                 let (Ok(a), Ok(b)) = (<[u8; 8]>::try_from(&k[..]), <[u8; 8]>::try_from(&v[..]))
@@ -903,6 +941,29 @@ impl WriteTxn<'_> {
             m.alarms.remove(&(member, alarm))
         };
         Ok(changed)
+    }
+
+    pub fn auth(&self) -> &AuthStore {
+        &self.mvcc.auth
+    }
+
+    /// The keys attached to a lease (none when there is no such lease).
+    pub fn lease_keys(&self, id: i64) -> Vec<Bytes> {
+        self.mvcc
+            .leases
+            .get(&id)
+            .map(|l| l.keys.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Replace the auth state (an auth change being applied), in memory and in the batch.
+    pub fn set_auth(&mut self, auth: AuthStore) -> MvccResult<()> {
+        let state = auth.state().encode_to_vec();
+        self.batch()
+            .open_table(AUTH)?
+            .insert(AUTH_STATE, &state[..])?;
+        self.mvcc.auth = auth;
+        Ok(())
     }
 
     /// Forget the history before `at` (the record holding each key as of `at` stays).

@@ -25,6 +25,10 @@ pub enum Delivery {
         watch_id: i64,
         revision: i64,
     },
+    /// A watch the client may not read, refused as it is created.
+    Refused {
+        revision: i64,
+    },
     Events {
         watch_id: i64,
         events: Vec<Event>,

@@ -133,6 +133,7 @@ impl Server {
     /// Renew a lease; its TTL. The leader renews, a follower asks the leader.
     pub async fn lease_keep_alive(&self, id: i64) -> Result<LeaseKeepAliveResponse, V3Error> {
         self.check_serving()?;
+        self.authorize_user()?;
         let ttl = if self.is_leader() {
             self.renew_here(id).await?
         } else {
@@ -176,6 +177,7 @@ impl Server {
         r: LeaseTimeToLiveRequest,
     ) -> Result<LeaseTimeToLiveResponse, V3Error> {
         self.check_serving()?;
+        self.authorize_user()?;
         let mut resp = if self.is_leader() {
             self.time_to_live_here(&r).await?
         } else {
@@ -226,6 +228,7 @@ impl Server {
     /// Every lease this member holds.
     pub async fn lease_leases(&self) -> Result<LeaseLeasesResponse, V3Error> {
         self.check_serving()?;
+        self.authorize_user()?;
         let leases = self
             .read_mvcc()
             .leases()
@@ -300,8 +303,10 @@ impl Server {
         drop(expiry);
         for id in expired {
             tracing::info!(lease = format!("{id:016x}"), "lease expired; revoking it");
+            // The member's own request: no client to check.
             let data = V3Request {
                 request: Some(Request::LeaseRevoke(LeaseRevokeRequest { id })),
+                auth: None,
             }
             .encode_to_vec();
             let req = RaftRequest {

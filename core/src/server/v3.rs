@@ -6,7 +6,7 @@ use super::Server;
 use crate::apply::v3::{self as semantics, V3Response};
 use crate::error::V3Error;
 use crate::mvcc::KeyRange;
-use crate::pb::etcdrs::{v3_request::Request, V3Request};
+use crate::pb::etcdrs::{v3_request::Request, AuthHeader, V3Request};
 use crate::pb::etcdserverpb::{
     alarm_request::AlarmAction, request_op, AlarmMember, AlarmRequest, AlarmResponse, AlarmType,
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
@@ -108,7 +108,7 @@ impl Server {
         self.v3_limits
     }
 
-    async fn v3_serving(&self, linearizable: bool) -> Result<(), V3Error> {
+    pub(super) async fn v3_serving(&self, linearizable: bool) -> Result<(), V3Error> {
         self.check_serving()?;
         if !self.is_ready() {
             tokio::time::timeout(self.request_timeout, self.ready())
@@ -123,6 +123,7 @@ impl Server {
 
     pub async fn range(&self, r: RangeRequest) -> Result<RangeResponse, V3Error> {
         check_range(&r)?;
+        self.authorize_read(&r.key, &r.range_end)?;
         self.v3_serving(!r.serializable).await?;
         let mut resp = semantics::range(&*self.read_mvcc(), &r)?;
         resp.header = self.v3_header(resp.header);
@@ -162,6 +163,7 @@ impl Server {
         check_intervals(&r.success)?;
         check_intervals(&r.failure)?;
         let mut resp = if semantics::txn_is_read_only(&r) {
+            self.authorize(|a, info| a.check_txn(info, &r))?;
             self.v3_serving(!txn_is_serializable(&r)).await?;
             semantics::read_txn(&*self.read_mvcc(), &r)?
         } else {
@@ -215,6 +217,7 @@ impl Server {
         let mut resp = match AlarmAction::try_from(r.action) {
             Ok(AlarmAction::Get) | Err(_) => {
                 self.check_serving()?;
+                self.authorize_user()?;
                 let alarms = self
                     .read_mvcc()
                     .alarms()
@@ -257,7 +260,15 @@ impl Server {
 
     /// Put a v3 write through raft; its result as applied here.
     pub(super) async fn propose_v3(&self, req: Request) -> Result<V3Response, V3Error> {
-        let data = V3Request { request: Some(req) }.encode_to_vec();
+        let auth = super::auth::caller().map(|c| AuthHeader {
+            username: c.username,
+            auth_revision: c.revision,
+        });
+        let data = V3Request {
+            request: Some(req),
+            auth,
+        }
+        .encode_to_vec();
         if data.len() > self.v3_limits.max_request_bytes {
             return Err(V3Error::RequestTooLarge);
         }

@@ -120,6 +120,17 @@ impl Server {
                 created: true,
                 ..Default::default()
             },
+            Delivery::Refused { revision } => WatchResponse {
+                header: header(revision),
+                watch_id: -1,
+                created: true,
+                canceled: true,
+                cancel_reason: format!(
+                    "rpc error: code = PermissionDenied desc = {}",
+                    V3Error::PermissionDenied.message()
+                ),
+                ..Default::default()
+            },
             Delivery::Canceled { watch_id, revision } => WatchResponse {
                 header: header(revision),
                 watch_id,
