@@ -53,8 +53,8 @@ mod wait;
 
 pub use backup::{backup, snapshot_restore, snapshot_status, Restored, SnapshotStatus};
 pub use client::{
-    within, Client, ClientTls, GetOptions, V3Observe, V3Watch, WatchCanceller, WatchOptions,
-    WatchStream, V3,
+    within, Client, ClientTls, Credentials, GetOptions, V3Observe, V3Watch, WatchCanceller,
+    WatchOptions, WatchStream, V3,
 };
 pub use config::{
     split_urls, AutoCompaction, AutoCompactionMode, ClusterState, Config, DEFAULT_SNAPSHOT_COUNT,

@@ -170,11 +170,14 @@ fn authorize(txn: &WriteTxn<'_>, who: &AuthHeader, req: &Request) -> Result<(), 
         Request::Put(p) => auth.check_put(&info, p),
         Request::DeleteRange(d) => auth.check_delete(&info, d),
         Request::Txn(t) => auth.check_txn(&info, t),
-        // Revoking a lease deletes its keys: it needs write on each.
-        Request::LeaseRevoke(r) => txn
-            .lease_keys(r.id)
-            .iter()
-            .try_for_each(|k| auth.check_permitted(&info, k, &[], Access::Write)),
+        // Revoking a lease deletes its keys: it needs write on each (and, as every lease
+        // call here, a user even when there are none).
+        Request::LeaseRevoke(r) => {
+            auth.check_user(&info)?;
+            txn.lease_keys(r.id)
+                .iter()
+                .try_for_each(|k| auth.check_permitted(&info, k, &[], Access::Write))
+        }
         // etcd checks none of these; etcdrs wants at least a user.
         Request::Compaction(_) | Request::LeaseGrant(_) | Request::Alarm(_) => {
             auth.check_user(&info).map(|_| ())

@@ -3,8 +3,9 @@
 
 use crate::error::V3Error;
 use crate::pb::etcdserverpb::{
-    cluster_client::ClusterClient, kv_client::KvClient, lease_client::LeaseClient,
-    maintenance_client::MaintenanceClient, watch_client::WatchClient,
+    auth_client::AuthClient, cluster_client::ClusterClient, kv_client::KvClient,
+    lease_client::LeaseClient, maintenance_client::MaintenanceClient, watch_client::WatchClient,
+    AuthenticateRequest,
 };
 use crate::pb::v3electionpb::election_client::ElectionClient;
 use crate::pb::v3lockpb::lock_client::LockClient;
@@ -12,15 +13,43 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::{interceptor::InterceptedService, Interceptor};
 
 pub(crate) type Channel = HyperClient<super::Connector, tonic::body::Body>;
+
+/// The channel with the client's token, when it has one, on every call.
+pub(crate) type Authed = InterceptedService<Channel, AddToken>;
+
+/// A user and password a client authenticates with (etcdctl's --user).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+}
+
+#[derive(Clone)]
+pub(crate) struct AddToken(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for AddToken {
+    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(t) = &self.0 {
+            r.metadata_mut().insert("token", t.clone());
+        }
+        Ok(r)
+    }
+}
 
 pub struct GrpcClient {
     endpoints: Vec<hyper::Uri>,
     current: AtomicUsize,
     channel: Channel,
     timeout: Option<Duration>,
+    credentials: Option<Credentials>,
+    /// The token `Authenticate` gave for `credentials`, until a member refuses it.
+    token: Mutex<Option<MetadataValue<Ascii>>>,
 }
 
 /// A gRPC status as etcd's error.
@@ -39,6 +68,7 @@ impl GrpcClient {
         endpoints: &[String],
         timeout: Option<Duration>,
         tls: Option<&rustls::ClientConfig>,
+        credentials: Option<Credentials>,
     ) -> Result<GrpcClient, String> {
         let endpoints = endpoints
             .iter()
@@ -52,12 +82,72 @@ impl GrpcClient {
             current: AtomicUsize::new(0),
             channel,
             timeout,
+            credentials,
+            token: Mutex::new(None),
         })
+    }
+
+    fn token(&self) -> std::sync::MutexGuard<'_, Option<MetadataValue<Ascii>>> {
+        self.token.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The token to send: none without credentials; with them, the one held or a new one.
+    async fn current_token(&self) -> Result<AddToken, V3Error> {
+        let Some(c) = &self.credentials else {
+            return Ok(AddToken(None));
+        };
+        if let Some(t) = self.token().clone() {
+            return Ok(AddToken(Some(t)));
+        }
+        let r = AuthenticateRequest {
+            name: c.user.clone(),
+            password: c.password.clone(),
+        };
+        let token = self
+            .attempt(|ch, uri| {
+                let r = r.clone();
+                async move {
+                    AuthClient::with_origin(ch, uri)
+                        .authenticate(r)
+                        .await
+                        .map(tonic::Response::into_inner)
+                }
+            })
+            .await?
+            .token;
+        let token = MetadataValue::try_from(token)
+            .map_err(|e| V3Error::Internal(format!("a token that is not ASCII: {e}")))?;
+        *self.token() = Some(token.clone());
+        Ok(AddToken(Some(token)))
+    }
+
+    /// Run `call` with the client's token; a token the members no longer take (expired, or
+    /// from before an auth change) is replaced once, as etcd's clients do.
+    async fn call<T, F, Fut>(&self, call: F) -> Result<T, V3Error>
+    where
+        F: Fn(Authed, hyper::Uri) -> Fut,
+        Fut: Future<Output = Result<T, tonic::Status>>,
+    {
+        for retry in [true, false] {
+            let token = self.current_token().await?;
+            let answer = self
+                .attempt(|ch, uri| call(InterceptedService::new(ch, token.clone()), uri))
+                .await;
+            match answer {
+                Err(V3Error::InvalidAuthToken | V3Error::AuthOldRevision)
+                    if retry && self.credentials.is_some() =>
+                {
+                    *self.token() = None;
+                }
+                other => return other,
+            }
+        }
+        unreachable!("the second try returns")
     }
 
     /// Run `call` against the current endpoint, moving on to the next one while an
     /// endpoint cannot be reached.
-    async fn call<T, F, Fut>(&self, call: F) -> Result<T, V3Error>
+    async fn attempt<T, F, Fut>(&self, call: F) -> Result<T, V3Error>
     where
         F: Fn(Channel, hyper::Uri) -> Fut,
         Fut: Future<Output = Result<T, tonic::Status>>,
@@ -96,7 +186,7 @@ macro_rules! services {
             $(
                 pub async fn $name<T, F, Fut>(&self, f: F) -> Result<T, V3Error>
                 where
-                    F: Fn($client<Channel>) -> Fut,
+                    F: Fn($client<Authed>) -> Fut,
                     Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
                 {
                     self.call(|c, uri| {
@@ -111,6 +201,7 @@ macro_rules! services {
 }
 
 services!(
+    auth: AuthClient,
     kv: KvClient,
     lease: LeaseClient,
     watch: WatchClient,

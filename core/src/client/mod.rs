@@ -6,6 +6,7 @@ mod grpc;
 mod http;
 mod v3;
 
+pub use grpc::Credentials;
 pub use v3::{V3Observe, V3Watch, V3};
 
 use crate::error::{Error, ErrorCode, Result};
@@ -114,6 +115,17 @@ impl Client {
         timeout: Option<Duration>,
         tls: &ClientTls,
     ) -> Result<Client> {
+        Client::http_with(endpoints, timeout, tls, None)
+    }
+
+    /// `http_tls`, with a user and password for members with auth enabled: v3 calls carry
+    /// the token the members hand out for them.
+    pub fn http_with<S: AsRef<str>>(
+        endpoints: &[S],
+        timeout: Option<Duration>,
+        tls: &ClientTls,
+        credentials: Option<Credentials>,
+    ) -> Result<Client> {
         let tls = crate::tls::client_config(tls)?;
         Ok(Client {
             via: Arc::new(Via::Http(Box::new(Remote {
@@ -125,6 +137,7 @@ impl Client {
                         .collect::<Vec<_>>(),
                     timeout,
                     tls.as_ref(),
+                    credentials,
                 )
                 .map_err(|e| Error::new(ErrorCode::InvalidConfig, e, 0))?,
             }))),

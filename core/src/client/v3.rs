@@ -8,10 +8,19 @@ use crate::error::V3Error;
 use crate::mvcc::{Delivery, WatchSpec};
 use crate::pb::etcdserverpb::{
     cluster_server::Cluster as _, maintenance_server::Maintenance as _,
-    watch_request::RequestUnion, AlarmRequest, AlarmResponse, CompactionRequest,
-    CompactionResponse, DefragmentRequest, DefragmentResponse, DeleteRangeRequest,
-    DeleteRangeResponse, HashKvRequest, HashKvResponse, HashRequest, HashResponse,
-    LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
+    watch_request::RequestUnion, AlarmRequest, AlarmResponse, AuthDisableRequest,
+    AuthDisableResponse, AuthEnableRequest, AuthEnableResponse, AuthRoleAddRequest,
+    AuthRoleAddResponse, AuthRoleDeleteRequest, AuthRoleDeleteResponse, AuthRoleGetRequest,
+    AuthRoleGetResponse, AuthRoleGrantPermissionRequest, AuthRoleGrantPermissionResponse,
+    AuthRoleListRequest, AuthRoleListResponse, AuthRoleRevokePermissionRequest,
+    AuthRoleRevokePermissionResponse, AuthUserAddRequest, AuthUserAddResponse,
+    AuthUserChangePasswordRequest, AuthUserChangePasswordResponse, AuthUserDeleteRequest,
+    AuthUserDeleteResponse, AuthUserGetRequest, AuthUserGetResponse, AuthUserGrantRoleRequest,
+    AuthUserGrantRoleResponse, AuthUserListRequest, AuthUserListResponse,
+    AuthUserRevokeRoleRequest, AuthUserRevokeRoleResponse, CompactionRequest, CompactionResponse,
+    DefragmentRequest, DefragmentResponse, DeleteRangeRequest, DeleteRangeResponse, HashKvRequest,
+    HashKvResponse, HashRequest, HashResponse, LeaseGrantRequest, LeaseGrantResponse,
+    LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesRequest, LeaseLeasesResponse,
     LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
     MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
     MemberRemoveRequest, MemberRemoveResponse, MemberUpdateRequest, MemberUpdateResponse,
@@ -68,6 +77,36 @@ macro_rules! local_service {
     };
 }
 
+/// The Auth service's calls (users, roles, enabling auth): in-process, the member's own
+/// (an embedding program administers its member); over the network, as the client's user.
+macro_rules! auth_calls {
+    ($($method:ident($req:ident) -> $resp:ident;)*) => {
+        impl V3<'_> {
+            $(pub async fn $method(&self, r: $req) -> Result<$resp, V3Error> {
+                v3_call!(self, r, auth, $method)
+            })*
+        }
+    };
+}
+
+auth_calls! {
+    auth_enable(AuthEnableRequest) -> AuthEnableResponse;
+    auth_disable(AuthDisableRequest) -> AuthDisableResponse;
+    user_add(AuthUserAddRequest) -> AuthUserAddResponse;
+    user_get(AuthUserGetRequest) -> AuthUserGetResponse;
+    user_list(AuthUserListRequest) -> AuthUserListResponse;
+    user_delete(AuthUserDeleteRequest) -> AuthUserDeleteResponse;
+    user_change_password(AuthUserChangePasswordRequest) -> AuthUserChangePasswordResponse;
+    user_grant_role(AuthUserGrantRoleRequest) -> AuthUserGrantRoleResponse;
+    user_revoke_role(AuthUserRevokeRoleRequest) -> AuthUserRevokeRoleResponse;
+    role_add(AuthRoleAddRequest) -> AuthRoleAddResponse;
+    role_get(AuthRoleGetRequest) -> AuthRoleGetResponse;
+    role_list(AuthRoleListRequest) -> AuthRoleListResponse;
+    role_delete(AuthRoleDeleteRequest) -> AuthRoleDeleteResponse;
+    role_grant_permission(AuthRoleGrantPermissionRequest) -> AuthRoleGrantPermissionResponse;
+    role_revoke_permission(AuthRoleRevokePermissionRequest) -> AuthRoleRevokePermissionResponse;
+}
+
 /// The calls `call_json` knows, by their gateway path: request type, call.
 macro_rules! json_calls {
     ($self:ident, $method:ident, $body:ident; $($path:literal => $call:ident,)*) => {
@@ -119,6 +158,19 @@ impl V3<'_> {
 
     pub async fn lease_grant(&self, r: LeaseGrantRequest) -> Result<LeaseGrantResponse, V3Error> {
         v3_call!(self, r, lease, lease_grant)
+    }
+
+    /// Every lease granted and not revoked.
+    pub async fn lease_leases(&self) -> Result<LeaseLeasesResponse, V3Error> {
+        let r = LeaseLeasesRequest {};
+        v3_call!(self, r, lease, lease_leases, |s, _r| s.lease_leases())
+    }
+
+    async fn lease_leases_request(
+        &self,
+        _: LeaseLeasesRequest,
+    ) -> Result<LeaseLeasesResponse, V3Error> {
+        self.lease_leases().await
     }
 
     pub async fn lease_revoke(&self, id: i64) -> Result<LeaseRevokeResponse, V3Error> {
@@ -288,6 +340,7 @@ impl V3<'_> {
             "lease/revoke" => lease_revoke_request,
             "lease/keepalive" => lease_keep_alive_request,
             "lease/timetolive" => lease_time_to_live,
+            "lease/leases" => lease_leases_request,
             "lock/lock" => lock_request,
             "lock/unlock" => unlock_request,
             "election/campaign" => campaign,
@@ -301,6 +354,21 @@ impl V3<'_> {
             "maintenance/hashkv" => hash_kv,
             "maintenance/defragment" => defragment,
             "maintenance/alarm" => alarm,
+            "auth/enable" => auth_enable,
+            "auth/disable" => auth_disable,
+            "auth/user/add" => user_add,
+            "auth/user/get" => user_get,
+            "auth/user/list" => user_list,
+            "auth/user/delete" => user_delete,
+            "auth/user/changepw" => user_change_password,
+            "auth/user/grant" => user_grant_role,
+            "auth/user/revoke" => user_revoke_role,
+            "auth/role/add" => role_add,
+            "auth/role/get" => role_get,
+            "auth/role/list" => role_list,
+            "auth/role/delete" => role_delete,
+            "auth/role/grant" => role_grant_permission,
+            "auth/role/revoke" => role_revoke_permission,
         )
     }
 
