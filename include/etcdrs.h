@@ -291,6 +291,9 @@ typedef struct etcdrs_v3_event {
 // No such lease or member.
 #define ETCDRS_GRPC_NOT_FOUND 5
 
+// The user's roles do not allow the call (auth enabled).
+#define ETCDRS_GRPC_PERMISSION_DENIED 7
+
 // Over the backend quota (NOSPACE alarm).
 #define ETCDRS_GRPC_RESOURCE_EXHAUSTED 8
 
@@ -302,6 +305,9 @@ typedef struct etcdrs_v3_event {
 
 // No leader, or the member stopped or timed out.
 #define ETCDRS_GRPC_UNAVAILABLE 14
+
+// A token the members do not know (auth enabled).
+#define ETCDRS_GRPC_UNAUTHENTICATED 16
 
 #ifdef __cplusplus
 extern "C" {
@@ -351,6 +357,11 @@ etcdrs_status etcdrs_client_new(const char *endpoints, size_t endpoints_len, uin
 // member certificate (self-signed, --auto-tls). Without a CA file or
 // `insecure_skip_verify`, https endpoints are refused (InvalidArgument).
 etcdrs_status etcdrs_client_new_tls(const char *endpoints, size_t endpoints_len, uint64_t timeout_ms, const char *ca_file, size_t ca_file_len, const char *cert_file, size_t cert_file_len, const char *key_file, size_t key_file_len, bool insecure_skip_verify, struct etcdrs_client **client_out, struct etcdrs_error **error_out);
+
+// `etcdrs_client_new_tls` with a user and password for members with auth enabled (v3
+// calls carry the token the members hand out for them): `user` NULL for none, `password`
+// NULL for an empty one; both UTF-8.
+etcdrs_status etcdrs_client_new_auth(const char *endpoints, size_t endpoints_len, uint64_t timeout_ms, const char *ca_file, size_t ca_file_len, const char *cert_file, size_t cert_file_len, const char *key_file, size_t key_file_len, bool insecure_skip_verify, const char *user, size_t user_len, const char *password, size_t password_len, struct etcdrs_client **client_out, struct etcdrs_error **error_out);
 
 // Free a client. NULL does nothing.
 void etcdrs_client_free(struct etcdrs_client *client);
@@ -570,6 +581,12 @@ etcdrs_status etcdrs_client_v3_put(const struct etcdrs_client *client, const voi
 
 // Delete `key`, or the range [key, range_end); `prev_kv`: answer the deleted key-values.
 etcdrs_status etcdrs_client_v3_delete_range(const struct etcdrs_client *client, const void *key, size_t key_len, const void *range_end, size_t range_end_len, bool prev_kv, struct etcdrs_v3_response **response_out, struct etcdrs_error **error_out);
+
+// Any unary v3 call as etcd's gateway JSON: `method` is its gateway path without "/v3/"
+// ("kv/range", "auth/user/add", "auth/enable", "maintenance/status", ...) and `request`
+// the request object; `json_out` gets the response object (free with
+// `etcdrs_string_free`). For calls without a typed function here, such as users and roles.
+etcdrs_status etcdrs_client_v3_call_json(const struct etcdrs_client *client, const char *method, size_t method_len, const char *request, size_t request_len, char **json_out, struct etcdrs_error **error_out);
 
 // Compact the history up to `revision`; `physical`: answer once the space is reclaimed.
 etcdrs_status etcdrs_client_v3_compact(const struct etcdrs_client *client, int64_t revision, bool physical, struct etcdrs_v3_response **response_out, struct etcdrs_error **error_out);

@@ -43,18 +43,20 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
 
 /// A client of `endpoints` over HTTP whose connections live on the process's runtime.
 pub fn http_client<S: AsRef<str>>(endpoints: &[S], timeout: Option<Duration>) -> Result<Client> {
-    http_client_tls(endpoints, timeout, &crate::ClientTls::default())
+    http_client_with(endpoints, timeout, &crate::ClientTls::default(), None)
 }
 
-/// `http_client`, with TLS material for `https://` endpoints.
-pub fn http_client_tls<S: AsRef<str>>(
+/// `http_client`, with TLS material for `https://` endpoints and a user for members with
+/// auth enabled.
+pub fn http_client_with<S: AsRef<str>>(
     endpoints: &[S],
     timeout: Option<Duration>,
     tls: &crate::ClientTls,
+    credentials: Option<crate::Credentials>,
 ) -> Result<Client> {
     let rt = runtime();
     let _entered = rt.enter();
-    Client::http_tls(endpoints, timeout, tls)
+    Client::http_with(endpoints, timeout, tls, credentials)
 }
 
 /// A result as the JSON text a binding hands over.

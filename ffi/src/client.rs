@@ -126,6 +126,52 @@ pub unsafe extern "C" fn etcdrs_client_new_tls(
     client_out: *mut *mut etcdrs_client,
     error_out: *mut *mut etcdrs_error,
 ) -> etcdrs_status {
+    // SAFETY: forwarded as given; no user.
+    unsafe {
+        etcdrs_client_new_auth(
+            endpoints,
+            endpoints_len,
+            timeout_ms,
+            ca_file,
+            ca_file_len,
+            cert_file,
+            cert_file_len,
+            key_file,
+            key_file_len,
+            insecure_skip_verify,
+            std::ptr::null(),
+            0,
+            std::ptr::null(),
+            0,
+            client_out,
+            error_out,
+        )
+    }
+}
+
+/// `etcdrs_client_new_tls` with a user and password for members with auth enabled (v3
+/// calls carry the token the members hand out for them): `user` NULL for none, `password`
+/// NULL for an empty one; both UTF-8.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn etcdrs_client_new_auth(
+    endpoints: *const c_char,
+    endpoints_len: usize,
+    timeout_ms: u64,
+    ca_file: *const c_char,
+    ca_file_len: usize,
+    cert_file: *const c_char,
+    cert_file_len: usize,
+    key_file: *const c_char,
+    key_file_len: usize,
+    insecure_skip_verify: bool,
+    user: *const c_char,
+    user_len: usize,
+    password: *const c_char,
+    password_len: usize,
+    client_out: *mut *mut etcdrs_client,
+    error_out: *mut *mut etcdrs_error,
+) -> etcdrs_status {
     guard(error_out, || {
         out_param(client_out, "client_out")?;
         // SAFETY: `endpoints_len` readable bytes at `endpoints`.
@@ -146,7 +192,19 @@ pub unsafe extern "C" fn etcdrs_client_new_tls(
         };
         let list = etcdrs_core::split_urls(endpoints);
         let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms));
-        let client = etcdrs_core::blocking::http_client_tls(&list, timeout, &tls)?;
+        // SAFETY: each NULL or `*_len` readable bytes.
+        let credentials = unsafe {
+            match optional_text(user, user_len, "user")? {
+                Some(user) => Some(etcdrs_core::Credentials {
+                    user: user.to_string(),
+                    password: optional_text(password, password_len, "password")?
+                        .unwrap_or_default()
+                        .to_string(),
+                }),
+                None => None,
+            }
+        };
+        let client = etcdrs_core::blocking::http_client_with(&list, timeout, &tls, credentials)?;
         // SAFETY: checked non-NULL above.
         unsafe { *client_out = new_client(client) };
         Ok(())
@@ -159,11 +217,21 @@ unsafe fn optional_path(
     len: usize,
     what: &str,
 ) -> Result<Option<std::path::PathBuf>, Error> {
+    // SAFETY: forwarded as given.
+    Ok(unsafe { optional_text(p, len, what)? }.map(Into::into))
+}
+
+/// Text that may be absent (NULL).
+unsafe fn optional_text<'a>(
+    p: *const c_char,
+    len: usize,
+    what: &str,
+) -> Result<Option<&'a str>, Error> {
     if p.is_null() {
         return Ok(None);
     }
     // SAFETY: forwarded as given.
-    Ok(Some(unsafe { text(p, len, what)? }.into()))
+    Ok(Some(unsafe { text(p, len, what)? }))
 }
 
 /// Free a client. NULL does nothing.

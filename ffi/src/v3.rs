@@ -7,7 +7,8 @@
 
 use crate::client::{block, etcdrs_client, millis};
 use crate::{
-    error, etcdrs_error, etcdrs_status, guard, handle, out_param, raw_bytes, read, Failure,
+    error, etcdrs_error, etcdrs_status, give_string, guard, handle, out_param, raw_bytes, read,
+    text, Failure,
 };
 use bytes::Bytes;
 use etcdrs_core::pb::etcdserverpb::{
@@ -19,7 +20,7 @@ use etcdrs_core::pb::etcdserverpb::{
 };
 use etcdrs_core::pb::mvccpb::{Event, KeyValue};
 use etcdrs_core::{Client, ErrorCode, V3Error};
-use std::ffi::c_void;
+use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,6 +30,8 @@ use std::time::Duration;
 pub const ETCDRS_GRPC_INVALID_ARGUMENT: etcdrs_status = 3;
 /// No such lease or member.
 pub const ETCDRS_GRPC_NOT_FOUND: etcdrs_status = 5;
+/// The user's roles do not allow the call (auth enabled).
+pub const ETCDRS_GRPC_PERMISSION_DENIED: etcdrs_status = 7;
 /// Over the backend quota (NOSPACE alarm).
 pub const ETCDRS_GRPC_RESOURCE_EXHAUSTED: etcdrs_status = 8;
 /// E.g. a lease ID already granted.
@@ -37,6 +40,8 @@ pub const ETCDRS_GRPC_FAILED_PRECONDITION: etcdrs_status = 9;
 pub const ETCDRS_GRPC_OUT_OF_RANGE: etcdrs_status = 11;
 /// No leader, or the member stopped or timed out.
 pub const ETCDRS_GRPC_UNAVAILABLE: etcdrs_status = 14;
+/// A token the members do not know (auth enabled).
+pub const ETCDRS_GRPC_UNAUTHENTICATED: etcdrs_status = 16;
 
 // Compare targets and results for `etcdrs_txn_compare` (etcd's CompareTarget/CompareResult).
 pub const ETCDRS_COMPARE_VERSION: u32 = 0;
@@ -473,6 +478,36 @@ pub unsafe extern "C" fn etcdrs_client_v3_delete_range(
             Ok(block(c.v3().delete_range(r))?)
         })
     }
+}
+
+/// Any unary v3 call as etcd's gateway JSON: `method` is its gateway path without "/v3/"
+/// ("kv/range", "auth/user/add", "auth/enable", "maintenance/status", ...) and `request`
+/// the request object; `json_out` gets the response object (free with
+/// `etcdrs_string_free`). For calls without a typed function here, such as users and roles.
+#[no_mangle]
+pub unsafe extern "C" fn etcdrs_client_v3_call_json(
+    client: *const etcdrs_client,
+    method: *const c_char,
+    method_len: usize,
+    request: *const c_char,
+    request_len: usize,
+    json_out: *mut *mut c_char,
+    error_out: *mut *mut etcdrs_error,
+) -> etcdrs_status {
+    guard(error_out, || {
+        out_param(json_out, "json_out")?;
+        // SAFETY: NULL or a client from this library; `*_len` readable bytes at each text.
+        let (c, method, request) = unsafe {
+            (
+                handle(client, "client")?,
+                text(method, method_len, "method")?,
+                text(request, request_len, "request")?,
+            )
+        };
+        let answer = block(c.client.v3().call_json(method, request))?;
+        give_string(answer, json_out)?;
+        Ok::<(), Failure>(())
+    })
 }
 
 /// Compact the history up to `revision`; `physical`: answer once the space is reclaimed.

@@ -102,7 +102,8 @@ impl NativeClient {
             insecure_skip_verify: insecure_skip_verify.unwrap_or(false),
         };
         Ok(NativeClient::new(
-            etcdrs_core::blocking::http_client_tls(&endpoints, timeout(timeout_ms), &tls).js()?,
+            etcdrs_core::blocking::http_client_with(&endpoints, timeout(timeout_ms), &tls, None)
+                .js()?,
         ))
     }
 

@@ -27,13 +27,24 @@ impl NativeClient {
 
 use etcdrs_core::blocking::to_json as json;
 
+/// A user and its password (an absent password is an empty one), or nobody.
+fn credentials(user: Option<String>, password: Option<String>) -> Option<etcdrs_core::Credentials> {
+    user.map(|user| etcdrs_core::Credentials {
+        user,
+        password: password.unwrap_or_default(),
+    })
+}
+
 #[pymethods]
 impl NativeClient {
     /// A client over HTTP to `endpoints`; `timeout` (seconds) bounds calls but watches.
     /// For `https://` endpoints: `ca_file` checks the members' certificates (or
     /// `insecure_skip_verify` checks none), `cert_file` and `key_file` are this client's.
     #[staticmethod]
-    #[pyo3(signature = (endpoints, timeout = None, ca_file = None, cert_file = None, key_file = None, insecure_skip_verify = false))]
+    /// `user` and `password`: for members with auth enabled (v3 calls carry the token
+    /// they hand out).
+    #[pyo3(signature = (endpoints, timeout = None, ca_file = None, cert_file = None, key_file = None, insecure_skip_verify = false, user = None, password = None))]
+    #[allow(clippy::too_many_arguments)]
     fn http(
         endpoints: Vec<String>,
         timeout: Option<f64>,
@@ -41,6 +52,8 @@ impl NativeClient {
         cert_file: Option<String>,
         key_file: Option<String>,
         insecure_skip_verify: bool,
+        user: Option<String>,
+        password: Option<String>,
     ) -> PyResult<NativeClient> {
         let timeout = timeout.filter(|t| *t > 0.0).map(Duration::from_secs_f64);
         let tls = etcdrs_core::ClientTls {
@@ -50,7 +63,13 @@ impl NativeClient {
             insecure_skip_verify,
         };
         Ok(NativeClient::new(
-            etcdrs_core::blocking::http_client_tls(&endpoints, timeout, &tls).py_err()?,
+            etcdrs_core::blocking::http_client_with(
+                &endpoints,
+                timeout,
+                &tls,
+                credentials(user, password),
+            )
+            .py_err()?,
         ))
     }
 

@@ -868,6 +868,61 @@ static void test_https_needs_tls_material(const char *dir) {
   etcdrs_node_free(node);
 }
 
+/* ---------------------------------------------------------------- auth */
+
+/* Users and roles set up through the member's own client (it answers as the member, so
+   it may), then clients over the network with and without a user. */
+static void test_auth_needs_a_user(const char *dir) {
+  etcdrs_node *node = start_single(dir, "auth");
+  etcdrs_client *local = NULL, *root = NULL, *anonymous = NULL, *wrong = NULL;
+  OK(etcdrs_node_client(node, &local, &err));
+  const char *setup[][2] = {
+      {"auth/user/add", "{\"name\":\"root\",\"password\":\"rootpw\"}"},
+      {"auth/role/add", "{\"name\":\"root\"}"},
+      {"auth/user/grant", "{\"user\":\"root\",\"role\":\"root\"}"},
+      {"auth/enable", "{}"},
+  };
+  for (size_t i = 0; i < sizeof setup / sizeof setup[0]; i++) {
+    char *answer = NULL;
+    OK(etcdrs_client_v3_call_json(local, setup[i][0], strlen(setup[i][0]), setup[i][1],
+                                  strlen(setup[i][1]), &answer, &err));
+    CHECK(strstr(answer, "\"header\"") != NULL);
+    etcdrs_string_free(answer);
+  }
+  char *answer = NULL;
+  FAILS(ETCDRS_CODE_INVALID_UTF8,
+        etcdrs_client_v3_call_json(local, S("\xff"), S("{}"), &answer, &err));
+  etcdrs_str urls = etcdrs_node_client_urls(node);
+  OK(etcdrs_client_new_auth(urls.data, urls.len, 10000, NULL, 0, NULL, 0, NULL, 0, false,
+                            S("root"), S("rootpw"), &root, &err));
+  OK(etcdrs_client_new(urls.data, urls.len, 10000, &anonymous, &err));
+  OK(etcdrs_client_new_auth(urls.data, urls.len, 10000, NULL, 0, NULL, 0, NULL, 0, false,
+                            S("root"), S("nope"), &wrong, &err));
+  FAILS(ETCDRS_CODE_INVALID_UTF8,
+        etcdrs_client_new_auth(urls.data, urls.len, 10000, NULL, 0, NULL, 0, NULL, 0, false,
+                               S("\xff"), NULL, 0, &wrong, &err));
+  etcdrs_v3_response *r = NULL;
+  OK(etcdrs_client_v3_put(root, S("/guarded"), S("v"), NULL, &r, &err));
+  etcdrs_v3_response_free(r);
+  V3_FAILS(ETCDRS_GRPC_INVALID_ARGUMENT, "etcdserver: user name is empty",
+           etcdrs_client_v3_range(anonymous, S("/guarded"), NULL, 0, NULL, &r, &err));
+  V3_FAILS(ETCDRS_GRPC_INVALID_ARGUMENT,
+           "etcdserver: authentication failed, invalid user ID or password",
+           etcdrs_client_v3_range(wrong, S("/guarded"), NULL, 0, NULL, &r, &err));
+  OK(etcdrs_client_v3_range(root, S("/guarded"), NULL, 0, NULL, &r, &err));
+  CHECK(etcdrs_v3_response_count(r) == 1);
+  etcdrs_v3_response_free(r);
+  /* The member's own client is not a user: it still may. */
+  OK(etcdrs_client_v3_range(local, S("/guarded"), NULL, 0, NULL, &r, &err));
+  etcdrs_v3_response_free(r);
+  etcdrs_client_free(local);
+  etcdrs_client_free(root);
+  etcdrs_client_free(anonymous);
+  etcdrs_client_free(wrong);
+  OK(etcdrs_node_stop(node, &err));
+  etcdrs_node_free(node);
+}
+
 /* ---------------------------------------------------------------- a cluster in-process */
 
 static void test_three_members_in_one_process(const char *dir, char **ports) {
@@ -930,6 +985,7 @@ int main(int argc, char **argv) {
   test_a_watch_polled_while_others_write_and_cancel(argv[1]);
   test_v3_in_process_and_over_grpc(argv[1]);
   test_https_needs_tls_material(argv[1]);
+  test_auth_needs_a_user(argv[1]);
   test_three_members_in_one_process(argv[1], argv + 2);
   printf("ok: %d checks\n", checks);
   return 0;

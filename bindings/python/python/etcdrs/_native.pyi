@@ -21,7 +21,8 @@ class NativeClient:
     def http(endpoints: List[str], timeout: Optional[float] = None,
              ca_file: Optional[str] = None, cert_file: Optional[str] = None,
              key_file: Optional[str] = None,
-             insecure_skip_verify: bool = False) -> NativeClient: ...
+             insecure_skip_verify: bool = False, user: Optional[str] = None,
+             password: Optional[str] = None) -> NativeClient: ...
     def request(
         self, method: str, key: str, fields: Dict[str, str], timeout: Optional[float] = None
     ) -> Tuple[str, bool, int, int, int]: ...

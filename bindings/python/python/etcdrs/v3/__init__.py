@@ -481,13 +481,26 @@ class Etcd3Client:
                  cert_key: Any = None, cert_cert: Any = None, timeout: Optional[float] = None,
                  user: Any = None, password: Any = None, grpc_options: Any = None,
                  _native_client: Optional["_native.NativeClient"] = None):
-        if ca_cert or cert_key or cert_cert or user or password:
-            raise Etcd3Exception("etcdrs.v3 does not speak TLS or authentication yet")
+        # python-etcd3's rules: a CA makes the channel TLS, with this client's certificate
+        # and key both or neither; a user comes with its password.
+        if (cert_cert is None) != (cert_key is None) or (
+                cert_cert is not None and ca_cert is None):
+            raise ValueError("to use a secure channel ca_cert is required by itself, or "
+                             "cert_cert and cert_key must both be specified.")
+        if (user is None) != (password is None):
+            raise Exception("if using authentication credentials both user and password "
+                            "must be specified.")
         self.timeout = timeout
         self.transactions = Transactions()
         if _native_client is None:
-            _native_client = _native.NativeClient.http(["http://%s:%d" % (host, port)], timeout)
+            scheme = "http" if ca_cert is None else "https"
+            _native_client = _native.NativeClient.http(
+                ["%s://%s:%d" % (scheme, host, port)], timeout, ca_cert, cert_cert, cert_key,
+                False, user, password)
         self._client = _native_client
+        if user is not None:
+            # python-etcd3 authenticates as it is made: a wrong password fails here.
+            self._call("maintenance/status", {})
 
     def close(self) -> None:
         """Nothing to close: connections go with the client."""
