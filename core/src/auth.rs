@@ -89,7 +89,6 @@ impl AuthStore {
         self.enabled
     }
 
-    #[cfg(test)]
     pub fn revision(&self) -> u64 {
         self.revision
     }

@@ -70,6 +70,9 @@ pub(crate) async fn accept<S, F, Fut>(
         let mut shutdown = shutdown.clone();
         let idle_timeout = state.member().header_read_timeout;
         let secure = tls.is_some();
+        // The common name of the client's certificate, once the handshake checked it.
+        let client_cert: Arc<std::sync::OnceLock<Arc<str>>> = Arc::default();
+        let client_cert_seen = client_cert.clone();
         let activity = Arc::new(Activity::default());
         let io_activity = activity.clone();
         let tls = tls.clone();
@@ -77,6 +80,9 @@ pub(crate) async fn accept<S, F, Fut>(
         let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             if secure {
                 req.extensions_mut().insert(OverTls);
+                if let Some(cn) = client_cert_seen.get() {
+                    req.extensions_mut().insert(ClientCertName(cn.clone()));
+                }
             }
             let state = state.clone();
             let grpc = grpc.clone();
@@ -102,7 +108,15 @@ pub(crate) async fn accept<S, F, Fut>(
             let io = match tls {
                 None => IoEither::Left(stream),
                 Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(s) => IoEither::Right(s),
+                    Ok(s) => {
+                        let name = s.get_ref().1.peer_certificates().and_then(|chain| {
+                            crate::tls::common_name(chain.first()?)
+                        });
+                        if let Some(name) = name {
+                            let _ = client_cert.set(name.into());
+                        }
+                        IoEither::Right(s)
+                    }
                     Err(e) => {
                         tracing::warn!(remote = %remote, error = %e, "refused a connection: TLS handshake failed");
                         return;
@@ -365,6 +379,11 @@ pub(crate) fn text_error(status: u16, message: &str) -> Response<Body> {
 /// Marks a request that came over TLS (etcd's host whitelist leaves those alone).
 #[derive(Clone, Copy)]
 pub(crate) struct OverTls;
+
+/// The common name of the certificate a client presented, checked against the trusted CA
+/// (--client-cert-auth): etcd takes it as the user of a gRPC call without a token.
+#[derive(Clone)]
+pub(crate) struct ClientCertName(pub Arc<str>);
 
 pub(crate) fn not_found() -> Response<Body> {
     let mut r = response(404, "text/plain; charset=utf-8", "404 page not found\n");

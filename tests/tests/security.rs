@@ -159,7 +159,7 @@ fn peer_auto_tls_carries_raft_between_members() {
 }
 
 #[test]
-fn a_cluster_with_client_and_peer_tls_serves_etcdctl_with_certificates_only() {
+fn a_cluster_with_client_and_peer_tls_and_auth_serves_etcdctl_with_certificates_and_users() {
     let dir = tempfile::tempdir().unwrap();
     let pki = pki(dir.path());
     let member_flags: Vec<String> = [
@@ -319,6 +319,75 @@ fn a_cluster_with_client_and_peer_tls_serves_etcdctl_with_certificates_only() {
             .then_some(())
     });
     assert!(logged.is_some(), "{}", members[0].log());
+
+    // Auth on the same cluster, set up as an operator would with etcdctl. Then a call
+    // needs a user: a password (--user), or, without one, the client certificate's common
+    // name ("client") names the user, as etcd's AuthInfoFromTLS does.
+    let root = "--user=root:rootpw";
+    for args in [
+        &["user", "add", "root", "--new-user-password=rootpw"][..],
+        &["auth", "enable"],
+    ] {
+        let r = ctl(&pki, &client(0), args);
+        assert_eq!(r.code, Some(0), "{args:?}: {r:?}");
+    }
+    let got = ctl(
+        &pki,
+        &client(1),
+        &[root, "get", "secure", "--print-value-only"],
+    );
+    assert_eq!(got.stdout.trim(), "yes", "{got:?}");
+    let refused = ctl(&pki, &client(2), &["get", "secure"]);
+    assert_ne!(refused.code, Some(0), "{refused:?}");
+    assert!(
+        refused.stderr.contains("etcdserver: permission denied"),
+        "{refused:?}"
+    );
+    let wrong = ctl(&pki, &client(2), &["--user=root:nope", "get", "secure"]);
+    assert!(wrong.stderr.contains("authentication failed"), "{wrong:?}");
+    for args in [
+        &[root, "user", "add", "client", "--no-password"][..],
+        &[root, "role", "add", "app"],
+        &[
+            root,
+            "role",
+            "grant-permission",
+            "app",
+            "readwrite",
+            "secure",
+        ],
+        &[root, "user", "grant-role", "client", "app"],
+    ] {
+        let r = ctl(&pki, &client(0), args);
+        assert_eq!(r.code, Some(0), "{args:?}: {r:?}");
+    }
+    let by_cert = eventually(Duration::from_secs(10), || {
+        let r = ctl(&pki, &client(2), &["get", "secure", "--print-value-only"]);
+        (r.stdout.trim() == "yes").then_some(())
+    });
+    assert!(by_cert.is_some(), "the certificate's user could not read");
+    let outside = ctl(&pki, &client(2), &["put", "elsewhere", "x"]);
+    assert!(
+        outside.stderr.contains("etcdserver: permission denied"),
+        "{outside:?}"
+    );
+    // The Rust client with TLS material and a password.
+    let as_root = etcdrs_core::Client::http_with(
+        &[client(1)],
+        Some(Duration::from_secs(10)),
+        &tls,
+        Some(etcdrs_core::Credentials {
+            user: "root".into(),
+            password: "rootpw".into(),
+        }),
+    )
+    .unwrap();
+    let put = runtime.block_on(as_root.v3().put(etcdrs_core::pb::etcdserverpb::PutRequest {
+        key: b"elsewhere".to_vec().into(),
+        value: b"root may".to_vec().into(),
+        ..Default::default()
+    }));
+    assert!(put.is_ok(), "{put:?}");
 }
 
 #[test]

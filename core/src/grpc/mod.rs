@@ -73,7 +73,16 @@ impl Routes {
 
     /// Answer one gRPC request (`/package.Service/Method`), as the client its token names.
     pub async fn call(&self, req: Request<Incoming>) -> Response<tonic::body::Body> {
-        let who = match self.server.auth_info(token(req.headers())) {
+        // A token names the user; without one, a verified client certificate's common name
+        // does (etcd's AuthInfoFromTLS).
+        let who = match token(req.headers()) {
+            None => match req.extensions().get::<crate::http::ClientCertName>() {
+                Some(cn) => Ok(self.server.auth_info_from_cert(&cn.0)),
+                None => self.server.auth_info(None),
+            },
+            token => self.server.auth_info(token),
+        };
+        let who = match who {
             Ok(who) => who,
             Err(e) => return status(e).into_http(),
         };

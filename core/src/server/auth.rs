@@ -69,6 +69,20 @@ impl Server {
             .auth_info(token, crate::auth::TOKEN_TTL)
     }
 
+    /// Who a call comes from when its client certificate names them (no token).
+    pub fn auth_info_from_cert(&self, common_name: &str) -> AuthInfo {
+        let mvcc = self.read_mvcc();
+        let auth = mvcc.auth();
+        AuthInfo {
+            username: if auth.enabled() {
+                common_name.to_string()
+            } else {
+                String::new()
+            },
+            revision: auth.revision(),
+        }
+    }
+
     /// Check the caller (if a client's call is under way) against the auth state.
     pub(crate) fn authorize(
         &self,
