@@ -281,6 +281,13 @@ pub fn hosts_of(urls: &[String]) -> Vec<String> {
     hosts
 }
 
+/// The subject's common name of a certificate (what etcd takes as a client's user).
+pub(crate) fn common_name(cert: &rustls_pki_types::CertificateDer<'_>) -> Option<String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert).ok()?;
+    let cn = parsed.subject().iter_common_name().next()?;
+    cn.as_str().ok().map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,11 +326,4 @@ mod tests {
         let e = server_config(&no_ca, &hosts, &[]).unwrap_err();
         assert!(e.cause.contains("trusted CA"), "{}", e.cause);
     }
-}
-
-/// The subject's common name of a certificate (what etcd takes as a client's user).
-pub(crate) fn common_name(cert: &rustls_pki_types::CertificateDer<'_>) -> Option<String> {
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert).ok()?;
-    let cn = parsed.subject().iter_common_name().next()?;
-    cn.as_str().ok().map(str::to_string)
 }
