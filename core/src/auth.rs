@@ -53,6 +53,13 @@ struct Token {
 /// How long a simple token lives without use (etcd's --auth-token-ttl default).
 pub const TOKEN_TTL: Duration = Duration::from_secs(300);
 
+/// A member's own auth settings (not replicated): etcd's --bcrypt-cost and --auth-token-ttl.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub bcrypt_cost: u32,
+    pub token_ttl: Duration,
+}
+
 impl Clone for AuthStore {
     fn clone(&self) -> AuthStore {
         AuthStore {

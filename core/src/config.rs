@@ -96,6 +96,10 @@ pub struct Config {
     pub peer_tls: TlsFiles,
     /// etcd's --cipher-suites (Go's names); empty: rustls's defaults.
     pub cipher_suites: Vec<String>,
+    /// etcd's --bcrypt-cost: the work of each password hash (4 to 31; etcd's default 10).
+    pub bcrypt_cost: u32,
+    /// etcd's --auth-token-ttl: seconds an unused v3 token lives.
+    pub auth_token_ttl_secs: u64,
     /// etcd's --host-whitelist: the Host names plain-HTTP requests may name (DNS rebinding
     /// protection); empty or `*`: any.
     pub host_whitelist: Vec<String>,
@@ -206,6 +210,8 @@ impl Default for Config {
             client_tls: TlsFiles::default(),
             peer_tls: TlsFiles::default(),
             cipher_suites: Vec::new(),
+            bcrypt_cost: 10,
+            auth_token_ttl_secs: 300,
             host_whitelist: Vec::new(),
             cors: Vec::new(),
         }
@@ -298,6 +304,28 @@ impl Config {
             "peer-client-cert-auth" => self.peer_tls.client_cert_auth = boolean(value)?,
             "peer-auto-tls" => self.peer_tls.auto_tls = boolean(value)?,
             "cipher-suites" => self.cipher_suites = split_urls(value),
+            "bcrypt-cost" => {
+                self.bcrypt_cost = match number(value)? {
+                    c @ 4..=31 => c as u32,
+                    c => {
+                        return Err(Error::new(
+                            ErrorCode::InvalidConfig,
+                            format!("--bcrypt-cost must be between 4 and 31, not {c}"),
+                            0,
+                        ))
+                    }
+                }
+            }
+            "auth-token-ttl" => self.auth_token_ttl_secs = number(value)?.max(1),
+            // etcd's default token kind; its JWT tokens are not served here.
+            "auth-token" if value.trim() == "simple" => {}
+            "auth-token" => {
+                return Err(Error::new(
+                    ErrorCode::InvalidConfig,
+                    format!("--auth-token {value:?}: etcdrs hands out simple tokens only"),
+                    0,
+                ))
+            }
             "host-whitelist" => self.host_whitelist = split_urls(value),
             "cors" => self.cors = split_urls(value),
             "enable-v2" => {}

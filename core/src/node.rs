@@ -642,6 +642,13 @@ impl Node {
         // The log writer tells the driver what is durable.
         let persisted_tx = raft_tx.clone();
         let (apply_tx, apply_rx) = tokio::sync::mpsc::unbounded_channel();
+        let auth_config = crate::auth::AuthConfig {
+            bcrypt_cost: config.bcrypt_cost,
+            token_ttl: Duration::from_secs(config.auth_token_ttl_secs),
+        };
+        mvcc.write()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_token_ttl(auth_config.token_ttl);
         let server = Arc::new(Server::new(
             store.clone(),
             mvcc.clone(),
@@ -670,6 +677,7 @@ impl Node {
             Duration::from_millis(config.request_timeout_ms),
             Duration::from_millis(config.header_read_timeout_ms),
             (config.host_whitelist.clone(), config.cors.clone()),
+            auth_config,
         ));
 
         let transport = PeerTransport::new(

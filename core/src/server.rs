@@ -165,6 +165,8 @@ pub struct Server {
     /// The v3 store.
     mvcc: Arc<RwLock<Mvcc>>,
     v3_limits: V3Limits,
+    /// --bcrypt-cost and --auth-token-ttl.
+    auth_config: crate::auth::AuthConfig,
     lessor: Lessor,
     watchers: Arc<crate::mvcc::WatchHub>,
     compactor: Compactor,
@@ -243,8 +245,10 @@ impl Server {
         request_timeout: Duration,
         header_read_timeout: Duration,
         (host_whitelist, cors): (Vec<String>, Vec<String>),
+        auth_config: crate::auth::AuthConfig,
     ) -> Server {
         Server {
+            auth_config,
             store,
             mvcc,
             v3_limits,

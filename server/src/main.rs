@@ -145,6 +145,15 @@ struct Flags {
     /// (empty or * means allow all).
     #[arg(long, env = "ETCD_CORS")]
     cors: Option<String>,
+    /// Specify auth token specific options ("simple", the default, is what etcdrs serves).
+    #[arg(long, env = "ETCD_AUTH_TOKEN")]
+    auth_token: Option<String>,
+    /// Specify bcrypt algorithm cost factor for auth password hashing (default 10).
+    #[arg(long, env = "ETCD_BCRYPT_COST")]
+    bcrypt_cost: Option<String>,
+    /// The lifetime in seconds of the auth token (default 300).
+    #[arg(long, env = "ETCD_AUTH_TOKEN_TTL")]
+    auth_token_ttl: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
     /// Accepted for etcd compatibility: the v2 API is always served.
@@ -359,7 +368,7 @@ fn normalize_args() -> Vec<String> {
 
 fn config(mut f: Flags) -> Result<Config, String> {
     // These flags are parsed by the library (one parser for the binary and the bindings).
-    let tls = [
+    let by_library = [
         ("cert-file", f.cert_file.take()),
         ("key-file", f.key_file.take()),
         ("trusted-ca-file", f.trusted_ca_file.take()),
@@ -373,9 +382,12 @@ fn config(mut f: Flags) -> Result<Config, String> {
         ("cipher-suites", f.cipher_suites.take()),
         ("host-whitelist", f.host_whitelist.take()),
         ("cors", f.cors.take()),
+        ("auth-token", f.auth_token.take()),
+        ("bcrypt-cost", f.bcrypt_cost.take()),
+        ("auth-token-ttl", f.auth_token_ttl.take()),
     ];
     let mut cfg = plain_config(f)?;
-    for (flag, value) in tls {
+    for (flag, value) in by_library {
         if let Some(v) = value {
             cfg.set(flag, &v).map_err(|e| e.cause)?;
         }

@@ -647,3 +647,75 @@ fn every_v3_route_answers_anonymous_a_user_and_root_as_etcd_would() {
     assert_eq!(read(&after[1], "/pub/x"), Ok(1));
     assert_eq!(read(&after[1], "/secret"), Err(V3Error::PermissionDenied));
 }
+
+/// --auth-token-ttl: a token unused that long is refused (etcd's invalid auth token), and a
+/// client with a password gets a new one without its caller noticing.
+#[test]
+fn tokens_expire_after_the_ttl_and_clients_authenticate_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let member = Member::start(dir.path(), &["--auth-token-ttl", "1", "--bcrypt-cost", "4"]);
+    let url = member.url.clone();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(set_up(&client(&url, None)));
+    let authenticate = || {
+        let r = ureq::post(&format!("{url}/v3/auth/authenticate"))
+            .send_string(r#"{"name":"alice","password":"alicepw"}"#)
+            .unwrap()
+            .into_string()
+            .unwrap();
+        serde_json::from_str::<serde_json::Value>(&r).unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let range_with = |token: &str| match ureq::post(&format!("{url}/v3/kv/range"))
+        .set("Authorization", token)
+        .send_string(r#"{"key":"L3B1Yi94"}"#)
+    {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("{e}"),
+    };
+    let token = authenticate();
+    assert_eq!(range_with(&token), 200);
+    // Used, it lives on; unused for longer than the TTL, it is gone.
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(range_with(&token), 200);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(range_with(&token), 401);
+
+    let alice = client(&url, Some(("alice", "alicepw")));
+    let read = || {
+        runtime
+            .block_on(alice.v3().range(RangeRequest {
+                key: b("/pub/x"),
+                ..Default::default()
+            }))
+            .map(|r| r.count)
+    };
+    assert_eq!(read(), Ok(1));
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(read(), Ok(1));
+}
+
+/// examples/auth.sh (the README's users and roles) runs through against a fresh member.
+#[test]
+fn the_auth_walkthrough_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let member = Member::start(dir.path(), &[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/auth.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .arg(&member.url)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Authentication Enabled"), "{text}");
+    assert!(text.contains("hello"), "{text}");
+    assert!(
+        text.contains("Error: etcdserver: permission denied"),
+        "{text}"
+    );
+}

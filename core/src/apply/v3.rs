@@ -2,7 +2,7 @@
 //! Compaction, LeaseGrant and LeaseRevoke over the mvcc store. Writes run here as raft entries are applied; reads (and
 //! read-only txns) run on the committed store, the same code either way.
 
-use crate::auth::{Access, AuthInfo, AuthStore, TOKEN_TTL};
+use crate::auth::{Access, AuthInfo, AuthStore};
 use crate::error::V3Error;
 use crate::mvcc::{KeyRange, Mvcc, MvccError, RangeOptions, ReadView, WriteTxn};
 use crate::pb::etcdrs::{v3_request::Request, AuthHeader};
@@ -302,7 +302,8 @@ fn apply_in(txn: &mut WriteTxn<'_>, req: Request) -> Result<V3Response, V3Error>
             Ok(())
         })?,
         Request::Authenticate(a) => {
-            txn.auth().add_token(&a.name, &a.simple_token, TOKEN_TTL)?;
+            txn.auth()
+                .add_token(&a.name, &a.simple_token, txn.token_ttl())?;
             V3Response::Auth(header(txn.current_revision()))
         }
         Request::UserAdd(r) => auth_change(txn, |a| a.user_add(r))?,

@@ -203,6 +203,8 @@ pub struct Mvcc {
     alarms: BTreeSet<(u64, i32)>,
     /// Users, roles and permissions.
     auth: AuthStore,
+    /// How long a token this member registers lives unused (its --auth-token-ttl).
+    token_ttl: std::time::Duration,
     /// The backend file's size after the last commit.
     db_size: u64,
     /// etcd_disk_backend_commit_duration_seconds, once a member observes it.
@@ -244,6 +246,7 @@ impl Mvcc {
             key_leases: HashMap::new(),
             alarms: BTreeSet::new(),
             auth: AuthStore::default(),
+            token_ttl: crate::auth::TOKEN_TTL,
             db_size: 0,
             commit_seconds: None,
         };
@@ -352,6 +355,10 @@ impl Mvcc {
     /// Users, roles and permissions, and the tokens this member handed out.
     pub fn auth(&self) -> &AuthStore {
         &self.auth
+    }
+
+    pub fn set_token_ttl(&mut self, ttl: std::time::Duration) {
+        self.token_ttl = ttl;
     }
 
     pub(crate) fn db(&self) -> MvccResult<&redb::Database> {
@@ -945,6 +952,10 @@ impl WriteTxn<'_> {
 
     pub fn auth(&self) -> &AuthStore {
         &self.mvcc.auth
+    }
+
+    pub fn token_ttl(&self) -> std::time::Duration {
+        self.mvcc.token_ttl
     }
 
     /// The keys attached to a lease (none when there is no such lease).

@@ -53,9 +53,6 @@ tokio::task_local! {
     pub(crate) static CALLER: AuthInfo;
 }
 
-/// etcd's --bcrypt-cost default.
-const BCRYPT_COST: u32 = 10;
-
 /// The client of the call under way; None for the member's own calls.
 pub(crate) fn caller() -> Option<AuthInfo> {
     CALLER.try_with(|c| c.clone()).ok()
@@ -66,7 +63,7 @@ impl Server {
     pub fn auth_info(&self, token: Option<&str>) -> Result<AuthInfo, V3Error> {
         self.read_mvcc()
             .auth()
-            .auth_info(token, crate::auth::TOKEN_TTL)
+            .auth_info(token, self.auth_config.token_ttl)
     }
 
     /// Who a call comes from when its client certificate names them (no token).
@@ -175,7 +172,8 @@ impl Server {
 
     /// A bcrypt hash of a password, made off the runtime's threads.
     async fn hash_password(&self, password: String) -> Result<String, V3Error> {
-        tokio::task::spawn_blocking(move || bcrypt::hash(password, BCRYPT_COST))
+        let cost = self.auth_config.bcrypt_cost;
+        tokio::task::spawn_blocking(move || bcrypt::hash(password, cost))
             .await
             .map_err(|e| V3Error::Internal(e.to_string()))?
             .map_err(|e| V3Error::Internal(format!("etcdserver: {e}")))
