@@ -82,6 +82,8 @@ export interface ClientOptions {
     /** Check no certificate (self-signed members, --auto-tls). */
     insecureSkipVerify?: boolean;
   };
+  /** A user and password for members with auth enabled (node-etcd's option). */
+  auth?: { user: string; pass: string };
 }
 
 export interface WatchOptions {

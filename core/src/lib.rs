@@ -48,6 +48,7 @@ mod status;
 mod storage;
 mod time;
 mod tls;
+mod v2auth;
 mod v2store;
 mod wait;
 

@@ -149,6 +149,7 @@ pub struct CountsJson {
 }
 
 mod auth;
+mod v2auth;
 pub(crate) use auth::{caller, CALLER};
 mod compactor;
 mod lease;
@@ -167,6 +168,8 @@ pub struct Server {
     v3_limits: V3Limits,
     /// --bcrypt-cost and --auth-token-ttl.
     auth_config: crate::auth::AuthConfig,
+    /// The v2 auth directories are known to exist (made before the first record).
+    v2_auth_dirs_ensured: std::sync::atomic::AtomicBool,
     lessor: Lessor,
     watchers: Arc<crate::mvcc::WatchHub>,
     compactor: Compactor,
@@ -249,6 +252,7 @@ impl Server {
     ) -> Server {
         Server {
             auth_config,
+            v2_auth_dirs_ensured: Default::default(),
             store,
             mvcc,
             v3_limits,

@@ -28,13 +28,15 @@ class Client {
   /**
    * A client of the cluster at `endpoints` over HTTP; `timeout` (ms) bounds every call but
    * watches and lock or leader waits. `tls` ({caFile, certFile, keyFile,
-   * insecureSkipVerify}) reaches `https://` endpoints. `node.client()` gives one bound to an in-process
-   * member instead.
+   * insecureSkipVerify}) reaches `https://` endpoints. `auth` ({user, pass}, node-etcd's
+   * option) is sent as HTTP Basic credentials to members with auth enabled. `node.client()`
+   * gives one bound to an in-process member instead.
    */
-  constructor({ endpoints = ['http://127.0.0.1:2379'], timeout, tls = {} } = {}) {
+  constructor({ endpoints = ['http://127.0.0.1:2379'], timeout, tls = {}, auth } = {}) {
     const list = typeof endpoints === 'string' ? endpoints.split(',') : endpoints;
     this._native = callSync(() => native.NativeClient.http(list, timeout,
-      tls.caFile, tls.certFile, tls.keyFile, tls.insecureSkipVerify));
+      tls.caFile, tls.certFile, tls.keyFile, tls.insecureSkipVerify,
+      auth ? auth.user : undefined, auth ? auth.pass : undefined));
     this._timeout = timeout;
   }
 

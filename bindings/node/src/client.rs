@@ -86,7 +86,9 @@ impl NativeClient {
     /// `timeoutMs` bounds every call but watches.
     /// For `https://` endpoints: `ca_file` checks the members' certificates (or
     /// `insecure_skip_verify` checks none); `cert_file` and `key_file` are this client's.
+    /// `user` and `password`: for members with auth enabled.
     #[napi(factory)]
+    #[allow(clippy::too_many_arguments)]
     pub fn http(
         endpoints: Vec<String>,
         timeout_ms: Option<f64>,
@@ -94,6 +96,8 @@ impl NativeClient {
         cert_file: Option<String>,
         key_file: Option<String>,
         insecure_skip_verify: Option<bool>,
+        user: Option<String>,
+        password: Option<String>,
     ) -> napi::Result<NativeClient> {
         let tls = etcdrs_core::ClientTls {
             ca_file: ca_file.map(Into::into),
@@ -102,8 +106,16 @@ impl NativeClient {
             insecure_skip_verify: insecure_skip_verify.unwrap_or(false),
         };
         Ok(NativeClient::new(
-            etcdrs_core::blocking::http_client_with(&endpoints, timeout(timeout_ms), &tls, None)
-                .js()?,
+            etcdrs_core::blocking::http_client_with(
+                &endpoints,
+                timeout(timeout_ms),
+                &tls,
+                user.map(|user| etcdrs_core::Credentials {
+                    user,
+                    password: password.unwrap_or_default(),
+                }),
+            )
+            .js()?,
         ))
     }
 

@@ -131,7 +131,7 @@ class EtcdProcess:
     """Real etcd 3.4 (the reference) on ports of its own, for tests that run the same
     expectations against etcd and etcdrs."""
 
-    def __init__(self, data_dir: str):
+    def __init__(self, data_dir: str, extra=()):
         import shutil
         import urllib.request
         if shutil.which("etcd") is None:
@@ -143,7 +143,7 @@ class EtcdProcess:
             ["etcd", "--name", "default", "--data-dir", data_dir,
              "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
              "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-             "--initial-cluster", "default=" + peer_url],
+             "--initial-cluster", "default=" + peer_url] + list(extra),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 20
         while True:

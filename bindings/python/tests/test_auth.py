@@ -88,3 +88,68 @@ def test_a_user_needs_its_password():
         etcdrs.v3.client(user="root")
     with pytest.raises(ValueError, match="ca_cert is required"):
         etcdrs.v3.client(cert_cert="c.pem")
+
+
+# ---------------------------------------------------------------- v2 auth
+
+def _v2(url, method, path, body=None, user=None):
+    import base64
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(url + path, method=method,
+                                 data=None if body is None else body.encode())
+    if user:
+        req.add_header("Authorization", "Basic " + base64.b64encode(user.encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+@pytest.fixture(params=["etcdrs", "etcd"])
+def v2_auth_server(request, tmp_path):
+    """A v2 server with root, ann (role app: read and write /app/*), v2 auth on and the
+    guest role gone (a client without credentials may do nothing)."""
+    from conftest import EtcdProcess, MemberProcess
+    if request.param == "etcdrs":
+        m = MemberProcess(str(tmp_path / "member"))
+    else:
+        m = EtcdProcess(str(tmp_path / "etcd"), extra=["--enable-v2=true"])
+    try:
+        url, root = m.url, "root:rootpw"
+        for method, path, body, user in (
+                ("PUT", "/v2/auth/users/root", '{"user":"root","password":"rootpw"}', None),
+                ("PUT", "/v2/auth/enable", None, root),
+                ("PUT", "/v2/auth/roles/app",
+                 '{"role":"app","permissions":{"kv":{"read":["/app/*"],"write":["/app/*"]}}}',
+                 root),
+                ("PUT", "/v2/auth/users/ann", '{"user":"ann","password":"annpw","roles":["app"]}',
+                 root),
+                ("DELETE", "/v2/auth/roles/guest", None, root)):
+            assert _v2(url, method, path, body, user) in (200, 201), (method, path)
+        host, port = url[len("http://"):].split(":")
+        yield host, int(port)
+    finally:
+        m.stop()
+
+
+@pytest.mark.parametrize("module", ["etcdrs", "etcd"])
+def test_python_etcd_username_and_password(v2_auth_server, module):
+    """python-etcd's Client(username=, password=), and etcdrs.Client with the same."""
+    host, port = v2_auth_server
+    if module == "etcd":
+        import etcd as m  # python-etcd, installed by scripts/test-python.sh
+    else:
+        m = etcdrs
+    ann = m.Client(host=host, port=port, username="ann", password="annpw")
+    ann.write("/app/x", "1")
+    assert ann.read("/app/x").value == "1"
+    with pytest.raises(Exception, match="Insufficient credentials|requires user authentication"):
+        ann.write("/other", "1")
+    nobody = m.Client(host=host, port=port)
+    with pytest.raises(Exception, match="Insufficient credentials|requires user authentication"):
+        nobody.read("/app/x")
+    wrong = m.Client(host=host, port=port, username="ann", password="nope")
+    with pytest.raises(Exception, match="Insufficient credentials|requires user authentication"):
+        wrong.read("/app/x")

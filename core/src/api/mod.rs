@@ -4,6 +4,7 @@
 
 mod dashboard;
 mod modules;
+mod v2auth;
 mod watch_body;
 
 use crate::error::{Error, ErrorCode};
@@ -104,8 +105,16 @@ async fn route(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body> {
         r
     } else if crate::grpc::gateway::handles(&path) {
         crate::grpc::gateway::serve(req, server).await
+    } else if path == v2auth::PREFIX || path.starts_with("/v2/auth/") {
+        v2auth::serve(req, server).await
     } else if path == KEYS_PATH || path.starts_with("/v2/keys/") {
         keys(req, server).await
+    } else if (path.starts_with(modules::LOCK_PREFIX) || path.starts_with(modules::LEADER_PREFIX))
+        && !v2auth::has_write_root_access(server, &v2auth::Asker::of(&req)).await
+    {
+        // With v2 auth on, the modules' changes are root's (their keys are not the keys
+        // API's, so roles cannot name them).
+        v2auth::no_auth()
     } else if path.starts_with(modules::LOCK_PREFIX) {
         modules::lock(req, server).await
     } else if path.starts_with(modules::LEADER_PREFIX) {
@@ -121,7 +130,13 @@ async fn route(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body> {
             response(503, "text/plain; charset=utf-8", r#"{"health":"false"}"#)
         }
     } else if path == "/v2/members" || path.starts_with("/v2/members/") {
-        let mut r = members(req, server).await;
+        let mut r = if !["GET", "POST", "DELETE", "PUT"].contains(&method.as_str()) {
+            method_not_allowed("GET,POST,DELETE,PUT")
+        } else if !v2auth::has_write_root_access(server, &v2auth::Asker::of(&req)).await {
+            return v2auth::no_auth();
+        } else {
+            members(req, server).await
+        };
         // etcd checks the method before it sets the header.
         if r.status() != StatusCode::METHOD_NOT_ALLOWED {
             cluster_id_header(&mut r, server.cluster_id);
@@ -432,6 +447,12 @@ async fn keys(req: Request<Incoming>, server: &Server) -> Response<Body> {
             )
         }
     };
+    let headers = req.headers().clone();
+    let cert = req
+        .extensions()
+        .get::<crate::http::ClientCertName>()
+        .cloned();
+    let http_method = req.method().clone();
     let form = match read_form(req, method).await {
         Ok(f) => f,
         Err(e) => return key_error(&e, cluster_id),
@@ -442,6 +463,24 @@ async fn keys(req: Request<Incoming>, server: &Server) -> Response<Body> {
         Ok(r) => r,
         Err(e) => return key_error(&e, cluster_id),
     };
+    // etcd checks access once the request parses.
+    if !v2auth::has_key_access(
+        server,
+        &v2auth::Asker {
+            method: &http_method,
+            headers: &headers,
+            cert: cert.as_ref(),
+        },
+        &key,
+        request.recursive,
+    )
+    .await
+    {
+        return key_error(
+            &Error::new(ErrorCode::Unauthorized, "Insufficient credentials", 0),
+            cluster_id,
+        );
+    }
     let no_value = request.no_value_on_success;
     match server.handle(request).await {
         Err(e) => key_error(&e, cluster_id),

@@ -33,6 +33,8 @@ pub struct HttpClient {
     current: AtomicUsize,
     client: HyperClient<super::Connector, Full<Bytes>>,
     timeout: Option<Duration>,
+    /// HTTP Basic credentials for members with v2 auth enabled.
+    authorization: Option<hyper::header::HeaderValue>,
 }
 
 struct Answer {
@@ -57,6 +59,7 @@ impl HttpClient {
         endpoints: &[S],
         timeout: Option<Duration>,
         tls: Option<&rustls::ClientConfig>,
+        credentials: Option<&super::Credentials>,
     ) -> Result<HttpClient> {
         let mut eps = Vec::new();
         for e in endpoints {
@@ -92,11 +95,21 @@ impl HttpClient {
             return Err(Error::new(ErrorCode::InvalidArgument, "no endpoints", 0));
         }
         let client = HyperClient::builder(TokioExecutor::new()).build(super::connector(tls, false));
+        let authorization = credentials
+            .map(|c| {
+                use base64::Engine as _;
+                let token = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{}:{}", c.user, c.password));
+                hyper::header::HeaderValue::from_str(&format!("Basic {token}"))
+            })
+            .transpose()
+            .map_err(|e| Error::new(ErrorCode::InvalidArgument, e.to_string(), 0))?;
         Ok(HttpClient {
             endpoints: eps,
             current: AtomicUsize::new(0),
             client,
             timeout,
+            authorization,
         })
     }
 
@@ -116,6 +129,9 @@ impl HttpClient {
             let mut b = hyper::Request::builder().method(method.as_str()).uri(&uri);
             if form_body.is_some() {
                 b = b.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+            }
+            if let Some(a) = &self.authorization {
+                b = b.header(hyper::header::AUTHORIZATION, a.clone());
             }
             let req = b
                 .body(Full::new(Bytes::from(

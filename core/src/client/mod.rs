@@ -119,7 +119,7 @@ impl Client {
     }
 
     /// `http_tls`, with a user and password for members with auth enabled: v3 calls carry
-    /// the token the members hand out for them.
+    /// the token the members hand out for them, v2 requests HTTP Basic credentials.
     pub fn http_with<S: AsRef<str>>(
         endpoints: &[S],
         timeout: Option<Duration>,
@@ -129,7 +129,7 @@ impl Client {
         let tls = crate::tls::client_config(tls)?;
         Ok(Client {
             via: Arc::new(Via::Http(Box::new(Remote {
-                http: HttpClient::new(endpoints, timeout, tls.as_ref())?,
+                http: HttpClient::new(endpoints, timeout, tls.as_ref(), credentials.as_ref())?,
                 grpc: grpc::GrpcClient::new(
                     &endpoints
                         .iter()

@@ -117,6 +117,7 @@ class Client:
                  lock_prefix: str = "/_locks",
                  cert: Optional[Union[str, Tuple[str, str]]] = None,
                  ca_cert: Optional[str] = None,
+                 username: Optional[str] = None, password: Optional[str] = None,
                  _native_client: Optional["_native.NativeClient"] = None, **_ignored: Any):
         self.read_timeout = read_timeout
         self._protocol = protocol
@@ -137,8 +138,10 @@ class Client:
         # python-etcd's TLS arguments: ca_cert checks the members' certificates; cert is
         # this client's, one file holding certificate and key or a (cert, key) pair.
         cert_file, key_file = (cert if isinstance(cert, tuple) else (cert, cert))
+        # python-etcd's username and password: HTTP Basic credentials for v2 auth.
         self._client = _native.NativeClient.http(self._endpoints, read_timeout or None,
-                                                 ca_cert, cert_file, key_file)
+                                                 ca_cert, cert_file, key_file, False,
+                                                 username, password)
 
     # -- the keys API ------------------------------------------------------------------
 
