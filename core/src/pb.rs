@@ -27,6 +27,32 @@ pub mod v3electionpb {
     include!(concat!(env!("OUT_DIR"), "/v3electionpb.serde.rs"));
 }
 
+/// Calls `$m! { method(Request) -> Response; ... }` with the Auth service's methods: the
+/// one list the gRPC service and the client both expand.
+macro_rules! for_auth_methods {
+    ($m:ident) => {
+        $m! {
+            auth_enable(AuthEnableRequest) -> AuthEnableResponse;
+            auth_disable(AuthDisableRequest) -> AuthDisableResponse;
+            authenticate(AuthenticateRequest) -> AuthenticateResponse;
+            user_add(AuthUserAddRequest) -> AuthUserAddResponse;
+            user_get(AuthUserGetRequest) -> AuthUserGetResponse;
+            user_list(AuthUserListRequest) -> AuthUserListResponse;
+            user_delete(AuthUserDeleteRequest) -> AuthUserDeleteResponse;
+            user_change_password(AuthUserChangePasswordRequest) -> AuthUserChangePasswordResponse;
+            user_grant_role(AuthUserGrantRoleRequest) -> AuthUserGrantRoleResponse;
+            user_revoke_role(AuthUserRevokeRoleRequest) -> AuthUserRevokeRoleResponse;
+            role_add(AuthRoleAddRequest) -> AuthRoleAddResponse;
+            role_get(AuthRoleGetRequest) -> AuthRoleGetResponse;
+            role_list(AuthRoleListRequest) -> AuthRoleListResponse;
+            role_delete(AuthRoleDeleteRequest) -> AuthRoleDeleteResponse;
+            role_grant_permission(AuthRoleGrantPermissionRequest) -> AuthRoleGrantPermissionResponse;
+            role_revoke_permission(AuthRoleRevokePermissionRequest) -> AuthRoleRevokePermissionResponse;
+        }
+    };
+}
+pub(crate) use for_auth_methods;
+
 /// What v3 writes carry through the raft log.
 pub mod etcdrs {
     include!(concat!(env!("OUT_DIR"), "/etcdrs.rs"));

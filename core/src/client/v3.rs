@@ -17,16 +17,16 @@ use crate::pb::etcdserverpb::{
     AuthUserChangePasswordRequest, AuthUserChangePasswordResponse, AuthUserDeleteRequest,
     AuthUserDeleteResponse, AuthUserGetRequest, AuthUserGetResponse, AuthUserGrantRoleRequest,
     AuthUserGrantRoleResponse, AuthUserListRequest, AuthUserListResponse,
-    AuthUserRevokeRoleRequest, AuthUserRevokeRoleResponse, CompactionRequest, CompactionResponse,
-    DefragmentRequest, DefragmentResponse, DeleteRangeRequest, DeleteRangeResponse, HashKvRequest,
-    HashKvResponse, HashRequest, HashResponse, LeaseGrantRequest, LeaseGrantResponse,
-    LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesRequest, LeaseLeasesResponse,
-    LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
-    MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
-    MemberRemoveRequest, MemberRemoveResponse, MemberUpdateRequest, MemberUpdateResponse,
-    PutRequest, PutResponse, RangeRequest, RangeResponse, SnapshotRequest, SnapshotResponse,
-    StatusRequest, StatusResponse, TxnRequest, TxnResponse, WatchCreateRequest, WatchRequest,
-    WatchResponse,
+    AuthUserRevokeRoleRequest, AuthUserRevokeRoleResponse, AuthenticateRequest,
+    AuthenticateResponse, CompactionRequest, CompactionResponse, DefragmentRequest,
+    DefragmentResponse, DeleteRangeRequest, DeleteRangeResponse, HashKvRequest, HashKvResponse,
+    HashRequest, HashResponse, LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest,
+    LeaseKeepAliveResponse, LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest,
+    LeaseRevokeResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, MemberAddRequest,
+    MemberAddResponse, MemberListRequest, MemberListResponse, MemberRemoveRequest,
+    MemberRemoveResponse, MemberUpdateRequest, MemberUpdateResponse, PutRequest, PutResponse,
+    RangeRequest, RangeResponse, SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
+    TxnRequest, TxnResponse, WatchCreateRequest, WatchRequest, WatchResponse,
 };
 use crate::pb::v3electionpb::{
     CampaignRequest, CampaignResponse, LeaderKey, LeaderRequest, LeaderResponse, ProclaimRequest,
@@ -89,23 +89,7 @@ macro_rules! auth_calls {
     };
 }
 
-auth_calls! {
-    auth_enable(AuthEnableRequest) -> AuthEnableResponse;
-    auth_disable(AuthDisableRequest) -> AuthDisableResponse;
-    user_add(AuthUserAddRequest) -> AuthUserAddResponse;
-    user_get(AuthUserGetRequest) -> AuthUserGetResponse;
-    user_list(AuthUserListRequest) -> AuthUserListResponse;
-    user_delete(AuthUserDeleteRequest) -> AuthUserDeleteResponse;
-    user_change_password(AuthUserChangePasswordRequest) -> AuthUserChangePasswordResponse;
-    user_grant_role(AuthUserGrantRoleRequest) -> AuthUserGrantRoleResponse;
-    user_revoke_role(AuthUserRevokeRoleRequest) -> AuthUserRevokeRoleResponse;
-    role_add(AuthRoleAddRequest) -> AuthRoleAddResponse;
-    role_get(AuthRoleGetRequest) -> AuthRoleGetResponse;
-    role_list(AuthRoleListRequest) -> AuthRoleListResponse;
-    role_delete(AuthRoleDeleteRequest) -> AuthRoleDeleteResponse;
-    role_grant_permission(AuthRoleGrantPermissionRequest) -> AuthRoleGrantPermissionResponse;
-    role_revoke_permission(AuthRoleRevokePermissionRequest) -> AuthRoleRevokePermissionResponse;
-}
+crate::pb::for_auth_methods!(auth_calls);
 
 /// The calls `call_json` knows, by their gateway path: request type, call.
 macro_rules! json_calls {

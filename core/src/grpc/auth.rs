@@ -24,21 +24,4 @@ macro_rules! methods {
     };
 }
 
-methods! {
-    auth_enable(AuthEnableRequest) -> AuthEnableResponse;
-    auth_disable(AuthDisableRequest) -> AuthDisableResponse;
-    authenticate(AuthenticateRequest) -> AuthenticateResponse;
-    user_add(AuthUserAddRequest) -> AuthUserAddResponse;
-    user_get(AuthUserGetRequest) -> AuthUserGetResponse;
-    user_list(AuthUserListRequest) -> AuthUserListResponse;
-    user_delete(AuthUserDeleteRequest) -> AuthUserDeleteResponse;
-    user_change_password(AuthUserChangePasswordRequest) -> AuthUserChangePasswordResponse;
-    user_grant_role(AuthUserGrantRoleRequest) -> AuthUserGrantRoleResponse;
-    user_revoke_role(AuthUserRevokeRoleRequest) -> AuthUserRevokeRoleResponse;
-    role_add(AuthRoleAddRequest) -> AuthRoleAddResponse;
-    role_get(AuthRoleGetRequest) -> AuthRoleGetResponse;
-    role_list(AuthRoleListRequest) -> AuthRoleListResponse;
-    role_delete(AuthRoleDeleteRequest) -> AuthRoleDeleteResponse;
-    role_grant_permission(AuthRoleGrantPermissionRequest) -> AuthRoleGrantPermissionResponse;
-    role_revoke_permission(AuthRoleRevokePermissionRequest) -> AuthRoleRevokePermissionResponse;
-}
+crate::pb::for_auth_methods!(methods);

@@ -21,6 +21,17 @@ fn store_failure(e: Error) -> AuthError {
     }
 }
 
+/// The root role is never stored: it cannot be made, changed or deleted.
+fn not_root_role(name: &str) -> Result<(), AuthError> {
+    if name == ROOT {
+        return Err(auth_err(
+            403,
+            format!("Cannot modify role {ROOT}: is root role."),
+        ));
+    }
+    Ok(())
+}
+
 impl Server {
     /// A record, or None when the store has no such node.
     fn v2_record<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, AuthError> {
@@ -250,12 +261,7 @@ impl Server {
     }
 
     pub async fn v2_create_role(&self, role: Role) -> Result<(), AuthError> {
-        if role.role == ROOT {
-            return Err(auth_err(
-                403,
-                format!("Cannot modify role {ROOT}: is root role."),
-            ));
-        }
+        not_root_role(&role.role)?;
         match self.v2_put(role_path(&role.role), &role, false).await {
             Err(e) if e.code == ErrorCode::NodeExist => {
                 Err(auth_err(409, format!("Role {} already exists.", role.role)))
@@ -265,12 +271,7 @@ impl Server {
     }
 
     pub async fn v2_update_role(&self, role: Role) -> Result<Role, AuthError> {
-        if role.role == ROOT {
-            return Err(auth_err(
-                403,
-                format!("Cannot modify role {ROOT}: is root role."),
-            ));
-        }
+        not_root_role(&role.role)?;
         let old = self.v2_role(&role.role)?;
         let new = old.merge(&role)?;
         if new == old {
@@ -286,12 +287,7 @@ impl Server {
     }
 
     pub async fn v2_delete_role(&self, name: &str) -> Result<(), AuthError> {
-        if name == ROOT {
-            return Err(auth_err(
-                403,
-                format!("Cannot modify role {ROOT}: is root role."),
-            ));
-        }
+        not_root_role(name)?;
         match self.v2_delete(role_path(name)).await {
             Err(e) if e.code == ErrorCode::KeyNotFound => {
                 Err(auth_err(404, format!("Role {name} doesn't exist.")))
