@@ -96,6 +96,10 @@ pub struct Config {
     pub peer_tls: TlsFiles,
     /// etcd's --cipher-suites (Go's names); empty: rustls's defaults.
     pub cipher_suites: Vec<String>,
+    /// Connections one client (remote IP) may hold on the client port (0: no cap).
+    pub max_connections_per_client: u64,
+    /// v2 long-poll watches one client may hold (0: no cap).
+    pub max_long_polls_per_client: u64,
     /// etcd's --bcrypt-cost: the work of each password hash (4 to 31; etcd's default 10).
     pub bcrypt_cost: u32,
     /// etcd's --auth-token-ttl: seconds an unused v3 token lives.
@@ -211,6 +215,8 @@ impl Default for Config {
             peer_tls: TlsFiles::default(),
             cipher_suites: Vec::new(),
             bcrypt_cost: 10,
+            max_connections_per_client: 1024,
+            max_long_polls_per_client: 256,
             auth_token_ttl_secs: 300,
             host_whitelist: Vec::new(),
             cors: Vec::new(),
@@ -317,6 +323,8 @@ impl Config {
                 }
             }
             "auth-token-ttl" => self.auth_token_ttl_secs = number(value)?.max(1),
+            "max-connections-per-client" => self.max_connections_per_client = number(value)?,
+            "max-long-polls-per-client" => self.max_long_polls_per_client = number(value)?,
             // etcd's default token kind; its JWT tokens are not served here.
             "auth-token" if value.trim() == "simple" => {}
             "auth-token" => {

@@ -47,6 +47,7 @@ pub(crate) async fn accept<S, F, Fut>(
     route: F,
     grpc: Option<Arc<crate::grpc::Routes>>,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: Option<Arc<ClientLimits>>,
 ) where
     S: Served,
     F: Fn(Request<Incoming>, Arc<S>) -> Fut + Copy + Send + Sync + 'static,
@@ -64,6 +65,17 @@ pub(crate) async fn accept<S, F, Fut>(
             },
             _ = shutdown.changed() => return,
         };
+        // One client may hold so many connections; more are closed as they come.
+        let permit = match &limits {
+            None => None,
+            Some(l) => match l.admit(remote.ip(), Hold::Connection) {
+                Some(p) => Some(p),
+                None => {
+                    tracing::debug!(remote = %remote, "refused a connection: the client holds its cap of connections");
+                    continue;
+                }
+            },
+        };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         let grpc = grpc.clone();
@@ -78,6 +90,7 @@ pub(crate) async fn accept<S, F, Fut>(
         let tls = tls.clone();
         let serving = activity.clone();
         let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ClientAddr(remote.ip()));
             if secure {
                 req.extensions_mut().insert(OverTls);
                 if let Some(cn) = client_cert_seen.get() {
@@ -104,6 +117,7 @@ pub(crate) async fn accept<S, F, Fut>(
             }
         });
         let connection = tokio::spawn(CONNECTION.scope(activity.clone(), async move {
+            let _permit = permit;
             // An https URL: the handshake first (the idle watchdog bounds a slow one).
             let io = match tls {
                 None => IoEither::Left(stream),
@@ -374,6 +388,108 @@ pub(crate) fn text_error(status: u16, message: &str) -> Response<Body> {
     let mut r = response(status, "text/plain; charset=utf-8", format!("{message}\n"));
     header(&mut r, X_CONTENT_TYPE_OPTIONS, "nosniff");
     r
+}
+
+/// The address a request's connection comes from (per-client limits count by its IP).
+#[derive(Clone, Copy)]
+pub(crate) struct ClientAddr(pub std::net::IpAddr);
+
+/// What one client (a remote IP) may hold at once on the client port: connections, and
+/// long-poll watches. A flood from one address is refused instead of exhausting the member.
+#[derive(Debug)]
+pub(crate) struct ClientLimits {
+    /// 0: no cap.
+    max_connections: usize,
+    max_long_polls: usize,
+    held: std::sync::Mutex<std::collections::HashMap<(std::net::IpAddr, Hold), usize>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Hold {
+    Connection,
+    LongPoll,
+}
+
+/// One thing a client holds; given back when dropped.
+pub(crate) struct Permit {
+    limits: Arc<ClientLimits>,
+    key: (std::net::IpAddr, Hold),
+}
+
+impl ClientLimits {
+    pub fn new(max_connections: usize, max_long_polls: usize) -> Arc<ClientLimits> {
+        Arc::new(ClientLimits {
+            max_connections,
+            max_long_polls,
+            held: Default::default(),
+        })
+    }
+
+    /// A permit for one more, or None when the client holds its cap already.
+    pub fn admit(self: &Arc<Self>, ip: std::net::IpAddr, hold: Hold) -> Option<Permit> {
+        let cap = match hold {
+            Hold::Connection => self.max_connections,
+            Hold::LongPoll => self.max_long_polls,
+        };
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let n = held.entry((ip, hold)).or_insert(0);
+        if cap > 0 && *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(Permit {
+            limits: self.clone(),
+            key: (ip, hold),
+        })
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut held = self.limits.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = held.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Why a request body could not be read whole.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// More than the limit.
+    TooLarge,
+    /// Not all there within the member's read timeout (a client trickling it).
+    TooSlow,
+    Failed(String),
+}
+
+/// A request body, whole: at most `limit` bytes, within the member's header-read timeout
+/// (Go's ReadTimeout bounds a slow body the same way), so a slow client holds nothing long.
+pub(crate) async fn collect_body(
+    body: Incoming,
+    limit: usize,
+    deadline: Duration,
+) -> Result<Bytes, BodyError> {
+    let read = http_body_util::Limited::new(body, limit).collect();
+    match tokio::time::timeout(deadline, read).await {
+        Err(_) => Err(BodyError::TooSlow),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Ok(Err(e)) => Err(BodyError::Failed(e.to_string())),
+        Ok(Ok(b)) => Ok(b.to_bytes()),
+    }
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::TooLarge => f.write_str("http: request body too large"),
+            BodyError::TooSlow => f.write_str("http: request body not received in time"),
+            BodyError::Failed(e) => f.write_str(e),
+        }
+    }
 }
 
 /// Marks a request that came over TLS (etcd's host whitelist leaves those alone).

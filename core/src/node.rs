@@ -678,6 +678,10 @@ impl Node {
             Duration::from_millis(config.header_read_timeout_ms),
             (config.host_whitelist.clone(), config.cors.clone()),
             auth_config,
+            crate::http::ClientLimits::new(
+                usize::try_from(config.max_connections_per_client).unwrap_or(usize::MAX),
+                usize::try_from(config.max_long_polls_per_client).unwrap_or(usize::MAX),
+            ),
         ));
 
         let transport = PeerTransport::new(
@@ -1114,5 +1118,102 @@ mod tests {
             }
         }
         assert!(got.contains("woken"), "{got}");
+    }
+
+    /// What a raw connection reads within `limit` (until the member closes it or the time
+    /// is up).
+    fn read_for(s: &mut std::net::TcpStream, limit: Duration) -> String {
+        use std::io::Read;
+        s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let deadline = Instant::now() + limit;
+        let mut got = Vec::new();
+        while Instant::now() < deadline {
+            let mut chunk = [0u8; 4096];
+            match s.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+                Err(_) => {}
+            }
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    /// One client may hold so many connections and long polls; past them it is refused,
+    /// and what it gives back it may take again. A body trickled slower than the read
+    /// timeout is refused and changes nothing.
+    #[test]
+    fn one_client_cannot_hold_more_than_its_share() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::ephemeral("t", dir.path().join("t"));
+        config.max_connections_per_client = 4;
+        config.max_long_polls_per_client = 2;
+        let node = Node::start(config).unwrap();
+        let addr = node.client_urls()[0]
+            .trim_start_matches("http://")
+            .to_string();
+        let connect = || std::net::TcpStream::connect(&addr).unwrap();
+        let version = b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n";
+
+        // Two long polls, then a third refused with 429 on a connection of its own.
+        let mut polls: Vec<_> = (0..2).map(|_| connect()).collect();
+        for p in &mut polls {
+            p.write_all(b"GET /v2/keys/w?wait=true HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let mut third = connect();
+        third
+            .write_all(b"GET /v2/keys/w?wait=true HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let refused = read_for(&mut third, Duration::from_secs(1));
+        assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+        assert!(refused.contains("too many long-poll watches"), "{refused}");
+
+        // Four connections held (two polls, the third, one more): a fifth is closed unread.
+        let mut fourth = connect();
+        fourth.write_all(version).unwrap();
+        assert!(read_for(&mut fourth, Duration::from_millis(500)).contains("200 OK"));
+        let mut fifth = connect();
+        let _ = fifth.write_all(version);
+        assert_eq!(read_for(&mut fifth, Duration::from_secs(1)), "");
+
+        // The polls end (their key is set): their permits come back, and so do their
+        // connections once closed.
+        runtime()
+            .block_on(node.client().set("/w", "done", None))
+            .unwrap();
+        for p in &mut polls {
+            assert!(read_for(p, Duration::from_secs(1)).contains("done"));
+        }
+        drop(polls);
+        std::thread::sleep(Duration::from_millis(200));
+        let mut again = connect();
+        again
+            .write_all(b"GET /v2/keys/w?wait=true&waitIndex=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        assert!(read_for(&mut again, Duration::from_secs(1)).contains("200 OK"));
+        drop((third, fourth, fifth, again));
+        std::thread::sleep(Duration::from_millis(200));
+
+        // A body trickled past the read timeout: refused, nothing written (a member of
+        // its own: its idle connections go as fast).
+        let slow_dir = tempfile::tempdir().unwrap();
+        let mut config = Config::ephemeral("s", slow_dir.path().join("s"));
+        config.header_read_timeout_ms = 400;
+        let node = Node::start(config).unwrap();
+        let addr = node.client_urls()[0]
+            .trim_start_matches("http://")
+            .to_string();
+        let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+        slow.write_all(
+            b"PUT /v2/keys/slow HTTP/1.1\r\nHost: x\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 40\r\n\r\nvalue=",
+        )
+        .unwrap();
+        let answer = read_for(&mut slow, Duration::from_secs(2));
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(answer.contains("not received in time"), "{answer}");
+        assert!(runtime().block_on(node.client().get("/slow")).is_err());
     }
 }

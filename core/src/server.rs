@@ -168,6 +168,8 @@ pub struct Server {
     v3_limits: V3Limits,
     /// --bcrypt-cost and --auth-token-ttl.
     auth_config: crate::auth::AuthConfig,
+    /// What one client may hold at once on the client port.
+    pub(crate) client_limits: Arc<crate::http::ClientLimits>,
     /// The v2 auth directories are known to exist (made before the first record).
     v2_auth_dirs_ensured: std::sync::atomic::AtomicBool,
     lessor: Lessor,
@@ -249,8 +251,10 @@ impl Server {
         header_read_timeout: Duration,
         (host_whitelist, cors): (Vec<String>, Vec<String>),
         auth_config: crate::auth::AuthConfig,
+        client_limits: Arc<crate::http::ClientLimits>,
     ) -> Server {
         Server {
+            client_limits,
             auth_config,
             v2_auth_dirs_ensured: Default::default(),
             store,

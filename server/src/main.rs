@@ -154,6 +154,14 @@ struct Flags {
     /// The lifetime in seconds of the auth token (default 300).
     #[arg(long, env = "ETCD_AUTH_TOKEN_TTL")]
     auth_token_ttl: Option<String>,
+    /// Connections one client (remote IP) may hold on the client port; more are closed as
+    /// they come (0: no cap). etcdrs's own.
+    #[arg(long, env = "ETCD_MAX_CONNECTIONS_PER_CLIENT")]
+    max_connections_per_client: Option<String>,
+    /// v2 long-poll watches one client may hold at once; more get 429 (0: no cap).
+    /// etcdrs's own.
+    #[arg(long, env = "ETCD_MAX_LONG_POLLS_PER_CLIENT")]
+    max_long_polls_per_client: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
     /// Accepted for etcd compatibility: the v2 API is always served.
@@ -385,6 +393,14 @@ fn config(mut f: Flags) -> Result<Config, String> {
         ("auth-token", f.auth_token.take()),
         ("bcrypt-cost", f.bcrypt_cost.take()),
         ("auth-token-ttl", f.auth_token_ttl.take()),
+        (
+            "max-connections-per-client",
+            f.max_connections_per_client.take(),
+        ),
+        (
+            "max-long-polls-per-client",
+            f.max_long_polls_per_client.take(),
+        ),
     ];
     let mut cfg = plain_config(f)?;
     for (flag, value) in by_library {

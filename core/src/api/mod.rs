@@ -9,13 +9,14 @@ mod watch_body;
 
 use crate::error::{Error, ErrorCode};
 use crate::http::{
-    accept, cluster_id_header, http_error, json, method_not_allowed, not_found, response, Body,
+    accept, cluster_id_header, collect_body, http_error, json, method_not_allowed, not_found,
+    response, Body, BodyError, Hold,
 };
 use crate::request::{KeyRequest, Method};
 use crate::server::{KeyResponse, KeyResult, Server};
 use crate::v2store::Action;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{
     HeaderName, HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
@@ -48,6 +49,7 @@ pub async fn serve(
         _ = shutdown.changed() => return,
     }
     let grpc = Arc::new(crate::grpc::Routes::new(server.clone()));
+    let limits = Some(server.client_limits.clone());
     accept(
         listener,
         server,
@@ -55,6 +57,7 @@ pub async fn serve(
         |req, server| async move { route(req, &server).await },
         Some(grpc),
         tls,
+        limits,
     )
     .await
 }
@@ -78,6 +81,7 @@ pub async fn serve_metrics(
         },
         None,
         tls,
+        None,
     )
     .await
 }
@@ -255,7 +259,7 @@ async fn members(req: Request<Incoming>, server: &Server) -> Response<Body> {
             Some(m) => json(200, &m, true),
             None => http_error(503, "During election"),
         },
-        (&hyper::Method::POST, "") => match peer_urls_body(req).await {
+        (&hyper::Method::POST, "") => match peer_urls_body(req, server.header_read_timeout).await {
             Err(r) => r,
             Ok(urls) => match server.add_member(urls).await {
                 Ok(m) => json(201, &m, true),
@@ -269,7 +273,7 @@ async fn members(req: Request<Incoming>, server: &Server) -> Response<Body> {
             let result = if method == hyper::Method::DELETE {
                 server.remove_member(id_num).await.map(|_| ())
             } else {
-                match peer_urls_body(req).await {
+                match peer_urls_body(req, server.header_read_timeout).await {
                     Err(r) => return r,
                     Ok(urls) => server.update_member(id_num, urls).await,
                 }
@@ -286,7 +290,10 @@ async fn members(req: Request<Incoming>, server: &Server) -> Response<Body> {
 }
 
 /// The `{"peerURLs": [...]}` body of a member add or update, checked as etcd checks it.
-async fn peer_urls_body(req: Request<Incoming>) -> Result<Vec<String>, Response<Body>> {
+async fn peer_urls_body(
+    req: Request<Incoming>,
+    deadline: std::time::Duration,
+) -> Result<Vec<String>, Response<Body>> {
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)
@@ -299,11 +306,9 @@ async fn peer_urls_body(req: Request<Incoming>) -> Result<Vec<String>, Response<
             &format!("Bad Content-Type {content_type}, accept application/json"),
         ));
     }
-    let body = Limited::new(req.into_body(), MAX_FORM_BYTES)
-        .collect()
+    let body = collect_body(req.into_body(), MAX_FORM_BYTES, deadline)
         .await
-        .map_err(|e| http_error(400, &e.to_string()))?
-        .to_bytes();
+        .map_err(|e| http_error(400, &e.to_string()))?;
     #[derive(serde::Deserialize)]
     struct Body {
         #[serde(rename = "peerURLs", default)]
@@ -395,7 +400,11 @@ impl Form {
 }
 
 /// Form fields from the body (when it is a form) and the query string.
-async fn read_form(req: Request<Incoming>, method: Method) -> Result<Form, Error> {
+async fn read_form(
+    req: Request<Incoming>,
+    method: Method,
+    deadline: std::time::Duration,
+) -> Result<Form, Error> {
     let mut form = Form::default();
     let query = req.uri().query().unwrap_or("").to_string();
     let is_form = req
@@ -410,21 +419,15 @@ async fn read_form(req: Request<Incoming>, method: Method) -> Result<Form, Error
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
     if matches!(method, Method::Put | Method::Post) && is_form {
-        let body = Limited::new(req.into_body(), MAX_FORM_BYTES)
-            .collect()
+        let body = collect_body(req.into_body(), MAX_FORM_BYTES, deadline)
             .await
             .map_err(|e| {
-                let cause = if e
-                    .downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some()
-                {
-                    "http: POST too large".to_string()
-                } else {
-                    e.to_string()
+                let cause = match e {
+                    BodyError::TooLarge => "http: POST too large".to_string(),
+                    e => e.to_string(),
                 };
                 Error::new(ErrorCode::InvalidForm, cause, 0)
-            })?
-            .to_bytes();
+            })?;
         form.add(form_urlencoded::parse(&body));
     }
     form.add(form_urlencoded::parse(query.as_bytes()));
@@ -453,7 +456,11 @@ async fn keys(req: Request<Incoming>, server: &Server) -> Response<Body> {
         .get::<crate::http::ClientCertName>()
         .cloned();
     let http_method = req.method().clone();
-    let form = match read_form(req, method).await {
+    let client_ip = req
+        .extensions()
+        .get::<crate::http::ClientAddr>()
+        .map(|a| a.0);
+    let form = match read_form(req, method, server.header_read_timeout).await {
         Ok(f) => f,
         Err(e) => return key_error(&e, cluster_id),
     };
@@ -482,12 +489,25 @@ async fn keys(req: Request<Incoming>, server: &Server) -> Response<Body> {
         );
     }
     let no_value = request.no_value_on_success;
+    // A long poll holds one of the client's few long-poll permits while it waits.
+    let long_poll = if request.wait && !request.quorum {
+        match client_ip.map(|ip| server.client_limits.admit(ip, Hold::LongPoll)) {
+            Some(None) => {
+                let mut r = http_error(429, "too many long-poll watches from this client");
+                cluster_id_header(&mut r, cluster_id);
+                return r;
+            }
+            permit => permit.flatten(),
+        }
+    } else {
+        None
+    };
     match server.handle(request).await {
         Err(e) => key_error(&e, cluster_id),
         Ok(KeyResult::Event(resp)) => key_event(&resp, cluster_id, no_value),
         Ok(KeyResult::Watch(w)) => {
             let (etcd_index, raft_index, raft_term) = (w.etcd_index, w.raft_index, w.raft_term);
-            let mut r = Response::new(WatchBody::new(w).boxed());
+            let mut r = Response::new(WatchBody::new(w, long_poll).boxed());
             r.headers_mut().insert(CONTENT_TYPE, APPLICATION_JSON);
             raft_headers(&mut r, cluster_id, etcd_index, raft_index, raft_term);
             r

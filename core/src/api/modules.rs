@@ -73,7 +73,7 @@ pub async fn lock(req: Request<Incoming>, server: &Arc<Server>) -> Response<Body
     };
     let result = async {
         let name = name(req.uri().path(), LOCK_PREFIX)?;
-        let form = read_form(req, method).await?;
+        let form = read_form(req, method, server.header_read_timeout).await?;
         match method {
             Method::Post => {
                 let timeout = timeout(&form)?;
@@ -120,7 +120,7 @@ pub async fn leader(req: Request<Incoming>, server: &Arc<Server>) -> Response<Bo
     };
     let result = async {
         let name = name(req.uri().path(), LEADER_PREFIX)?;
-        let form = read_form(req, method).await?;
+        let form = read_form(req, method, server.header_read_timeout).await?;
         let leader =
             || field(&form, "name").ok_or_else(|| Error::new(ErrorCode::NameRequired, "Set", 0));
         match method {

@@ -7,7 +7,6 @@ use crate::http::{cluster_id_header, http_error, json, method_not_allowed, Body}
 use crate::server::Server;
 use crate::v2auth::{AuthError, Role, User, ROOT};
 use base64::Engine as _;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{HeaderMap, Method, Request, Response};
 
@@ -174,16 +173,17 @@ fn with_roles(server: &Server, user: &User) -> Result<UserWithRoles, AuthError> 
     })
 }
 
-async fn json_body<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, AuthError> {
+async fn json_body<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+    deadline: std::time::Duration,
+) -> Result<T, AuthError> {
     let invalid = || AuthError {
         status: 400,
         message: "Invalid JSON in request body.".into(),
     };
-    let body = Limited::new(req.into_body(), super::MAX_FORM_BYTES)
-        .collect()
+    let body = crate::http::collect_body(req.into_body(), super::MAX_FORM_BYTES, deadline)
         .await
-        .map_err(|_| invalid())?
-        .to_bytes();
+        .map_err(|_| invalid())?;
     serde_json::from_slice(&body).map_err(|_| invalid())
 }
 
@@ -310,7 +310,7 @@ async fn user(
             Ok(ok_json(200, &with_roles(server, &u)?, id))
         }
         Method::PUT => {
-            let u: User = json_body(req).await?;
+            let u: User = json_body(req, server.header_read_timeout).await?;
             if u.user != name {
                 return Err(AuthError {
                     status: 400,
@@ -355,7 +355,7 @@ async fn role(
     match *req.method() {
         Method::GET => Ok(ok_json(200, &server.v2_role(name)?, id)),
         Method::PUT => {
-            let r: Role = json_body(req).await?;
+            let r: Role = json_body(req, server.header_read_timeout).await?;
             if r.role != name {
                 return Err(AuthError {
                     status: 400,

@@ -13,13 +13,16 @@ pub struct WatchBody {
     watch: Option<KeyWatch>,
     /// A watch may wait long with nothing to write: its connection is not idle meanwhile.
     _busy: Option<crate::http::Busy>,
+    /// One of its client's long-poll permits, held until the watch ends.
+    _permit: Option<crate::http::Permit>,
 }
 
 impl WatchBody {
-    pub fn new(watch: KeyWatch) -> WatchBody {
+    pub fn new(watch: KeyWatch, permit: Option<crate::http::Permit>) -> WatchBody {
         WatchBody {
             watch: Some(watch),
             _busy: crate::http::busy(),
+            _permit: permit,
         }
     }
 }

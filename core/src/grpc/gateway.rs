@@ -95,7 +95,7 @@ async fn serve_as_caller(req: Request<Incoming>, server: &Arc<Server>) -> Respon
             ))),
         };
     }
-    let body = match read_body(req.into_body(), limit).await {
+    let body = match read_body(req.into_body(), limit, server.header_read_timeout).await {
         Ok(b) => b,
         Err(s) => return error(&s),
     };
@@ -225,21 +225,20 @@ fn not_found() -> Response<Body> {
 /// The whole body, refused when it cannot hold a message the gRPC server would take:
 /// JSON carries bytes as base64 and names every field, so the body may be a few times the
 /// message, whose own size (`limit`) is checked once it is parsed.
-async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Status> {
-    let body = http_body_util::Limited::new(body, limit.saturating_mul(4))
-        .collect()
+async fn read_body(
+    body: Incoming,
+    limit: usize,
+    deadline: std::time::Duration,
+) -> Result<Bytes, Status> {
+    crate::http::collect_body(body, limit.saturating_mul(4), deadline)
         .await
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                Status::resource_exhausted(format!(
-                    "grpc: received message larger than max (more than {} vs. {limit})",
-                    limit.saturating_mul(4)
-                ))
-            } else {
-                Status::invalid_argument(e.to_string())
-            }
-        })?;
-    Ok(body.to_bytes())
+        .map_err(|e| match e {
+            crate::http::BodyError::TooLarge => Status::resource_exhausted(format!(
+                "grpc: received message larger than max (more than {} vs. {limit})",
+                limit.saturating_mul(4)
+            )),
+            e => Status::invalid_argument(e.to_string()),
+        })
 }
 
 /// A body's first JSON object as a request message; an empty body is the empty message, and

@@ -61,6 +61,8 @@ pub(crate) async fn serve(
         |req, service| async move { route(req, &service).await },
         None,
         tls,
+        // Peers are members of this cluster: not capped as clients are.
+        None,
     )
     .await
 }
