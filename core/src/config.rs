@@ -309,6 +309,11 @@ impl Config {
             "peer-trusted-ca-file" => self.peer_tls.trusted_ca_file = path(value),
             "peer-client-cert-auth" => self.peer_tls.client_cert_auth = boolean(value)?,
             "peer-auto-tls" => self.peer_tls.auto_tls = boolean(value)?,
+            "client-crl-file" => self.client_tls.crl_file = path(value),
+            "peer-crl-file" => self.peer_tls.crl_file = path(value),
+            "peer-cert-allowed-cn" => {
+                self.peer_tls.allowed_cn = Some(value.trim().to_string()).filter(|v| !v.is_empty())
+            }
             "cipher-suites" => self.cipher_suites = split_urls(value),
             "bcrypt-cost" => {
                 self.bcrypt_cost = match number(value)? {

@@ -1124,7 +1124,8 @@ mod tests {
     /// is up).
     fn read_for(s: &mut std::net::TcpStream, limit: Duration) -> String {
         use std::io::Read;
-        s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
         let deadline = Instant::now() + limit;
         let mut got = Vec::new();
         while Instant::now() < deadline {

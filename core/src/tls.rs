@@ -3,9 +3,11 @@
 //! self-signed certificates (`--auto-tls`), cipher suites.
 
 use crate::error::{Error, ErrorCode, Result};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -19,6 +21,11 @@ pub struct TlsFiles {
     pub client_cert_auth: bool,
     /// A self-signed certificate made at start when no files are given.
     pub auto_tls: bool,
+    /// Certificates this list revokes are refused (etcd's --client-crl-file and
+    /// --peer-crl-file).
+    pub crl_file: Option<PathBuf>,
+    /// Only a client certificate with this common name gets in (--peer-cert-allowed-cn).
+    pub allowed_cn: Option<String>,
 }
 
 impl TlsFiles {
@@ -113,6 +120,82 @@ fn provider(cipher_suites: &[String]) -> Result<Arc<rustls::crypto::CryptoProvid
     }))
 }
 
+fn crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>> {
+    let crls: std::result::Result<Vec<_>, _> = CertificateRevocationListDer::pem_file_iter(path)
+        .map_err(|e| bad(format!("{}: {e}", path.display())))?
+        .collect();
+    let crls = crls.map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    if crls.is_empty() {
+        return Err(bad(format!(
+            "{}: no certificate revocation list in it",
+            path.display()
+        )));
+    }
+    Ok(crls)
+}
+
+/// The CA's check, then the certificate's common name must be the one allowed.
+#[derive(Debug)]
+struct AllowedCommonName {
+    inner: Arc<dyn ClientCertVerifier>,
+    common_name: String,
+}
+
+impl ClientCertVerifier for AllowedCommonName {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: rustls_pki_types::UnixTime,
+    ) -> std::result::Result<ClientCertVerified, rustls::Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        let cn = common_name(end_entity);
+        if cn.as_deref() != Some(self.common_name.as_str()) {
+            return Err(rustls::Error::General(format!(
+                "the certificate's common name {cn:?} is not the allowed {:?}",
+                self.common_name
+            )));
+        }
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
 /// A server's TLS: HTTP/2 (gRPC) and HTTP/1.1 by ALPN, client certificates required when
 /// `client_cert_auth` (checked against the trusted CA).
 pub fn server_config(
@@ -128,10 +211,20 @@ pub fn server_config(
         let ca = files.trusted_ca_file.as_deref().ok_or_else(|| {
             bad("client certificate authentication needs a trusted CA file".into())
         })?;
-        let verifier = WebPkiClientVerifier::builder(roots(ca)?)
+        let mut verifier = WebPkiClientVerifier::builder(roots(ca)?);
+        if let Some(crl) = &files.crl_file {
+            verifier = verifier.with_crls(crls(crl)?);
+        }
+        let verifier = verifier
             .build()
             .map_err(|e| bad(format!("{}: {e}", ca.display())))?;
-        builder.with_client_cert_verifier(verifier)
+        match &files.allowed_cn {
+            Some(cn) => builder.with_client_cert_verifier(Arc::new(AllowedCommonName {
+                inner: verifier,
+                common_name: cn.clone(),
+            })),
+            None => builder.with_client_cert_verifier(verifier),
+        }
     } else {
         builder.with_no_client_auth()
     };

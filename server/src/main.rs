@@ -145,6 +145,15 @@ struct Flags {
     /// (empty or * means allow all).
     #[arg(long, env = "ETCD_CORS")]
     cors: Option<String>,
+    /// Path to the client certificate revocation list file.
+    #[arg(long, env = "ETCD_CLIENT_CRL_FILE")]
+    client_crl_file: Option<String>,
+    /// Path to the peer certificate revocation list file.
+    #[arg(long, env = "ETCD_PEER_CRL_FILE")]
+    peer_crl_file: Option<String>,
+    /// Allowed CN for inter peer authentication.
+    #[arg(long, env = "ETCD_PEER_CERT_ALLOWED_CN")]
+    peer_cert_allowed_cn: Option<String>,
     /// Specify auth token specific options ("simple", the default, is what etcdrs serves).
     #[arg(long, env = "ETCD_AUTH_TOKEN")]
     auth_token: Option<String>,
@@ -390,6 +399,9 @@ fn config(mut f: Flags) -> Result<Config, String> {
         ("cipher-suites", f.cipher_suites.take()),
         ("host-whitelist", f.host_whitelist.take()),
         ("cors", f.cors.take()),
+        ("client-crl-file", f.client_crl_file.take()),
+        ("peer-crl-file", f.peer_crl_file.take()),
+        ("peer-cert-allowed-cn", f.peer_cert_allowed_cn.take()),
         ("auth-token", f.auth_token.take()),
         ("bcrypt-cost", f.bcrypt_cost.take()),
         ("auth-token-ttl", f.auth_token_ttl.take()),

@@ -4,8 +4,9 @@
 
 use etcdrs_tests::{etcdctl3, eventually, free_ports, Member};
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason,
+    RevokedCertParams, SerialNumber,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,10 +42,12 @@ fn leaf(
     name: &str,
     issuer: &Issuer<'_, KeyPair>,
     usages: Vec<ExtendedKeyUsagePurpose>,
+    serial: u64,
 ) -> (PathBuf, PathBuf) {
     let mut params =
         CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
     params.distinguished_name.push(DnType::CommonName, name);
+    params.serial_number = Some(SerialNumber::from(serial));
     params.extended_key_usages = usages;
     let key = KeyPair::generate().unwrap();
     let cert = params.signed_by(&key, issuer).unwrap();
@@ -59,14 +62,15 @@ fn pki(dir: &Path) -> Pki {
     let (params, key, pem) = ca("etcdrs test CA");
     let ca_path = write(dir, "ca.pem", &pem);
     let issuer = Issuer::new(params, key);
-    let member = leaf(dir, "member", &issuer, vec![ServerAuth, ClientAuth]);
-    let client = leaf(dir, "client", &issuer, vec![ClientAuth]);
+    let member = leaf(dir, "member", &issuer, vec![ServerAuth, ClientAuth], 1);
+    let client = leaf(dir, "client", &issuer, vec![ClientAuth], 2);
     let (other_params, other_key, _) = ca("another CA");
     let stranger = leaf(
         dir,
         "stranger",
         &Issuer::new(other_params, other_key),
         vec![ServerAuth, ClientAuth],
+        3,
     );
     Pki {
         ca: ca_path,
@@ -539,4 +543,121 @@ fn the_tls_walkthrough_runs() {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("OK") && text.contains("hello"), "{text}");
+}
+
+/// --client-crl-file: a client certificate the CA revoked is refused at the handshake,
+/// others get in. --peer-cert-allowed-cn: a peer connection whose certificate has another
+/// common name is refused, and the log says why.
+#[test]
+fn revoked_clients_and_peers_with_another_name_are_refused() {
+    use ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (params, key, pem) = ca("revoking CA");
+    let ca_path = write(d, "ca.pem", &pem);
+    let issuer = Issuer::new(params, key);
+    let member = leaf(d, "member", &issuer, vec![ServerAuth, ClientAuth], 1);
+    let good = leaf(d, "client", &issuer, vec![ClientAuth], 2);
+    let revoked = leaf(d, "revoked", &issuer, vec![ClientAuth], 3);
+    let crl = CertificateRevocationListParams {
+        this_update: rcgen::date_time_ymd(2020, 1, 1),
+        next_update: rcgen::date_time_ymd(2100, 1, 1),
+        crl_number: SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs: vec![RevokedCertParams {
+            serial_number: SerialNumber::from(3u64),
+            revocation_time: rcgen::date_time_ymd(2020, 1, 1),
+            reason_code: Some(RevocationReason::KeyCompromise),
+            invalidity_date: None,
+        }],
+        key_identifier_method: KeyIdMethod::Sha256,
+    }
+    .signed_by(&issuer)
+    .unwrap();
+    let crl_path = write(d, "crl.pem", &crl.pem().unwrap());
+    let (ca, mc, mk, crl) = (s(&ca_path), s(&member.0), s(&member.1), s(&crl_path));
+    let m = Member::start(
+        &d.join("data"),
+        &[
+            "--listen-client-urls",
+            "https://127.0.0.1:0",
+            "--listen-peer-urls",
+            "https://127.0.0.1:0",
+            "--cert-file",
+            &mc,
+            "--key-file",
+            &mk,
+            "--trusted-ca-file",
+            &ca,
+            "--client-cert-auth",
+            "--client-crl-file",
+            &crl,
+            "--peer-cert-file",
+            &mc,
+            "--peer-key-file",
+            &mk,
+            "--peer-trusted-ca-file",
+            &ca,
+            "--peer-client-cert-auth",
+            "--peer-cert-allowed-cn",
+            "member",
+        ],
+    );
+    let with = |cert: &(PathBuf, PathBuf), args: &[&str]| {
+        let (c, k) = (s(&cert.0), s(&cert.1));
+        let mut all = vec![
+            "--cacert",
+            &ca,
+            "--cert",
+            &c,
+            "--key",
+            &k,
+            "--dial-timeout=2s",
+            "--command-timeout=3s",
+        ];
+        all.extend_from_slice(args);
+        etcdctl3(&m.url, &all, "")
+    };
+    let ok = with(&good, &["put", "k", "v"]);
+    assert_eq!(ok.code, Some(0), "{ok:?}");
+    let refused = with(&revoked, &["get", "k"]);
+    assert_ne!(refused.code, Some(0), "{refused:?}");
+    let logged = eventually(Duration::from_secs(5), || {
+        let log = m.log();
+        (log.contains("TLS handshake failed") && log.to_lowercase().contains("revoked"))
+            .then_some(())
+    });
+    assert!(logged.is_some(), "{}", m.log());
+
+    let peer = m.peer_url.clone().expect("the member names its peer URL");
+    let curl = |cert: &(PathBuf, PathBuf)| {
+        Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "5",
+            ])
+            .args(["--cacert", &ca, "--cert", &s(&cert.0), "--key", &s(&cert.1)])
+            .arg(format!("{peer}/members"))
+            .output()
+            .unwrap()
+    };
+    let as_member = curl(&member);
+    assert_eq!(
+        String::from_utf8_lossy(&as_member.stdout),
+        "200",
+        "{as_member:?}"
+    );
+    let as_client = curl(&good);
+    assert!(!as_client.status.success(), "{as_client:?}");
+    let logged = eventually(Duration::from_secs(5), || {
+        m.log()
+            .contains("is not the allowed \"member\"")
+            .then_some(())
+    });
+    assert!(logged.is_some(), "{}", m.log());
 }
