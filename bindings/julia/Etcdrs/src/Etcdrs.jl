@@ -69,6 +69,10 @@ ttl_arg(ttl) = ttl === nothing ? ETCDRS_NO_TTL : Int64(ttl)
 # An out-parameter for a handle (or an error object).
 handle_ref() = Ref{Ptr{Cvoid}}(C_NULL)
 
+# An optional text for the C ABI: (pointer, length), NULL when absent.
+text_or_null(::Nothing) = (C_NULL, 0)
+text_or_null(s::AbstractString) = (String(s), sizeof(s))
+
 # -- the client --------------------------------------------------------------------------
 
 """
@@ -85,11 +89,16 @@ end
 
 
 """
-    EtcdServer(host="127.0.0.1", port=4001, version="v2")
+    EtcdServer(host="127.0.0.1", port=4001, version="v2"; protocol="http", ca_file=nothing,
+               cert_file=nothing, key_file=nothing, insecure_skip_verify=false,
+               user=nothing, password=nothing)
     EtcdServer(node::EtcdNode)
 
-A client of the etcd cluster at `host:port` (over HTTP), or of a member running in this
-process (no HTTP). `close` frees it; so does the garbage collector.
+A client of the etcd cluster at `host:port` (over HTTP, or HTTPS with `protocol="https"`
+and a CA file to check the members' certificates; `cert_file` and `key_file` for members
+that require a client certificate), or of a member running in this process (no HTTP).
+`user` and `password` go as HTTP Basic credentials to members with auth enabled. `close`
+frees it; so does the garbage collector.
 """
 mutable struct EtcdServer
     host::String
@@ -99,11 +108,16 @@ mutable struct EtcdServer
     node::Union{Nothing,EtcdNode}   # the member an in-process client belongs to
 
     function EtcdServer(host::AbstractString="127.0.0.1", port::Integer=4001,
-                        version::AbstractString="v2")
-        endpoints = "http://$host:$port"
+                        version::AbstractString="v2"; protocol::AbstractString="http",
+                        ca_file=nothing, cert_file=nothing, key_file=nothing,
+                        insecure_skip_verify::Bool=false, user=nothing, password=nothing)
+        endpoints = "$protocol://$host:$port"
         out = handle_ref()
         err = handle_ref()
-        check(etcdrs_client_new(endpoints, sizeof(endpoints), UInt64(0), out, err), err)
+        ca, cert, key, u, pw = text_or_null.((ca_file, cert_file, key_file, user, password))
+        check(etcdrs_client_new_auth(endpoints, sizeof(endpoints), UInt64(0), ca...,
+                                     cert..., key..., insecure_skip_verify, u..., pw...,
+                                     out, err), err)
         etcd = new(String(host), Int(port), String(version), out[], nothing)
         finalizer(close, etcd)
         return etcd

@@ -89,6 +89,17 @@ etcdrs_client_new(endpoints, endpoints_len, timeout_ms, client_out, error_out) =
           (Ptr{UInt8}, Csize_t, UInt64, Ptr{Ptr{Cvoid}}, Ptr{Ptr{Cvoid}}),
           endpoints, endpoints_len, timeout_ms, client_out, error_out)
 
+etcdrs_client_new_auth(endpoints, endpoints_len, timeout_ms, ca_file, ca_file_len, cert_file,
+                       cert_file_len, key_file, key_file_len, insecure_skip_verify, user,
+                       user_len, password, password_len, client_out, error_out) =
+    ccall(fn(:etcdrs_client_new_auth), UInt32,
+          (Ptr{UInt8}, Csize_t, UInt64, Ptr{UInt8}, Csize_t, Ptr{UInt8}, Csize_t, Ptr{UInt8},
+           Csize_t, Bool, Ptr{UInt8}, Csize_t, Ptr{UInt8}, Csize_t, Ptr{Ptr{Cvoid}},
+           Ptr{Ptr{Cvoid}}),
+          endpoints, endpoints_len, timeout_ms, ca_file, ca_file_len, cert_file, cert_file_len,
+          key_file, key_file_len, insecure_skip_verify, user, user_len, password, password_len,
+          client_out, error_out)
+
 etcdrs_client_free(client) = ccall(fn(:etcdrs_client_free), Cvoid, (Ptr{Cvoid},), client)
 
 etcdrs_client_get(client, key, key_len, recursive, sorted, quorum, response_out, error_out) =

@@ -75,11 +75,12 @@ static void take_string(char *s) {
 
 #define S(lit) (lit), (sizeof(lit) - 1)
 
-/* EtcdServer(host, port): a client over HTTP. */
+/* EtcdServer(host, port): a client over HTTP (no TLS material, no user: NULLs). */
 static etcdrs_client *seq_EtcdServer__1(const char *endpoints) {
   etcdrs_client *c = NULL;
   etcdrs_error *err = NULL;
-  etcdrs_status st = etcdrs_client_new(endpoints, strlen(endpoints), 0, &c, &err);
+  etcdrs_status st = etcdrs_client_new_auth(endpoints, strlen(endpoints), 0, NULL, 0, NULL, 0,
+                                            NULL, 0, false, NULL, 0, NULL, 0, &c, &err);
   if (check(st, err)) return NULL;
   return c;
 }
