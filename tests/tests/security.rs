@@ -392,6 +392,25 @@ fn a_cluster_with_client_and_peer_tls_and_auth_serves_etcdctl_with_certificates_
         ..Default::default()
     }));
     assert!(put.is_ok(), "{put:?}");
+
+    // v2 auth on the same cluster with etcdctl v2 (separate from v3's, as in etcd): with
+    // the guest role gone, a request without credentials is refused.
+    for args in [
+        &["user", "add", "root:rootpw"][..],
+        &["auth", "enable"],
+        &["--username", "root:rootpw", "role", "remove", "guest"],
+    ] {
+        let r = v2(args);
+        assert!(r.status.success(), "{args:?}: {r:?}");
+    }
+    let refused = v2(&["set", "/v2key", "anonymous"]);
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("Insufficient credentials"),
+        "{refused:?}"
+    );
+    let set = v2(&["--username", "root:rootpw", "set", "/v2key", "as root"]);
+    assert!(set.status.success(), "{set:?}");
 }
 
 #[test]
