@@ -109,8 +109,11 @@ impl AuthStore {
     pub fn token_user(&self, token: &str, ttl: Duration) -> Option<String> {
         let mut tokens = self.tokens();
         let now = Instant::now();
-        tokens.retain(|_, t| t.expires > now);
         let t = tokens.get_mut(token)?;
+        if t.expires <= now {
+            tokens.remove(token);
+            return None;
+        }
         t.expires = now + ttl;
         Some(t.username.clone())
     }
@@ -298,11 +301,15 @@ impl AuthStore {
         if !self.users.contains_key(username) {
             return Err(V3Error::AuthFailed);
         }
-        self.tokens().insert(
+        let mut tokens = self.tokens();
+        // Expired tokens go as new ones come, not on every call that shows one.
+        let now = Instant::now();
+        tokens.retain(|_, t| t.expires > now);
+        tokens.insert(
             token.to_string(),
             Token {
                 username: username.to_string(),
-                expires: Instant::now() + ttl,
+                expires: now + ttl,
             },
         );
         Ok(())

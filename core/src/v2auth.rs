@@ -227,9 +227,8 @@ pub fn role_path(name: &str) -> String {
     format!("{PERMS_PREFIX}/roles/{name}")
 }
 
-pub fn enabled_path() -> String {
-    format!("{PERMS_PREFIX}/enabled")
-}
+/// Whether v2 auth is on: "true" or "false", as etcd writes it.
+pub const ENABLED_PATH: &str = "/2/enabled";
 
 #[cfg(test)]
 mod tests {

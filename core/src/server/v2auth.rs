@@ -7,7 +7,7 @@ use crate::error::{Error, ErrorCode};
 use crate::request::{Method, Op, V2Request};
 use crate::time::now_nanos;
 use crate::v2auth::{
-    auth_err, enabled_path, everything, role_path, root_role, user_path, AuthError, Role, User,
+    auth_err, everything, role_path, root_role, user_path, AuthError, Role, User, ENABLED_PATH,
     GUEST, PERMS_PREFIX, ROOT,
 };
 use serde::de::DeserializeOwned;
@@ -64,8 +64,9 @@ impl Server {
         names
     }
 
+    /// Asked on every v2 request: a lookup, no read event, no allocation but the path.
     pub fn v2_auth_enabled(&self) -> bool {
-        matches!(self.v2_record::<bool>(&enabled_path()), Ok(Some(true)))
+        self.read_store().file_value(ENABLED_PATH) == Some("true")
     }
 
     pub fn v2_user(&self, name: &str) -> Result<User, AuthError> {
@@ -162,7 +163,7 @@ impl Server {
         exists(
             self.v2_write(
                 Method::Put,
-                enabled_path(),
+                ENABLED_PATH.to_string(),
                 "false".into(),
                 false,
                 Some(false),
@@ -313,7 +314,7 @@ impl Server {
             })
             .await?;
         }
-        self.v2_put(enabled_path(), &true, true)
+        self.v2_put(ENABLED_PATH.to_string(), &true, true)
             .await
             .map_err(store_failure)?;
         tracing::info!("enabled v2 authentication");
@@ -324,7 +325,7 @@ impl Server {
         if !self.v2_auth_enabled() {
             return Err(auth_err(409, "already disabled"));
         }
-        self.v2_put(enabled_path(), &false, true)
+        self.v2_put(ENABLED_PATH.to_string(), &false, true)
             .await
             .map_err(store_failure)?;
         tracing::info!("disabled v2 authentication");
