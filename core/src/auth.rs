@@ -130,8 +130,10 @@ impl AuthStore {
         })
     }
 
-    /// The password check `Authenticate` makes before a token goes through raft.
-    pub fn check_password(&self, name: &str, password: &str) -> Result<(), V3Error> {
+    /// For the password check `Authenticate` makes before a token goes through raft: the
+    /// hash the user's password must match, taken out so the slow check runs without
+    /// holding the store.
+    pub fn password_hash(&self, name: &str) -> Result<String, V3Error> {
         if !self.enabled {
             return Err(V3Error::AuthNotEnabled);
         }
@@ -139,11 +141,7 @@ impl AuthStore {
         if user.options.as_ref().is_some_and(|o| o.no_password) {
             return Err(V3Error::AuthFailed);
         }
-        let hash = std::str::from_utf8(&user.password).map_err(|_| V3Error::AuthFailed)?;
-        match bcrypt::verify(password, hash) {
-            Ok(true) => Ok(()),
-            _ => Err(V3Error::AuthFailed),
-        }
+        String::from_utf8(user.password.to_vec()).map_err(|_| V3Error::AuthFailed)
     }
 
     /// Whether `info` may touch keys [key, range_end) (etcd's range_end conventions).
@@ -457,6 +455,14 @@ impl AuthStore {
     }
 }
 
+/// bcrypt's check of a password against its hash.
+pub fn verify_password(password: &str, hash: &str) -> Result<(), V3Error> {
+    match bcrypt::verify(password, hash) {
+        Ok(true) => Ok(()),
+        _ => Err(V3Error::AuthFailed),
+    }
+}
+
 fn name(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -623,8 +629,10 @@ mod tests {
         let mut b = a.clone();
         assert_eq!(b.user_delete(ROOT), Err(V3Error::InvalidAuthMgmt));
         assert_eq!(b.role_delete(ROOT), Err(V3Error::InvalidAuthMgmt));
-        assert_eq!(b.check_password("alice", "pw"), Ok(()));
-        assert_eq!(b.check_password("alice", "no"), Err(V3Error::AuthFailed));
+        let hash = b.password_hash("alice").unwrap();
+        assert_eq!(verify_password("pw", &hash), Ok(()));
+        assert_eq!(verify_password("no", &hash), Err(V3Error::AuthFailed));
+        assert_eq!(b.password_hash("nobody"), Err(V3Error::AuthFailed));
         b.add_token("alice", "t.1", TOKEN_TTL).unwrap();
         assert_eq!(b.token_user("t.1", TOKEN_TTL).as_deref(), Some("alice"));
         b.user_delete("alice").unwrap();

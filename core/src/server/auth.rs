@@ -146,9 +146,9 @@ impl Server {
         r: AuthenticateRequest,
     ) -> Result<AuthenticateResponse, V3Error> {
         self.v3_serving(false).await?;
-        let auth = self.read_mvcc().auth().clone();
-        let name = r.name.clone();
-        tokio::task::spawn_blocking(move || auth.check_password(&name, &r.password))
+        let hash = self.read_mvcc().auth().password_hash(&r.name)?;
+        let password = r.password;
+        tokio::task::spawn_blocking(move || crate::auth::verify_password(&password, &hash))
             .await
             .map_err(|e| V3Error::Internal(e.to_string()))??;
         use rand::distributions::{Alphanumeric, DistString as _};

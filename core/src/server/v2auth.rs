@@ -97,7 +97,7 @@ impl Server {
     /// Whether `password` is the user's (bcrypt, off the runtime's threads).
     pub async fn v2_check_password(&self, user: &User, password: &str) -> bool {
         let (hash, password) = (user.password.clone(), password.to_string());
-        tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+        tokio::task::spawn_blocking(move || crate::auth::verify_password(&password, &hash).is_ok())
             .await
             .unwrap_or(false)
     }
