@@ -24,6 +24,7 @@ pub fn runtime() -> Arc<Runtime> {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("etcdrs-client")
+            .on_thread_start(crate::sigpipe::block_in_this_thread)
             .enable_all()
             .build()
             .expect("the client runtime"),
@@ -36,8 +37,10 @@ pub fn runtime() -> Arc<Runtime> {
 }
 
 /// Run `fut` to completion on the calling thread, with the process's runtime driving it
-/// (no hop to a worker for a quick call).
+/// (no hop to a worker for a quick call). The call's writes cannot raise SIGPIPE in a host
+/// that left it at its default.
 pub fn block_on<F: Future>(fut: F) -> F::Output {
+    let _sigpipe = crate::sigpipe::Blocked::new();
     runtime().block_on(fut)
 }
 

@@ -44,6 +44,7 @@ mod raft;
 mod recipes;
 mod request;
 mod server;
+pub mod sigpipe;
 mod status;
 mod storage;
 mod time;

@@ -26,11 +26,10 @@ where
     E: Send + 'static,
     F: Future<Output = Result<T, E>> + Send + 'static,
 {
-    let rt = etcdrs_core::blocking::runtime();
     let mut fut = Box::pin(fut);
     loop {
         let done = py.detach(|| {
-            rt.block_on(async {
+            etcdrs_core::blocking::block_on(async {
                 tokio::time::timeout(Duration::from_millis(100), &mut fut)
                     .await
                     .ok()
