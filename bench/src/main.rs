@@ -639,6 +639,9 @@ async fn run_requests(args: Arc<Args>, conns: Vec<Link>) -> (Tally, f64) {
                     }
                     operation(&args, &conn, i, seq, &value, &tally, counted).await;
                     seq += 1;
+                    // A dead server fails every call at once, without a pending await: the
+                    // timer that ends the run must still get the thread.
+                    tokio::task::yield_now().await;
                 }
             })
         })
