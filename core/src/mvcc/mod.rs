@@ -815,11 +815,13 @@ impl WriteTxn<'_> {
     pub fn put(&mut self, key: Bytes, value: Bytes, lease: i64) -> MvccResult<()> {
         let rev = self.rev();
         let at = Revision::new(rev, self.changes.len() as i64);
-        let (create_revision, version) =
-            match self.mvcc.index.get(&key[..]).and_then(|k| k.get(rev)) {
-                Some(found) => (found.created.main, found.version + 1),
-                None => (rev, 1),
-            };
+        // One walk of the index per put (it is most of a put's cost after the backend's).
+        let m = &mut *self.mvcc;
+        let known = m.index.get_mut(&key[..]);
+        let (create_revision, version) = match known.as_deref().and_then(|k| k.get(rev)) {
+            Some(found) => (found.created.main, found.version + 1),
+            None => (rev, 1),
+        };
         let kv = KeyValue {
             key,
             create_revision,
@@ -828,13 +830,15 @@ impl WriteTxn<'_> {
             value,
             lease,
         };
-        self.batch()
+        m.batch
+            .as_ref()
+            .expect("a batch is open")
             .open_table(KEYS)?
             .insert(&at.to_key(false)[..], &kv.encode_to_vec()[..])?;
-        match self.mvcc.index.get_mut(&kv.key[..]) {
+        match known {
             Some(ki) => ki.put(at),
             None => {
-                self.mvcc.index.insert(kv.key[..].into(), KeyIndex::new(at));
+                m.index.insert(kv.key[..].into(), KeyIndex::new(at));
             }
         }
         self.attach(&kv.key, kv.lease);
