@@ -98,7 +98,8 @@ pub struct Config {
     pub cipher_suites: Vec<String>,
     /// Connections one client (remote IP) may hold on the client port (0: no cap).
     pub max_connections_per_client: u64,
-    /// v2 long-poll watches one client may hold (0: no cap).
+    /// Long polls one client may hold: v2 waits and v3 watch, keep-alive and observe
+    /// streams (0: no cap).
     pub max_long_polls_per_client: u64,
     /// etcd's --bcrypt-cost: the work of each password hash (4 to 31; etcd's default 10).
     pub bcrypt_cost: u32,

@@ -281,6 +281,8 @@ v3_error_table! {
     ElectionNoLeader = UNKNOWN, "election: no leader";
     ElectionNotLeader = UNKNOWN, "election: not leader";
     MissingLeaderKey = UNKNOWN, "\"leader\" field must be provided";
+    /// etcdrs's own: a client at --max-long-polls-per-client (etcd has no such cap).
+    TooManyStreams = RESOURCE_EXHAUSTED, "etcdserver: too many open streams from this client";
 }
 
 impl fmt::Display for V3Error {

@@ -446,6 +446,27 @@ impl ClientLimits {
     }
 }
 
+/// A client at its cap of long-lived requests.
+#[derive(Debug)]
+pub(crate) struct TooManyLongPolls;
+
+impl ClientLimits {
+    /// A long-poll permit for the client a request came from (a v2 wait, a v3 watch or
+    /// keep-alive stream): None for a request from no address (the member's own client).
+    pub fn admit_long_poll(
+        self: &Arc<Self>,
+        client: Option<&ClientAddr>,
+    ) -> Result<Option<Permit>, TooManyLongPolls> {
+        match client {
+            None => Ok(None),
+            Some(a) => self
+                .admit(a.0, Hold::LongPoll)
+                .map(Some)
+                .ok_or(TooManyLongPolls),
+        }
+    }
+}
+
 impl Drop for Permit {
     fn drop(&mut self) {
         let mut held = self.limits.held.lock().unwrap_or_else(|p| p.into_inner());

@@ -167,7 +167,8 @@ struct Flags {
     /// they come (0: no cap). etcdrs's own.
     #[arg(long, env = "ETCD_MAX_CONNECTIONS_PER_CLIENT")]
     max_connections_per_client: Option<String>,
-    /// v2 long-poll watches one client may hold at once; more get 429 (0: no cap).
+    /// Long polls one client may hold at once (v2 waits; v3 watch, keep-alive and observe
+    /// streams); more get 429 or RESOURCE_EXHAUSTED (0: no cap).
     /// etcdrs's own.
     #[arg(long, env = "ETCD_MAX_LONG_POLLS_PER_CLIENT")]
     max_long_polls_per_client: Option<String>,

@@ -486,3 +486,68 @@ fn the_grpc_client_gets_from_etcdrs_what_it_gets_from_etcd() {
         assert_eq!(x, y, "etcd, then etcdrs");
     }
 }
+
+/// --max-long-polls-per-client caps the streams one client keeps open (watch, keep-alive,
+/// observe; over gRPC and through the gateway) as it caps v2 long polls: one more is
+/// refused with RESOURCE_EXHAUSTED (429 through the gateway), and one that ends gives its
+/// permit back.
+#[test]
+fn a_client_keeps_no_more_streams_open_than_its_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::ephemeral("c", dir.path().join("c"));
+    config.max_long_polls_per_client = 2;
+    let node = Node::start(config).expect("start");
+    let url = node.client_urls()[0].clone();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let remote = Client::http(node.client_urls(), None).expect("client");
+    let watch = || WatchCreateRequest {
+        key: b("w"),
+        ..Default::default()
+    };
+    runtime.block_on(async {
+        let v3 = remote.v3();
+        let first = v3.watch(watch()).await.expect("first stream");
+        let _second = v3.watch(watch()).await.expect("second stream");
+        let refused = match v3.watch(watch()).await {
+            Err(e) => e,
+            Ok(_) => panic!("a third stream was let in"),
+        };
+        assert_eq!(refused.grpc_code(), 8, "{}", refused.message()); // RESOURCE_EXHAUSTED
+        assert_eq!(
+            refused.message(),
+            "etcdserver: too many open streams from this client"
+        );
+        // A keep-alive stream is one too.
+        let keep_alive = v3.lease_keep_alive(1).await.expect_err("no room for it");
+        assert_eq!(keep_alive.grpc_code(), 8, "{}", keep_alive.message());
+        // Through the gateway: grpc-gateway's mapping of the same status.
+        let gateway = ureq::post(&format!("{url}/v3/watch"))
+            .send_string(r#"{"create_request":{"key":"dw=="}}"#);
+        match gateway {
+            Err(ureq::Error::Status(code, r)) => {
+                assert_eq!(code, 429);
+                assert!(r.into_string().unwrap().contains("too many open streams"));
+            }
+            other => panic!("the gateway let a third stream in: {other:?}"),
+        }
+        // The first ends: its permit comes back.
+        drop(first);
+        let mut again = None;
+        for _ in 0..100 {
+            if let Ok(w) = v3.watch(watch()).await {
+                again = Some(w);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(again.is_some(), "a stream that ended kept its permit");
+    });
+    // The member's own client has no address to count: its streams are not capped.
+    runtime.block_on(async {
+        let local = node.client();
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(local.v3().watch(watch()).await.expect("in-process stream"));
+        }
+    });
+}

@@ -10,7 +10,7 @@ mod watch_body;
 use crate::error::{Error, ErrorCode};
 use crate::http::{
     accept, cluster_id_header, collect_body, http_error, json, method_not_allowed, not_found,
-    response, Body, BodyError, Hold,
+    response, Body, BodyError,
 };
 use crate::request::{KeyRequest, Method};
 use crate::server::{KeyResponse, KeyResult, Server};
@@ -456,10 +456,7 @@ async fn keys(req: Request<Incoming>, server: &Server) -> Response<Body> {
         .get::<crate::http::ClientCertName>()
         .cloned();
     let http_method = req.method().clone();
-    let client_ip = req
-        .extensions()
-        .get::<crate::http::ClientAddr>()
-        .map(|a| a.0);
+    let client = req.extensions().get::<crate::http::ClientAddr>().copied();
     let form = match read_form(req, method, server.header_read_timeout).await {
         Ok(f) => f,
         Err(e) => return key_error(&e, cluster_id),
@@ -491,13 +488,13 @@ async fn keys(req: Request<Incoming>, server: &Server) -> Response<Body> {
     let no_value = request.no_value_on_success;
     // A long poll holds one of the client's few long-poll permits while it waits.
     let long_poll = if request.wait && !request.quorum {
-        match client_ip.map(|ip| server.client_limits.admit(ip, Hold::LongPoll)) {
-            Some(None) => {
+        match server.client_limits.admit_long_poll(client.as_ref()) {
+            Err(_) => {
                 let mut r = http_error(429, "too many long-poll watches from this client");
                 cluster_id_header(&mut r, cluster_id);
                 return r;
             }
-            permit => permit.flatten(),
+            Ok(permit) => permit,
         }
     } else {
         None

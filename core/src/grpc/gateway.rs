@@ -86,13 +86,27 @@ async fn serve_as_caller(req: Request<Incoming>, server: &Arc<Server>) -> Respon
         .max_request_bytes
         .saturating_add(super::GRPC_OVERHEAD_BYTES);
     if shape == Shape::Bidi {
+        // Held as long as the stream is open, as a gRPC stream's (grpc::Routes::call).
+        let client = req.extensions().get::<crate::http::ClientAddr>();
+        let permit = match server.client_limits.admit_long_poll(client) {
+            Ok(p) => p,
+            Err(_) => return error(&super::too_many_streams()),
+        };
         let body = req.into_body();
         return match method.as_str() {
-            "watch" => stream_answer(Ok(watch_stream(server.clone(), body_messages(body, limit)))),
+            "watch" => stream_answer(Ok(watch_stream(server.clone(), body_messages(body, limit))
+                .map(move |answer| {
+                    let _held = &permit;
+                    answer
+                }))),
             _ => stream_answer(Ok(keep_alive_stream(
                 server.clone(),
                 body_messages(body, limit),
-            ))),
+            )
+            .map(move |answer| {
+                let _held = &permit;
+                answer
+            }))),
         };
     }
     let body = match read_body(req.into_body(), limit, server.header_read_timeout).await {

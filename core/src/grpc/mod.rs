@@ -86,7 +86,27 @@ impl Routes {
             Ok(who) => who,
             Err(e) => return status(e).into_http(),
         };
-        CALLER.scope(who, self.dispatch(req)).await
+        // A call that stays open as long as its client likes holds one of the client's
+        // long-poll permits (--max-long-polls-per-client) until it ends.
+        let permit = if LONG_LIVED.contains(&req.uri().path()) {
+            let client = req.extensions().get::<crate::http::ClientAddr>();
+            match self.server.client_limits.admit_long_poll(client) {
+                Ok(p) => p,
+                Err(_) => return too_many_streams().into_http(),
+            }
+        } else {
+            None
+        };
+        let answer = CALLER.scope(who, self.dispatch(req)).await;
+        match permit {
+            None => answer,
+            Some(permit) => answer.map(|body| {
+                tonic::body::Body::new(http_body_util::BodyExt::map_frame(body, move |f| {
+                    let _held = &permit;
+                    f
+                }))
+            }),
+        }
     }
 
     async fn dispatch(&self, req: Request<Incoming>) -> Response<tonic::body::Body> {
@@ -108,6 +128,18 @@ impl Routes {
             Err(never) => match never {},
         }
     }
+}
+
+/// The streaming calls a client keeps open for as long as it likes.
+const LONG_LIVED: &[&str] = &[
+    "/etcdserverpb.Watch/Watch",
+    "/etcdserverpb.Lease/LeaseKeepAlive",
+    "/v3electionpb.Election/Observe",
+];
+
+/// A client at its cap of open streams.
+pub(crate) fn too_many_streams() -> tonic::Status {
+    status(V3Error::TooManyStreams)
 }
 
 /// The token a client's call carries: etcd's clients send it as gRPC metadata "token",
