@@ -53,11 +53,14 @@ struct Token {
 /// How long a simple token lives without use (etcd's --auth-token-ttl default).
 pub const TOKEN_TTL: Duration = Duration::from_secs(300);
 
-/// A member's own auth settings (not replicated): etcd's --bcrypt-cost and --auth-token-ttl.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A member's own auth settings (not replicated): etcd's --bcrypt-cost, --auth-token-ttl
+/// and --auth-token.
+#[derive(Debug, Clone)]
 pub struct AuthConfig {
     pub bcrypt_cost: u32,
     pub token_ttl: Duration,
+    /// JWT tokens instead of simple ones.
+    pub jwt: Option<std::sync::Arc<crate::jwt::JwtTokens>>,
 }
 
 impl Clone for AuthStore {

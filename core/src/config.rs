@@ -103,8 +103,10 @@ pub struct Config {
     pub max_long_polls_per_client: u64,
     /// etcd's --bcrypt-cost: the work of each password hash (4 to 31; etcd's default 10).
     pub bcrypt_cost: u32,
-    /// etcd's --auth-token-ttl: seconds an unused v3 token lives.
+    /// etcd's --auth-token-ttl: seconds an unused v3 simple token lives.
     pub auth_token_ttl_secs: u64,
+    /// etcd's --auth-token: simple tokens (None) or JWT tokens with these options.
+    pub auth_token_jwt: Option<crate::jwt::JwtOptions>,
     /// etcd's --host-whitelist: the Host names plain-HTTP requests may name (DNS rebinding
     /// protection); empty or `*`: any.
     pub host_whitelist: Vec<String>,
@@ -219,6 +221,7 @@ impl Default for Config {
             max_connections_per_client: 4096,
             max_long_polls_per_client: 4096,
             auth_token_ttl_secs: 300,
+            auth_token_jwt: None,
             host_whitelist: Vec::new(),
             cors: Vec::new(),
         }
@@ -331,14 +334,21 @@ impl Config {
             "auth-token-ttl" => self.auth_token_ttl_secs = number(value)?.max(1),
             "max-connections-per-client" => self.max_connections_per_client = number(value)?,
             "max-long-polls-per-client" => self.max_long_polls_per_client = number(value)?,
-            // etcd's default token kind; its JWT tokens are not served here.
-            "auth-token" if value.trim() == "simple" => {}
             "auth-token" => {
-                return Err(Error::new(
-                    ErrorCode::InvalidConfig,
-                    format!("--auth-token {value:?}: etcdrs hands out simple tokens only"),
-                    0,
-                ))
+                let (kind, options) = value.trim().split_once(',').unwrap_or((value.trim(), ""));
+                self.auth_token_jwt = match kind {
+                    "simple" => None,
+                    "jwt" => Some(crate::jwt::JwtOptions::parse(options).map_err(|e| {
+                        Error::new(ErrorCode::InvalidConfig, format!("--auth-token: {e}"), 0)
+                    })?),
+                    _ => {
+                        return Err(Error::new(
+                            ErrorCode::InvalidConfig,
+                            format!("--auth-token {value:?}: the kinds are simple and jwt"),
+                            0,
+                        ))
+                    }
+                };
             }
             "host-whitelist" => self.host_whitelist = split_urls(value),
             "cors" => self.cors = split_urls(value),

@@ -33,6 +33,7 @@ mod go_json;
 mod grpc;
 mod http;
 mod identity;
+pub mod jwt;
 mod lock;
 mod membership;
 mod metrics;

@@ -526,6 +526,13 @@ impl Node {
     /// see `wait_ready`).
     pub fn start(config: Config) -> Result<Node> {
         config.validate()?;
+        // The JWT keys are read before anything else: a bad one refuses the start.
+        let jwt = match &config.auth_token_jwt {
+            None => None,
+            Some(o) => Some(Arc::new(crate::jwt::JwtTokens::load(o).map_err(|e| {
+                Error::new(ErrorCode::InvalidConfig, format!("--auth-token: {e}"), 0)
+            })?)),
+        };
         let client_listeners = bind_all(&config.listen_client_urls)?;
         let peer_listeners = bind_all(&config.listen_peer_urls)?;
         let metrics_listeners = bind_all(&config.listen_metrics_urls)?;
@@ -640,6 +647,7 @@ impl Node {
         let auth_config = crate::auth::AuthConfig {
             bcrypt_cost: config.bcrypt_cost,
             token_ttl: Duration::from_secs(config.auth_token_ttl_secs),
+            jwt,
         };
         mvcc.write()
             .unwrap_or_else(|p| p.into_inner())

@@ -154,7 +154,8 @@ struct Flags {
     /// Allowed CN for inter peer authentication.
     #[arg(long, env = "ETCD_PEER_CERT_ALLOWED_CN")]
     peer_cert_allowed_cn: Option<String>,
-    /// Specify auth token specific options ("simple", the default, is what etcdrs serves).
+    /// Specify auth token specific options: "simple" (the default) or
+    /// "jwt,pub-key=F,priv-key=F,sign-method=RS256|ES256|HS256|..,ttl=5m".
     #[arg(long, env = "ETCD_AUTH_TOKEN")]
     auth_token: Option<String>,
     /// Specify bcrypt algorithm cost factor for auth password hashing (default 10).

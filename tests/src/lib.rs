@@ -489,3 +489,17 @@ pub fn etcdctl3(endpoint: &str, args: &[&str], stdin: &str) -> Ran {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// An ES256 key pair written into `dir`, and the `--auth-token` value that uses it (etcd's
+/// syntax, for etcd and etcdrs alike).
+pub fn jwt_auth_token(dir: &Path, ttl: &str) -> String {
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key pair");
+    let (public, private) = (dir.join("jwt-es256.pub"), dir.join("jwt-es256.key"));
+    std::fs::write(&public, pair.public_key_pem()).expect("write the public key");
+    std::fs::write(&private, pair.serialize_pem()).expect("write the private key");
+    format!(
+        "jwt,pub-key={},priv-key={},sign-method=ES256,ttl={ttl}",
+        public.display(),
+        private.display()
+    )
+}

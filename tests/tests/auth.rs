@@ -719,3 +719,122 @@ fn the_auth_walkthrough_runs() {
         "{text}"
     );
 }
+
+/// JWT tokens (--auth-token jwt): a token is good on any member with the key, outlives a
+/// restart, expires after its ttl however much it is used, and goes stale (ErrAuthOldRevision)
+/// once auth changes; bad options or keys refuse the start.
+#[test]
+fn jwt_tokens_outlive_a_restart_and_go_stale_when_auth_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_flag = etcdrs_tests::jwt_auth_token(dir.path(), "3s");
+    let mut m = Member::start(&dir.path().join("m"), &["--auth-token", &token_flag]);
+    let root = client(&m.url, None);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let v3 = root.v3();
+        v3.user_add(AuthUserAddRequest {
+            name: "root".into(),
+            password: "rootpw".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        v3.role_add(AuthRoleAddRequest {
+            name: "root".into(),
+        })
+        .await
+        .unwrap();
+        v3.user_grant_role(AuthUserGrantRoleRequest {
+            user: "root".into(),
+            role: "root".into(),
+        })
+        .await
+        .unwrap();
+        v3.auth_enable(AuthEnableRequest {}).await.unwrap();
+    });
+    let gateway = |url: &str, path: &str, token: Option<&str>, body: &str| {
+        let mut req = ureq::post(&format!("{url}/v3/{path}"));
+        if let Some(t) = token {
+            req = req.set("Authorization", t);
+        }
+        match req.send_string(body) {
+            Ok(r) => (200, r.into_string().unwrap()),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let login = |url: &str| {
+        let (code, body) = gateway(
+            url,
+            "auth/authenticate",
+            None,
+            r#"{"name":"root","password":"rootpw"}"#,
+        );
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["token"].as_str().expect("a token").to_string()
+    };
+    let range = r#"{"key":"aw=="}"#;
+    let token = login(&m.url);
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+    assert_eq!(gateway(&m.url, "kv/range", Some(&token), range).0, 200);
+
+    // A restart forgets simple tokens; a JWT is still good.
+    m.restart();
+    assert_eq!(gateway(&m.url, "kv/range", Some(&token), range).0, 200);
+
+    // Expired after its ttl, used or not (exp is in whole seconds: one more for that).
+    std::thread::sleep(Duration::from_millis(4200));
+    let (code, body) = gateway(&m.url, "kv/range", Some(&token), range);
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("invalid auth token"), "{body}");
+
+    // A change to auth makes earlier tokens stale.
+    let token = login(&m.url);
+    let (code, body) = gateway(
+        &m.url,
+        "auth/user/add",
+        Some(&token),
+        r#"{"name":"u","password":"p"}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = gateway(&m.url, "kv/range", Some(&token), range);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("revision of auth store is old"), "{body}");
+    assert_eq!(
+        gateway(&m.url, "kv/range", Some(&login(&m.url)), range).0,
+        200
+    );
+
+    // A token signed with another key is not one.
+    let other = tempfile::tempdir().unwrap();
+    let other_flag = etcdrs_tests::jwt_auth_token(other.path(), "5m");
+    let stranger = Member::start(&other.path().join("s"), &["--auth-token", &other_flag]);
+    let (code, body) = gateway(&stranger.url, "kv/range", Some(&token), range);
+    assert_eq!(code, 200, "auth is off there: {body}");
+    let (code, _) = gateway(&m.url, "kv/range", Some("a.b.c"), range);
+    assert_eq!(code, 401);
+
+    // Bad options and keys refuse the start, naming what is wrong.
+    for (flag, says) in [
+        ("jwt,sign-method=XX256".to_string(), "unknown sign-method"),
+        (
+            "jwt,sign-method=ES256,colour=red".to_string(),
+            "unknown token option",
+        ),
+        (
+            token_flag.replace("jwt-es256.pub", "missing.pub"),
+            "missing.pub",
+        ),
+        ("bearer".to_string(), "the kinds are simple and jwt"),
+    ] {
+        let refused = Member::spawn(
+            &dir.path().join("refused"),
+            vec!["--auth-token".into(), flag.clone()],
+        );
+        match refused {
+            Err(log) => assert!(log.contains(says), "{flag}: {log}"),
+            Ok(_) => panic!("--auth-token {flag} was taken"),
+        }
+    }
+}

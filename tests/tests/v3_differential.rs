@@ -400,6 +400,16 @@ fn etcdctl_v3_auth_answers_as_etcd() {
     assert_same(&etcd.url, &ours.url, AUTH_STEPS);
 }
 
+/// The same steps with JWT tokens (--auth-token jwt, ES256 keys made here) on both.
+#[test]
+fn etcdctl_v3_auth_with_jwt_answers_as_etcd() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = etcdrs_tests::jwt_auth_token(dir.path(), "5m");
+    let etcd = Etcd::start_with(&["--auth-token", &token]);
+    let ours = Member::start(&dir.path().join("ours"), &["--auth-token", &token]);
+    assert_same(&etcd.url, &ours.url, AUTH_STEPS);
+}
+
 /// Leases: each server picks its own lease ids, so the steps name "{id}" and each server's
 /// answers have its id replaced by "{id}"; remaining TTLs tick, so they are left out.
 #[test]
