@@ -31,6 +31,16 @@ fn set_record(store: &mut Store, key: &str, value: &str) -> Result<()> {
     store.set(key, false, value, None, false, 0).map(|_| ())
 }
 
+// etcd creates a member's records and updates its peer URLs (its store counts them so).
+
+fn create_record(store: &mut Store, key: &str, value: &str) -> Result<()> {
+    store.create(key, false, value, false, None, 0).map(|_| ())
+}
+
+fn update_record(store: &mut Store, key: &str, value: &str) -> Result<()> {
+    store.update(key, value, None, false, 0).map(|_| ())
+}
+
 fn read_json(store: &Store, key: &str) -> Option<serde_json::Value> {
     serde_json::from_str(&store.peek(key)?.value?).ok()
 }
@@ -113,9 +123,13 @@ fn removed(id: u64) -> Error {
     )
 }
 
+fn raft_attributes(peer_urls: &[String]) -> String {
+    serde_json::json!({ "peerURLs": peer_urls }).to_string()
+}
+
 fn save_raft_attributes(store: &mut Store, id: u64, peer_urls: &[String]) -> Result<()> {
-    let attrs = serde_json::json!({ "peerURLs": peer_urls }).to_string();
-    set_record(store, &member_key(id, "raftAttributes"), &attrs)
+    let key = member_key(id, "raftAttributes");
+    create_record(store, &key, &raft_attributes(peer_urls))
 }
 
 /// The store every member of a new cluster starts from: the initial members' records, written
@@ -178,7 +192,7 @@ pub fn apply_conf_change(store: &mut Store, cc: &ConfChange) -> Result<()> {
             }
             let dir = format!("{}/{}", members_dir(), format_id(id));
             store.delete(&dir, true, true, 0)?;
-            set_record(store, &format!("{}/{}", removed_dir(), format_id(id)), "")
+            create_record(store, &format!("{}/{}", removed_dir(), format_id(id)), "")
         }
         ConfChangeType::AddLearnerNode => Err(Error::new(
             ErrorCode::InvalidArgument,
@@ -204,7 +218,8 @@ pub fn update_member(store: &mut Store, id: u64, peer_urls: &[String]) -> Result
         return Err(not_found(id));
     }
     check_peer_urls(store, id, peer_urls)?;
-    save_raft_attributes(store, id, peer_urls)
+    let key = member_key(id, "raftAttributes");
+    update_record(store, &key, &raft_attributes(peer_urls))
 }
 
 /// A member's name and client URLs, as it announces them after starting.
