@@ -444,13 +444,7 @@ impl ClientLimits {
             key: (ip, hold),
         })
     }
-}
 
-/// A client at its cap of long-lived requests.
-#[derive(Debug)]
-pub(crate) struct TooManyLongPolls;
-
-impl ClientLimits {
     /// A long-poll permit for the client a request came from (a v2 wait, a v3 watch or
     /// keep-alive stream): None for a request from no address (the member's own client).
     pub fn admit_long_poll(
@@ -466,6 +460,10 @@ impl ClientLimits {
         }
     }
 }
+
+/// A client at its cap of long-lived requests.
+#[derive(Debug)]
+pub(crate) struct TooManyLongPolls;
 
 impl Drop for Permit {
     fn drop(&mut self) {

@@ -94,19 +94,14 @@ async fn serve_as_caller(req: Request<Incoming>, server: &Arc<Server>) -> Respon
         };
         let body = req.into_body();
         return match method.as_str() {
-            "watch" => stream_answer(Ok(watch_stream(server.clone(), body_messages(body, limit))
-                .map(move |answer| {
-                    let _held = &permit;
-                    answer
-                }))),
-            _ => stream_answer(Ok(keep_alive_stream(
-                server.clone(),
-                body_messages(body, limit),
-            )
-            .map(move |answer| {
-                let _held = &permit;
-                answer
-            }))),
+            "watch" => stream_answer(Ok(holding(
+                watch_stream(server.clone(), body_messages(body, limit)),
+                permit,
+            ))),
+            _ => stream_answer(Ok(holding(
+                keep_alive_stream(server.clone(), body_messages(body, limit)),
+                permit,
+            ))),
         };
     }
     let body = match read_body(req.into_body(), limit, server.header_read_timeout).await {
@@ -340,6 +335,17 @@ fn unary_answer<T: Serialize>(answer: Result<tonic::Response<T>, Status>) -> Res
         Ok(r) => json_answer(200, serde_json::to_vec(r.get_ref()).expect("json")),
         Err(s) => error(&s),
     }
+}
+
+/// `answers`, holding `permit` for as long as the stream lives.
+fn holding<S: Stream>(
+    answers: S,
+    permit: Option<crate::http::Permit>,
+) -> impl Stream<Item = S::Item> {
+    answers.map(move |answer| {
+        let _held = &permit;
+        answer
+    })
 }
 
 /// A streamed answer: one `{"result": ...}` per line; an error after the first answer ends
