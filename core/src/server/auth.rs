@@ -61,16 +61,17 @@ pub(crate) fn caller() -> Option<AuthInfo> {
 impl Server {
     /// Who a call comes from, by the token it carries (none: a client without a user).
     pub fn auth_info(&self, token: Option<&str>) -> Result<AuthInfo, V3Error> {
-        let mvcc = self.read_mvcc();
-        let auth = mvcc.auth();
-        match (&self.auth_config.jwt, token) {
-            // A JWT names its user and the auth revision it was signed at (a later change
-            // to auth makes it stale: ErrAuthOldRevision, as etcd).
-            (Some(jwt), Some(token)) if auth.enabled() => {
-                jwt.info(token).ok_or(V3Error::InvalidAuthToken)
+        if let (Some(jwt), Some(token)) = (&self.auth_config.jwt, token) {
+            if self.read_mvcc().auth().enabled() {
+                // A JWT names its user and the auth revision it was signed at (a later
+                // change to auth makes it stale: ErrAuthOldRevision, as etcd). Its signature
+                // is checked without holding the store, which applies wait for.
+                return jwt.info(token).ok_or(V3Error::InvalidAuthToken);
             }
-            _ => auth.auth_info(token, self.auth_config.token_ttl),
         }
+        self.read_mvcc()
+            .auth()
+            .auth_info(token, self.auth_config.token_ttl)
     }
 
     /// Who a call comes from when its client certificate names them (no token).
